@@ -1,0 +1,178 @@
+"""Compose outgoing MIME messages, Message-IDs and VERP bounce addresses. Pure functions.
+
+Every header value passes through `header_safe` before it reaches `EmailMessage`, so a value
+decoded from an attacker's mail ("hi\\r\\nBcc: v@x") can never add a header (cpython#121650).
+"""
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from datetime import datetime
+from email import policy as email_policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Protocol
+
+from config.settings import HelpdeskSettings
+from tickets.values import OutgoingEmail
+
+# refold_source="none": the thread headers we pre-fold ourselves are emitted as written, so
+# a long Message-ID is never turned into an RFC 2047 encoded-word (which breaks threading).
+POLICY = email_policy.SMTP.clone(refold_source="none")
+MAX_HEADER_CHARS = 256
+MAX_REFERENCES = 20
+AUTO_SUBMITTED = frozenset({"auto-replied", "auto-generated", "auto-notified"})
+_MSGID = re.compile(r"^<[!#-;=?A-~]{1,200}@[!#-;=?A-~]{1,200}>$")  # printable; no <>"@ or space
+_ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9.-]{1,253}$")
+_BIDI = {chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F]}
+_VERP_SIG_HEX = 24  # 96 bits of HMAC-SHA256
+
+
+class HeaderValueError(ValueError):
+    """A value cannot be used in a header (an invalid address or Message-ID)."""
+
+
+def header_safe(value: object, max_length: int = MAX_HEADER_CHARS) -> str:
+    """One line of text fit for a header: no control or bidi characters, one space, bounded."""
+    text = str(value)
+    cleaned = "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI else ch
+        for ch in text
+    )
+    collapsed = " ".join(cleaned.split())
+    if len(collapsed) > max_length:
+        collapsed = collapsed[: max_length - 1].rstrip() + "…"
+    return collapsed
+
+
+def safe_address(value: str) -> str:
+    """A plain addr-spec for a header or envelope, or HeaderValueError."""
+    addr = header_safe(value, 320).strip()
+    if not _ADDRESS.match(addr):
+        raise HeaderValueError(f"not a usable address: {addr!r}")
+    return addr
+
+
+def safe_message_id(value: str) -> str | None:
+    """A bracketed msg-id fit for a thread header, or None when the value is not one."""
+    text = header_safe(value, 410).strip()
+    if not text.startswith("<"):
+        text = f"<{text}>"
+    return text if _MSGID.match(text) else None
+
+
+def _thread_ids(values: tuple[str, ...] | list[str]) -> list[str]:
+    ids: list[str] = []
+    for value in values:
+        msgid = safe_message_id(value)
+        if msgid and msgid not in ids:
+            ids.append(msgid)
+    if len(ids) > MAX_REFERENCES:  # keep the root and the most recent (RFC 5322 3.6.4)
+        ids = [ids[0], *ids[-(MAX_REFERENCES - 1) :]]
+    return ids
+
+
+def make_message_id(*, kind: str, ticket_id: int | None, domain: str, unique: str) -> str:
+    """A Message-ID `<kind.ticket.unique@domain>`; generate once and store it for retries."""
+    parts = [re.sub(r"[^A-Za-z0-9-]", "", kind) or "mail", str(ticket_id or 0)]
+    parts.append(re.sub(r"[^A-Za-z0-9.-]", "", unique) or "x")
+    host = re.sub(r"[^A-Za-z0-9.-]", "", domain.rpartition("@")[2]) or "localhost"
+    return f"<{'.'.join(parts)}@{host}>"
+
+
+class RenderedParts(Protocol):
+    """What compose needs from a rendered template (`mailer.templating.RenderedTemplate`)."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def html(self) -> str: ...
+
+
+def compose_email(
+    intent: OutgoingEmail,
+    rendered: RenderedParts,
+    *,
+    helpdesk: HelpdeskSettings,
+    message_id: str,
+    reply_to: str,
+    now: datetime,
+) -> bytes:
+    """The message as wire bytes (CRLF): multipart/alternative text + HTML, threaded."""
+    if now.tzinfo is None:
+        raise ValueError("compose_email needs an aware datetime")
+    own_id = safe_message_id(message_id)
+    if own_id is None:
+        raise HeaderValueError(f"bad Message-ID {message_id!r}")
+    msg = EmailMessage(policy=POLICY)
+    msg["From"] = Address(
+        display_name=header_safe(helpdesk.name), addr_spec=safe_address(helpdesk.address)
+    )
+    msg["To"] = tuple(Address(addr_spec=safe_address(rcpt)) for rcpt in intent.to)
+    msg["Subject"] = header_safe(rendered.subject)
+    msg["Date"] = format_datetime(now)
+    msg.set_raw("Message-ID", own_id)
+    _add_thread_headers(msg, intent)
+    msg["Reply-To"] = Address(
+        display_name=header_safe(helpdesk.name), addr_spec=safe_address(reply_to)
+    )
+    _add_automation_headers(msg, intent, helpdesk)
+    msg.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    language = getattr(rendered, "language", "") or intent.language
+    if re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})?", language):
+        msg["Content-Language"] = language  # set after the body: set_content drops Content-*
+    return msg.as_bytes(policy=POLICY)
+
+
+def _add_thread_headers(msg: EmailMessage, intent: OutgoingEmail) -> None:
+    parent = safe_message_id(intent.in_reply_to) if intent.in_reply_to else None
+    references = _thread_ids([*intent.references, *([parent] if parent else [])])
+    if parent:
+        msg.set_raw("In-Reply-To", parent)
+    if references:
+        msg.set_raw("References", "\n ".join(references))
+
+
+def _add_automation_headers(
+    msg: EmailMessage, intent: OutgoingEmail, helpdesk: HelpdeskSettings
+) -> None:
+    auto = intent.auto_submitted
+    if auto:
+        if auto not in AUTO_SUBMITTED:
+            raise HeaderValueError(f"bad Auto-Submitted value {auto!r}")
+        msg["Auto-Submitted"] = auto
+        msg["X-Auto-Response-Suppress"] = "All"
+        if auto == "auto-replied":
+            msg["Precedence"] = "auto_reply"
+    msg["X-Ventanilla-Loop"] = safe_address(helpdesk.address)
+
+
+def _verp_signature(outbox_id: int, secret: str | bytes) -> str:
+    key = secret.encode() if isinstance(secret, str) else secret
+    digest = hmac.new(key, f"verp:{outbox_id}".encode(), hashlib.sha256).hexdigest()
+    return digest[:_VERP_SIG_HEX]
+
+
+def verp_address(helpdesk_address: str, outbox_id: int, secret: str | bytes) -> str:
+    """The envelope sender for one outbox row: `local+b<id>.<hmac>@domain`."""
+    local, _, domain = helpdesk_address.strip().lower().rpartition("@")
+    return f"{local}+b{int(outbox_id)}.{_verp_signature(outbox_id, secret)}@{domain}"
+
+
+def parse_verp(address: str, helpdesk_address: str, secret: str | bytes) -> int | None:
+    """The outbox id a bounce address stands for, or None when it is not ours or forged."""
+    local, _, domain = helpdesk_address.strip().lower().rpartition("@")
+    got_local, _, got_domain = address.strip().strip("<>").lower().rpartition("@")
+    prefix = f"{local}+b"
+    if got_domain != domain or not got_local.startswith(prefix):
+        return None
+    number, dot, signature = got_local[len(prefix) :].partition(".")
+    if not dot or not number.isdigit() or len(number) > 18 or number.startswith("0"):
+        return None
+    expected = _verp_signature(int(number), secret)
+    return int(number) if hmac.compare_digest(expected, signature) else None

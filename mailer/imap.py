@@ -1,0 +1,375 @@
+"""The IMAP mail source: one folder of one mailbox, read by UID, never trusting \\Seen.
+
+Blocking (imapclient); the poller runs it in a thread. Only `interrupt()` may be called
+from another thread.
+"""
+
+import logging
+import shlex
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from imapclient import DELETED, FLAGGED, SEEN, IMAPClient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+
+from config.settings import InboxSettings
+from mailer.errors import InsecureConnectionError, SourceAuthError, SourceUnavailableError
+from mailer.source import FetchedMessage, FolderState
+
+logger = logging.getLogger(__name__)
+
+TOKEN_COMMAND_SECONDS = 30.0
+IDLE_SLICE_SECONDS = 1.0
+_MARK_ATTEMPTS = 3  # a NO can be mended twice: others' expunges, then a missing folder
+# OSError covers socket errors, timeouts and TLS errors; IMAPClientError is imaplib's
+# IMAP4.error, parent of IMAP4.abort ("socket error: EOF") and of NO/BAD replies.
+_FAILURES = (OSError, EOFError, IMAPClientError)
+
+SecretProvider = Callable[[], str]
+
+
+class ImapSource:
+    """`mailer.source.MailSource` over IMAP (imapclient), built from `InboxSettings`.
+
+    `password_provider`, when given, returns the secret instead of the settings: the
+    password for auth "password", a fresh access token for auth "xoauth2".
+    """
+
+    def __init__(
+        self, settings: InboxSettings, *, password_provider: SecretProvider | None = None
+    ) -> None:
+        self.name = settings.name
+        self._settings = settings
+        self._provider = password_provider
+        self._client: IMAPClient | None = None
+        self._selected = False
+        self._uidvalidity: int | None = None
+        self._uidnext: int | None = None
+        self._interrupted = threading.Event()
+
+    # -- connection ------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect and log in (no-op when already connected)."""
+        if self._client is not None:
+            return
+        with self._guard("connect"):
+            client = self._dial()
+            try:
+                if self._settings.security == "starttls":
+                    self._starttls(client)
+                self._login(client)
+            except BaseException:
+                _shutdown(client)
+                raise
+            client.normalise_times = False  # aware INTERNALDATEs, not naive local time
+            self._client = client
+            self._selected = False
+
+    def close(self) -> None:
+        """Log out; errors ignored; safe to call twice."""
+        client, self._client = self._client, None
+        self._selected = False
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception:  # the connection may already be gone; nothing to save
+            _shutdown(client)
+
+    def _dial(self) -> IMAPClient:
+        s = self._settings
+        tls = s.security == "tls"
+        try:
+            return IMAPClient(
+                s.host,
+                port=s.port,
+                ssl=tls,
+                ssl_context=self._ssl_context() if tls else None,
+                timeout=s.timeout_seconds,
+            )
+        except ssl.SSLCertVerificationError as exc:
+            raise InsecureConnectionError(
+                f"{self.name}: certificate of {s.host} rejected: {exc.verify_message}"
+            ) from exc
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self._settings.ca_file or None)
+
+    def _starttls(self, client: IMAPClient) -> None:
+        """Upgrade or refuse: never fall back to cleartext."""
+        if not client.has_capability("STARTTLS"):
+            raise InsecureConnectionError(f"{self.name}: server does not offer STARTTLS")
+        try:
+            client.starttls(self._ssl_context())
+        except (ssl.SSLError, IMAPClientError) as exc:
+            raise InsecureConnectionError(f"{self.name}: STARTTLS failed: {exc}") from exc
+
+    def _login(self, client: IMAPClient) -> None:
+        s = self._settings
+        try:
+            if s.auth == "xoauth2":
+                client.oauth2_login(s.username, self._secret(self._token_from_command))
+            else:
+                client.login(s.username, self._secret(s.password.get_secret_value))
+        except LoginError as exc:
+            if "UNAVAILABLE" in str(exc):  # RFC 5530: a temporary server-side failure
+                raise SourceUnavailableError(f"{self.name}: login unavailable: {exc}") from exc
+            raise SourceAuthError(f"{self.name}: {s.auth} login refused: {exc}") from exc
+
+    def _secret(self, default: SecretProvider) -> str:
+        return (self._provider or default)()
+
+    def _token_from_command(self) -> str:
+        """Run oauth2_token_command; its stdout is a fresh access token."""
+        command = self._settings.oauth2_token_command
+        if not command.strip():
+            raise SourceAuthError(f"{self.name}: auth xoauth2 needs oauth2_token_command")
+        try:
+            done = subprocess.run(
+                shlex.split(command),
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=TOKEN_COMMAND_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise SourceAuthError(
+                f"{self.name}: oauth2_token_command timed out after {TOKEN_COMMAND_SECONDS:g} s"
+            ) from exc
+        except OSError as exc:
+            raise SourceAuthError(f"{self.name}: oauth2_token_command cannot run: {exc}") from exc
+        token = done.stdout.strip()
+        if done.returncode != 0 or not token:
+            detail = done.stderr.strip()[-200:] or "no output"
+            raise SourceAuthError(
+                f"{self.name}: oauth2_token_command failed "
+                f"(exit status {done.returncode}): {detail}"
+            )
+        return token
+
+    @contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        """Connection trouble becomes SourceUnavailableError; the next open() starts afresh."""
+        try:
+            yield
+        except _FAILURES as exc:
+            self._drop()
+            raise SourceUnavailableError(f"{self.name}: {action} failed: {exc}") from exc
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        self._selected = False
+        if client is not None:
+            _shutdown(client)
+
+    def _connected(self) -> IMAPClient:
+        self.open()
+        assert self._client is not None
+        return self._client
+
+    # -- reading ---------------------------------------------------------------------
+
+    def scan(self, *, after_uid: int) -> FolderState:
+        """Select the folder; list waiting UIDs: those above `after_uid` plus leftovers."""
+        with self._guard("scan"):
+            client = self._connected()
+            info = client.select_folder(self._settings.folder, readonly=False)
+            self._uidvalidity = int(info[b"UIDVALIDITY"])
+            self._uidnext = int(info.get(b"UIDNEXT", 0)) or None
+            self._selected = True
+            if self._settings.processed_folder:
+                uids = set(client.search(["ALL"]))  # all still here: new or left over
+            else:
+                uids = self._uids_after(client, after_uid) | self._unseen_upto(client, after_uid)
+        return FolderState(uidvalidity=self._uidvalidity, uids=tuple(sorted(uids)))
+
+    @staticmethod
+    def _uids_after(client: IMAPClient, after_uid: int) -> set[int]:
+        # "N:*" always matches the highest UID, even when it is below N: filter.
+        found = client.search(["UID", f"{after_uid + 1}:*"])
+        return {uid for uid in found if uid > after_uid}
+
+    @staticmethod
+    def _unseen_upto(client: IMAPClient, after_uid: int) -> set[int]:
+        if after_uid < 1:
+            return set()
+        return set(client.search(["UNSEEN", "UID", f"1:{after_uid}"]))
+
+    def fetch(self, uids: list[int], *, max_bytes: int) -> list[FetchedMessage]:
+        """Download these messages without marking them seen; skip ones that vanished."""
+        if not uids:
+            return []
+        with self._guard("fetch"):
+            client = self._selected_client()
+            meta = _metadata(client.fetch(uids, [b"RFC822.SIZE", b"INTERNALDATE"]), set(uids))
+            small = sorted(uid for uid, (size, _) in meta.items() if size <= max_bytes)
+            bodies = client.fetch(small, [b"BODY.PEEK[]"]) if small else {}
+        found = []
+        for uid in sorted(meta):
+            size, arrived = meta[uid]
+            raw = bodies.get(uid, {}).get(b"BODY[]")
+            if size > max_bytes or (raw is not None and len(raw) > max_bytes):
+                found.append(
+                    FetchedMessage(uid=uid, raw=b"", arrived_at=arrived, size=size, oversize=True)
+                )
+            elif raw is not None:  # None: expunged between the two FETCHes
+                found.append(FetchedMessage(uid=uid, raw=bytes(raw), arrived_at=arrived, size=size))
+        return found
+
+    def _selected_client(self) -> IMAPClient:
+        """The client with our folder selected, refusing UIDs from another UIDVALIDITY."""
+        client = self._connected()
+        if not self._selected:
+            info = client.select_folder(self._settings.folder, readonly=False)
+            if self._uidvalidity is not None and int(info[b"UIDVALIDITY"]) != self._uidvalidity:
+                raise IMAPClientAbortError("UIDVALIDITY changed since the last scan; scan again")
+            self._selected = True
+        return client
+
+    # -- marking ---------------------------------------------------------------------
+
+    def mark_processed(self, uids: list[int]) -> None:
+        """After commit: move to the processed folder, or flag \\Seen."""
+        self._dispose(uids, self._settings.processed_folder, [SEEN])
+
+    def mark_quarantined(self, uids: list[int]) -> None:
+        """After commit: move to the quarantine folder (or flag \\Seen \\Flagged)."""
+        self._dispose(uids, self._settings.quarantine_folder, [SEEN, FLAGGED])
+
+    def _dispose(self, uids: list[int], folder: str, flags: list[bytes]) -> None:
+        """Move `uids` to `folder`, or flag them when no folder is configured."""
+        if not uids:
+            return
+        with self._guard(f"mark {len(uids)} message(s)"):
+            client = self._selected_client()
+            if folder:
+                act = partial(self._transfer, client, uids, folder)
+            else:
+                act = partial(client.add_flags, uids, flags)
+            for attempt in range(_MARK_ATTEMPTS):
+                try:
+                    act()  # UIDs already gone are no error: UID commands skip them
+                    return
+                except IMAPClientError as exc:
+                    if isinstance(exc, IMAPClientAbortError) or attempt + 1 == _MARK_ATTEMPTS:
+                        raise
+                    self._recover(client, folder, exc)
+
+    def _recover(self, client: IMAPClient, folder: str, exc: IMAPClientError) -> None:
+        """Mend what a NO reply means, once; anything else is re-raised."""
+        if "EXPUNGEISSUED" in str(exc):  # another client expunged some of them: sync first
+            client.noop()
+        elif folder and _folder_missing(client, folder, exc):  # first use, or deleted
+            logger.info("creating IMAP folder %s", folder, extra={"action": "create_folder"})
+            client.create_folder(folder)
+        else:
+            raise exc
+
+    def _transfer(self, client: IMAPClient, uids: list[int], folder: str) -> None:
+        """UID MOVE, or COPY + \\Deleted + UID EXPUNGE of only these UIDs."""
+        if client.has_capability("MOVE"):
+            client.move(uids, folder)
+            return
+        client.copy(uids, folder)
+        client.add_flags(uids, [DELETED])
+        if client.has_capability("UIDPLUS"):
+            client.uid_expunge(uids)
+        else:
+            logger.warning("server lacks UIDPLUS: plain EXPUNGE in %s", self._settings.folder)
+            client.expunge()
+
+    # -- waiting ---------------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        """Make a blocked (or the next) wait() return promptly; safe from any thread."""
+        self._interrupted.set()
+
+    def wait(self, timeout: float) -> None:
+        """Block until new mail may have arrived, `timeout` passed, or interrupt()."""
+        try:
+            if self._interrupted.is_set():
+                return
+            if not self._settings.idle:
+                self._interrupted.wait(timeout)
+                return
+            with self._guard("idle"):
+                client = self._connected()
+                if not client.has_capability("IDLE"):
+                    self._interrupted.wait(timeout)
+                elif not self._changed_since_scan(client):
+                    self._idle(client, time.monotonic() + timeout)
+        finally:
+            self._interrupted.clear()
+
+    def _changed_since_scan(self, client: IMAPClient) -> bool:
+        """Mail that came during our last commands was announced then, not in IDLE."""
+        info = client.select_folder(self._settings.folder, readonly=False)
+        same_folder = int(info[b"UIDVALIDITY"]) == self._uidvalidity
+        self._selected = same_folder  # else fetch() must refuse the old UIDs
+        uidnext = int(info.get(b"UIDNEXT", 0)) or None
+        return uidnext != self._uidnext or not same_folder
+
+    def _idle(self, client: IMAPClient, deadline: float) -> None:
+        """IDLE until new mail or the deadline, re-issued every idle_seconds."""
+        while not self._interrupted.is_set() and time.monotonic() < deadline:
+            end = min(deadline, time.monotonic() + self._settings.idle_seconds)
+            if self._idle_once(client, end):
+                return
+
+    def _idle_once(self, client: IMAPClient, end: float) -> bool:
+        client.idle()
+        try:
+            while not self._interrupted.is_set() and (left := end - time.monotonic()) > 0:
+                step = min(IDLE_SLICE_SECONDS, left)
+                started = time.monotonic()
+                responses = client.idle_check(timeout=step)
+                if _announces_mail(responses):
+                    return True
+                if not responses and time.monotonic() - started < step / 2:
+                    return False  # idle_check hides EOF: idle_done() below will raise
+            return False
+        finally:
+            client.idle_done()
+
+
+def _metadata(
+    response: dict[int, dict[bytes, Any]], wanted: set[int]
+) -> dict[int, tuple[int, datetime]]:
+    """uid -> (size, arrival in UTC) for the UIDs we asked for and the server still has."""
+    meta = {}
+    for uid, data in response.items():
+        if uid in wanted and b"RFC822.SIZE" in data and b"INTERNALDATE" in data:
+            meta[uid] = (int(data[b"RFC822.SIZE"]), _as_utc(data[b"INTERNALDATE"]))
+    return meta
+
+
+def _as_utc(value: datetime) -> datetime:
+    # Aware with the server's offset (normalise_times off); a naive value would be local.
+    return value.astimezone(UTC)
+
+
+def _announces_mail(responses: list[Any]) -> bool:
+    for response in responses:
+        if response and response[0] == b"BYE":
+            raise IMAPClientAbortError(f"server closed the connection: {response!r}")
+        if len(response) > 1 and response[1] in (b"EXISTS", b"RECENT"):
+            return True
+    return False
+
+
+def _folder_missing(client: IMAPClient, folder: str, exc: Exception) -> bool:
+    return "TRYCREATE" in str(exc) or not client.folder_exists(folder)
+
+
+def _shutdown(client: IMAPClient) -> None:
+    with suppress(Exception):
+        client.shutdown()

@@ -1,0 +1,291 @@
+"""Queue rendered mail in the outbox, and drain the outbox through a transport.
+
+One outbox row is one unit of work. A row is marked sent only after the server accepted it;
+temporary failures wait (capped backoff) until the row's lifetime runs out; permanent ones are
+recorded with the server's answer. Per-recipient results are stored so that a recipient who
+got the message is never sent it again, and this process never sends one row twice.
+"""
+
+import asyncio
+import logging
+import random
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from config.settings import HelpdeskSettings, OutboundSettings
+from mailer.compose import compose_email, make_message_id, verp_address
+from mailer.errors import PermanentDeliveryError, TemporaryDeliveryError
+from mailer.templating import TemplateRenderer
+from mailer.transport import Results, ServerUnreachableError, Transport
+from tickets import outbox as queries
+from tickets.clock import Clock
+from tickets.db import unit_of_work
+from tickets.models import Outbox
+from tickets.outbox import ClaimedMail
+from tickets.service import record_outgoing
+from tickets.values import OutgoingEmail
+
+logger = logging.getLogger(__name__)
+MAX_BATCHES_PER_RUN = 1000
+
+
+def queue_outgoing(
+    session: Session,
+    intent: OutgoingEmail,
+    *,
+    renderer: TemplateRenderer,
+    helpdesk: HelpdeskSettings,
+    reply_to: str,
+    now: datetime,
+) -> Outbox:
+    """Render, compose and add `intent` to the outbox in the caller's transaction (idempotent)."""
+    rendered = renderer.render(intent.kind, intent.language, intent.context)
+    message_id = make_message_id(
+        kind=intent.kind,
+        ticket_id=intent.ticket_id,
+        domain=helpdesk.address,
+        unique=f"{int(now.timestamp())}.{secrets.token_hex(6)}",
+    )
+    raw = compose_email(
+        intent,
+        rendered,
+        helpdesk=helpdesk,
+        message_id=message_id,
+        reply_to=reply_to or helpdesk.address,
+        now=now,
+    )
+    row = queries.enqueue(
+        session,
+        idempotency_key=intent.idempotency_key,
+        ticket_id=intent.ticket_id,
+        kind=intent.kind,
+        message_id=message_id,
+        recipients=intent.to,
+        raw=raw,
+        now=now,
+    )
+    if row.message_id == message_id:  # newly queued, not an earlier row with the same key
+        record_outgoing(
+            session, intent=intent, message_id=message_id, subject=rendered.subject,
+            text=rendered.text, sender=helpdesk.address, now=now,
+        )
+    return row
+
+
+@dataclass(slots=True)
+class DrainStats:
+    """What one drain did, counted in outbox rows."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    recovered: int = 0  # sent earlier by this process; only the database write was redone
+    deferred: bool = False  # the server is unreachable; the drain stopped early
+
+
+def _code_of(reply: str, default: int) -> int:
+    match = re.match(r"^([2-5]\d\d)\b", reply)
+    return int(match.group(1)) if match else default
+
+
+def _pending(mail: ClaimedMail, results: Results) -> list[str]:
+    """Recipients without a final answer: none yet, or a 4xx."""
+    return [r for r in mail.recipients if r not in results or 400 <= results[r][0] < 500]
+
+
+class OutboxDrainer:
+    """Claims due outbox rows in small batches and sends them through one transport."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        transport: Transport,
+        clock: Clock,
+        *,
+        helpdesk: HelpdeskSettings,
+        outbound: OutboundSettings,
+        batch_size: int = 20,
+        poll_seconds: float = 5.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.engine, self.transport, self.clock = engine, transport, clock
+        self.helpdesk, self.outbound = helpdesk, outbound
+        self.batch_size, self.poll_seconds = batch_size, poll_seconds
+        self.rng = rng or random.Random()
+        self.max_age = timedelta(hours=outbound.max_age_hours)
+        self.lease = timedelta(seconds=outbound.timeout_seconds * (batch_size + 2) + 60)
+        self._accepted: dict[int, Results] = {}  # recipients that took each row, this process
+        self._final: dict[int, tuple[str, Results, str]] = {}  # settled, not yet recorded
+        self.sent_ids: set[int] = set()  # rows this process has sent: never sent again
+        self._breaker_until: datetime | None = None
+        self._breaker_trips = 0
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Ask `run` to drain now (e.g. right after new mail was queued)."""
+        self._wake.set()
+
+    async def run_once(self, progress: Callable[[DrainStats], None] | None = None) -> DrainStats:
+        """Drain every due row once; stop early while the server is unreachable."""
+        stats = DrainStats()
+        if self._breaker_until is not None and self.clock.now() < self._breaker_until:
+            stats.deferred = True
+            return stats
+        for _ in range(MAX_BATCHES_PER_RUN):
+            batch = await asyncio.to_thread(self._claim)
+            if not batch:
+                break
+            stats.claimed += len(batch)
+            for index, mail in enumerate(batch):
+                try:
+                    await self._deliver(mail, stats)
+                except ServerUnreachableError:
+                    await asyncio.to_thread(self._release, [m.id for m in batch[index + 1 :]])
+                    stats.deferred = True
+                    return stats
+                if progress is not None:
+                    progress(stats)
+        return stats
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Drain until `stop` is set; waits wake on `stop` or `wake()`. The loop never dies."""
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:  # a fault (database down...) must not kill the worker
+                logger.exception("outbox drain failed", extra={"action": "outbox_error"})
+            await self._sleep(stop)
+
+    async def _sleep(self, stop: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(
+                waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        self._wake.clear()
+
+    # -- one row -------------------------------------------------------------------------
+
+    async def _deliver(self, mail: ClaimedMail, stats: DrainStats) -> None:
+        if mail.id in self._final or mail.id in self.sent_ids:
+            # Settled before by this process; only the database did not hear of it.
+            status, results, reply = self._final.get(mail.id, ("sent", mail.results, ""))
+            await asyncio.to_thread(self._write_final, mail.id, status, results, reply)
+            self._final.pop(mail.id, None)
+            stats.recovered += 1
+            return
+        results = {**mail.results, **self._accepted.get(mail.id, {})}
+        pending = _pending(mail, results)
+        if not pending:
+            await self._settle(mail, results, "", stats)
+            return
+        envelope = verp_address(
+            self.helpdesk.address, mail.id, self.helpdesk.secret.get_secret_value()
+        )
+        try:
+            answer = await self.transport.send(envelope, pending, mail.raw, outbox_id=mail.id)
+        except PermanentDeliveryError as exc:
+            reply = str(exc)
+            results.update({r: (_code_of(reply, 554), reply) for r in pending})
+            await self._settle(mail, results, reply, stats)
+            return
+        except TemporaryDeliveryError as exc:
+            await self._retry(mail, results, str(exc), stats)
+            if isinstance(exc, ServerUnreachableError):
+                self._trip_breaker()
+                raise
+            return
+        self._breaker_trips, self._breaker_until = 0, None
+        results.update(answer)
+        self._accepted.setdefault(mail.id, {}).update(
+            {r: res for r, res in answer.items() if 200 <= res[0] < 300}
+        )
+        refused = "; ".join(f"{r}: {res[1]}" for r, res in answer.items() if res[0] >= 400)
+        if _pending(mail, results):
+            await self._retry(mail, results, refused, stats)
+        else:
+            await self._settle(mail, results, refused, stats)
+
+    async def _retry(
+        self, mail: ClaimedMail, results: Results, reply: str, stats: DrainStats
+    ) -> None:
+        now = self.clock.now()
+        attempts = mail.attempts + 1
+        if queries.is_expired(mail.created_at, now, self.max_age) and (
+            attempts >= queries.MIN_ATTEMPTS_BEFORE_EXPIRY
+        ):
+            await self._settle(mail, results, f"gave up after {attempts} attempts: {reply}", stats)
+            return
+        next_at = queries.next_attempt(attempts, now, self.rng)
+        await asyncio.to_thread(self._write_retry, mail.id, next_at, results, reply)
+        stats.retried += 1
+        logger.info(
+            "outbox %s deferred: %s",
+            mail.id,
+            reply,
+            extra={"action": "outbox_retry", "ticket": mail.ticket_id, "outbox": mail.id},
+        )
+
+    async def _settle(
+        self, mail: ClaimedMail, results: Results, reply: str, stats: DrainStats
+    ) -> None:
+        accepted = any(200 <= code < 300 for code, _ in results.values())
+        status = "sent" if accepted else "failed"
+        self._final[mail.id] = (status, results, reply)
+        if accepted:
+            self.sent_ids.add(mail.id)
+        await asyncio.to_thread(self._write_final, mail.id, status, results, reply)
+        self._final.pop(mail.id, None)
+        self._accepted.pop(mail.id, None)
+        if accepted:
+            stats.sent += 1
+        else:
+            stats.failed += 1
+        log = logger.info if accepted and not reply else logger.warning
+        log(
+            "outbox %s %s%s",
+            mail.id,
+            status,
+            f" ({reply})" if reply else "",
+            extra={"action": f"outbox_{status}", "ticket": mail.ticket_id, "outbox": mail.id},
+        )
+
+    def _trip_breaker(self) -> None:
+        self._breaker_trips += 1
+        self._breaker_until = queries.next_attempt(self._breaker_trips, self.clock.now(), self.rng)
+
+    # -- database, run in a worker thread -------------------------------------------------
+
+    def _claim(self) -> list[ClaimedMail]:
+        with unit_of_work(self.engine) as session:
+            return queries.claim_due(session, self.clock.now(), self.batch_size, self.lease)
+
+    def _release(self, ids: list[int]) -> None:
+        if ids:
+            with unit_of_work(self.engine) as session:
+                queries.release(session, ids, self.clock.now())
+
+    def _write_retry(self, outbox_id: int, next_at: datetime, results: Results, reply: str) -> None:
+        with unit_of_work(self.engine) as session:
+            queries.mark_retry(session, outbox_id, next_at, reply=reply, results=results)
+
+    def _write_final(self, outbox_id: int, status: str, results: Results, reply: str) -> None:
+        with unit_of_work(self.engine) as session:
+            if status == "sent":
+                queries.mark_sent(
+                    session, outbox_id, self.clock.now(), reply=reply, results=results
+                )
+            else:
+                queries.mark_failed(
+                    session, outbox_id, self.clock.now(), reply=reply, results=results
+                )

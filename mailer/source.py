@@ -1,0 +1,49 @@
+"""The port every inbound mail source implements (IMAP, Maildir, an in-memory fake)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FolderState:
+    """What selecting the inbox folder told us."""
+
+    uidvalidity: int
+    uids: tuple[int, ...]  # every message still waiting in the folder, oldest first
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchedMessage:
+    uid: int
+    raw: bytes  # empty when `oversize` is set: we did not download it
+    arrived_at: datetime  # INTERNALDATE / delivery time, aware UTC
+    size: int
+    oversize: bool = False
+
+
+class MailSource(Protocol):
+    """Blocking operations on one mailbox folder; the poller runs them in a thread."""
+
+    name: str
+
+    def open(self) -> None:
+        """Connect and log in (no-op when already connected)."""
+
+    def scan(self, *, after_uid: int) -> FolderState:
+        """Select the folder; list waiting UIDs: those above `after_uid` plus leftovers."""
+
+    def fetch(self, uids: list[int], *, max_bytes: int) -> list[FetchedMessage]:
+        """Download these messages without marking them seen; skip ones that vanished."""
+
+    def mark_processed(self, uids: list[int]) -> None:
+        """After commit: move to the processed folder, or flag \\Seen."""
+
+    def mark_quarantined(self, uids: list[int]) -> None:
+        """After commit: move to the quarantine folder."""
+
+    def wait(self, timeout: float) -> None:
+        """Block until new mail may have arrived or `timeout` seconds passed."""
+
+    def close(self) -> None:
+        """Log out; safe to call twice."""

@@ -1,0 +1,239 @@
+"""Render email templates: `templates/<lang>/<kind>.subject.txt`, `<kind>.txt`, `<kind>.html`.
+
+An operator's folder (`[templates] path`) is searched before the packaged templates, so any
+file can be overridden. A kind missing in the asked language falls back to the default one.
+HTML is autoescaped; text is not (it is sent as text/plain).
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+import templates as packaged_templates
+
+KINDS = (
+    "ack",
+    "agent_notification",
+    "agent_reply",
+    "sla_alert",
+    "digest",
+    "phone_followup",
+    "missed_call",
+    "command_error",
+)
+PARTS = ("subject.txt", "txt", "html")
+PACKAGED_PATH = Path(packaged_templates.__file__).parent
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+_WEEKDAYS = {
+    "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+_MONTHS = {
+    "es": (
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ),
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+}
+
+
+class TemplateMissingError(LookupError):
+    """No template of this kind exists in the asked or the default language."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderedTemplate:
+    """A rendered message: one-line subject, plain text and HTML bodies."""
+
+    subject: str
+    text: str
+    html: str
+    language: str = ""
+
+
+def hm(value: time | datetime) -> str:
+    """`HH:MM`; `time.max` (the end of a day) reads as 24:00."""
+    if isinstance(value, time) and value == time.max:
+        return "24:00"
+    return f"{value.hour:02d}:{value.minute:02d}"
+
+
+def weekday(value: date, language: str = "es") -> str:
+    return _WEEKDAYS.get(language, _WEEKDAYS["en"])[value.weekday()]
+
+
+def month(value: date, language: str = "es") -> str:
+    return _MONTHS.get(language, _MONTHS["en"])[value.month - 1]
+
+
+def _spans(value: object, language: str = "es") -> str:
+    """Opening spans as "08:00–19:00" joined by commas and the word for "and"."""
+    spans = [f"{hm(start)}–{hm(end)}" for start, end in value]  # type: ignore[attr-defined]
+    if len(spans) <= 1:
+        return "".join(spans)
+    joiner = " y " if language == "es" else " and "
+    return ", ".join(spans[:-1]) + joiner + spans[-1]
+
+
+def when(value: datetime, language: str = "es", today: date | None = None) -> str:
+    """A local moment in words: "hoy a las 09:00", "el lunes 3 de junio a las 08:00"."""
+    days = (value.date() - today).days if today else None
+    if language == "es":
+        day = {0: "hoy", 1: "mañana"}.get(days) if days is not None else None
+        day = day or f"el {weekday(value, 'es')} {value.day} de {month(value, 'es')}"
+        return f"{day} a las {hm(value)}"
+    day = {0: "today", 1: "tomorrow"}.get(days) if days is not None else None
+    day = day or f"on {weekday(value, 'en')} {value.day} {month(value, 'en')}"
+    return f"{day} at {hm(value)}"
+
+
+class TemplateRenderer:
+    """Renders message kinds in a language from the override folder or the packaged files."""
+
+    def __init__(self, override_path: str = "", default_language: str = "es") -> None:
+        loaders: list[jinja2.BaseLoader] = []
+        if override_path:
+            loaders.append(jinja2.FileSystemLoader(override_path))
+        loaders.append(jinja2.FileSystemLoader(str(PACKAGED_PATH)))
+        self.default_language = default_language
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            undefined=jinja2.StrictUndefined,
+            autoescape=jinja2.select_autoescape(
+                enabled_extensions=("html",),
+                disabled_extensions=("txt",),
+                default=False,
+                default_for_string=False,
+            ),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            auto_reload=False,
+        )
+        self.env.filters.update(hm=hm, weekday=weekday, month=month, spans=_spans, when=when)
+
+    def has(self, kind: str, language: str) -> bool:
+        """Whether all three files of `kind` exist in `language`."""
+        if not (_NAME.match(kind) and _NAME.match(language)):
+            return False
+        for part in PARTS:
+            try:
+                self.env.get_template(f"{language}/{kind}.{part}")
+            except jinja2.TemplateNotFound:
+                return False
+        return True
+
+    def language_for(self, kind: str, language: str) -> str:
+        """The language `kind` will be rendered in: the asked one, else the default one."""
+        for candidate in (language, self.default_language):
+            if self.has(kind, candidate):
+                return candidate
+        raise TemplateMissingError(
+            f"no template {kind!r} in {language!r} or {self.default_language!r}"
+        )
+
+    def render(self, kind: str, language: str, context: Mapping[str, object]) -> RenderedTemplate:
+        """Render subject, text and HTML of `kind`; the subject comes back as one line."""
+        lang = self.language_for(kind, language)
+        values = {**context, "lang": lang}
+        subject, text, html = (
+            self.env.get_template(f"{lang}/{kind}.{part}").render(values) for part in PARTS
+        )
+        return RenderedTemplate(
+            subject=" ".join(subject.split()), text=text, html=html, language=lang
+        )
+
+
+def sample_context(kind: str, now: datetime) -> dict[str, object]:
+    """A representative context for `kind`; it documents the keys each template uses.
+
+    Every kind gets `helpdesk` {name, address}; all but `digest` get `ticket` {id, subject,
+    status, priority, category, assigned_agent} and `requester` {name, email}. Datetimes are
+    aware and local to the service calendar's zone. `lang` is added by the renderer.
+    """
+    from config.calendar import CalendarSettings
+    from tickets.calendar import service_lines
+
+    lines = service_lines(CalendarSettings(), now)
+    local = now.astimezone(ZoneInfo(CalendarSettings().timezone))
+    base: dict[str, object] = {
+        "helpdesk": {"name": "Soporte Ventanilla", "address": "soporte@ventanilla.example"},
+        "ticket": {
+            "id": 1234,
+            "subject": "No puedo exportar mi certificado",
+            "status": "open",
+            "priority": "normal",
+            "category": "export-import",
+            "assigned_agent": "",
+        },
+        "requester": {"name": "María García", "email": "maria@example.org"},
+    }
+    extra: dict[str, dict[str, object]] = {
+        "ack": {
+            **lines,
+            "response_hours": 24,
+            "faq": [{"title": "Exportar un certificado", "url": "https://faq.example/export"}],
+        },
+        "agent_notification": {
+            "event": "new",
+            "message": {
+                "sender": "maria@example.org",
+                "name": "María García",
+                "text": "Hola,\nno puedo exportar.",
+            },
+        },
+        "agent_reply": {
+            "reply": {"text": "Hola María,\nsiga estos pasos..."},
+            "agent": {"name": "Ana"},
+        },
+        "sla_alert": {
+            "alert": {"stage": "warning", "threshold_hours": 24, "due_at": local, "age_hours": 22.5}
+        },
+        "digest": {
+            "digest": {
+                "day": local.date(),
+                "open": 42,
+                "pending": 7,
+                "escalated": 1,
+                "answered_24h_pct": 97.21,
+                "overdue": [{"id": 1200, "subject": "Renovación", "age_hours": 30.0}],
+            }
+        },
+        "phone_followup": {
+            "call": {"at": local, "agent": "Luis", "summary": "Revisamos juntos..."}
+        },
+        "missed_call": {"call": {"at": local}, "phone": lines["phone"]},
+        "command_error": {"command": {"text": "#assign nadie", "error": "nadie is not an agent"}},
+    }
+    context = {**base, **extra[kind]}
+    if kind == "digest":
+        del context["ticket"], context["requester"]
+    return context

@@ -1,0 +1,383 @@
+"""The outbox drained through a real aiosmtpd sink, on a real database (SQLite and PostgreSQL)."""
+
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.header import decode_header, make_header
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from config.settings import HelpdeskSettings, OutboundSettings, Settings
+from mailer.compose import parse_verp
+from mailer.outbox import OutboxDrainer, queue_outgoing
+from mailer.templating import TemplateRenderer, sample_context
+from mailer.transport import FileTransport, SmtpTransport, Transport
+from tests.integration.smtp_sink import *  # noqa: F403
+from tests.integration.smtp_sink import SmtpSink
+from tickets import outbox as queries
+from tickets.clock import FakeClock
+from tickets.db import read_only, unit_of_work
+from tickets.models import Outbox
+from tickets.outbox import load_results
+from tickets.values import OutgoingEmail
+from ventanilla.outbox_cli import app as outbox_app
+
+HELPDESK = HelpdeskSettings()
+RENDERER = TemplateRenderer()
+USER = "maria@example.org"
+_NOW = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
+
+
+def outbound(port: int, **extra: Any) -> OutboundSettings:
+    return OutboundSettings(
+        kind="smtp", host="127.0.0.1", port=port, security="none", timeout_seconds=5, **extra
+    )
+
+
+def ack_intent(key: str = "ack:1", to: tuple[str, ...] = (USER,), **context: Any) -> OutgoingEmail:
+    ctx = sample_context("ack", _NOW)
+    ctx.update(context)
+    return OutgoingEmail(
+        kind="ack",
+        ticket_id=None,
+        to=to,
+        idempotency_key=key,
+        language="es",
+        auto_submitted="auto-replied",
+        in_reply_to="<user-1@example.org>",
+        references=("<user-1@example.org>",),
+        context=ctx,
+    )
+
+
+def queue(engine: Engine, clock: FakeClock, intent: OutgoingEmail) -> int:
+    with unit_of_work(engine) as session:
+        row = queue_outgoing(
+            session,
+            intent,
+            renderer=RENDERER,
+            helpdesk=HELPDESK,
+            reply_to="soporte+t1.sig@ventanilla.example",
+            now=clock.now(),
+        )
+        assert row.id is not None
+        return row.id
+
+
+def row_of(engine: Engine, outbox_id: int) -> Outbox:
+    with read_only(engine) as session:
+        row = session.get(Outbox, outbox_id)
+        assert row is not None
+        return row
+
+
+def drainer(
+    engine: Engine, transport: Transport, clock: FakeClock, settings: OutboundSettings
+) -> OutboxDrainer:
+    return OutboxDrainer(
+        engine, transport, clock, helpdesk=HELPDESK, outbound=settings, rng=random.Random(3)
+    )
+
+
+async def test_a_queued_ack_reaches_the_sink_once(
+    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
+) -> None:
+    outbox_id = queue(engine, clock, ack_intent())
+    transport = SmtpTransport(outbound(smtp_sink.port))
+    stats = await drainer(engine, transport, clock, outbound(smtp_sink.port)).run_once()
+    await transport.close()
+    assert stats.sent == 1 and stats.failed == 0
+    assert len(smtp_sink.received) == 1
+    got = smtp_sink.received[0]
+    assert got.rcpt_tos == (USER,)
+    assert (
+        parse_verp(got.mail_from, HELPDESK.address, HELPDESK.secret.get_secret_value()) == outbox_id
+    )
+    msg = got.parsed()
+    row = row_of(engine, outbox_id)
+    assert msg["Message-ID"] == row.message_id
+    assert msg["Subject"] == "[#1234] No puedo exportar mi certificado"
+    assert msg["From"] == "Soporte Ventanilla <soporte@ventanilla.example>"
+    assert msg["To"] == USER and msg["In-Reply-To"] == "<user-1@example.org>"
+    assert msg["References"] == "<user-1@example.org>"
+    assert msg["Auto-Submitted"] == "auto-replied" and msg["X-Ventanilla-Loop"] == HELPDESK.address
+    assert msg["Reply-To"] == "Soporte Ventanilla <soporte+t1.sig@ventanilla.example>"
+    plain, html = msg.iter_parts()
+    text = str(plain.get_content()).replace("\r\n", "\n")
+    assert "Hemos recibido su consulta y la hemos registrado con la referencia [#1234]." in text
+    assert "Llame al +34 900 000 000." in text
+    assert html.get_content_type() == "text/html" and "<strong>[#1234]</strong>" in str(
+        html.get_content()
+    )
+    assert row.status == "sent" and row.sent_at == clock.now() and row.attempts == 1
+    assert load_results(row.results) == {USER: (250, "250 2.0.0 queued as sink")}
+    again = await drainer(
+        engine, transport, clock.advance(hours=1), outbound(smtp_sink.port)
+    ).run_once()
+    assert again.claimed == 0 and len(smtp_sink.received) == 1
+
+
+async def test_one_connection_carries_many_messages(
+    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
+) -> None:
+    for i in range(5):
+        queue(engine, clock, ack_intent(key=f"ack:{i}"))
+    transport = SmtpTransport(outbound(smtp_sink.port))
+    stats = await drainer(engine, transport, clock, outbound(smtp_sink.port)).run_once()
+    await transport.close()
+    assert stats.sent == 5 and len(smtp_sink.received) == 5 and smtp_sink.connections == 1
+    assert len({m.parsed()["Message-ID"] for m in smtp_sink.received}) == 5
+
+
+async def test_queueing_twice_with_one_key_is_one_row(engine: Engine, clock: FakeClock) -> None:
+    assert queue(engine, clock, ack_intent()) == queue(engine, clock, ack_intent())
+
+
+async def test_451_twice_then_250_is_delivered_once(
+    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
+) -> None:
+    smtp_sink.script("data", "451 4.3.0 try again later", "451 4.3.0 try again later")
+    outbox_id = queue(engine, clock, ack_intent())
+    transport = SmtpTransport(outbound(smtp_sink.port))
+    sender = drainer(engine, transport, clock, outbound(smtp_sink.port))
+    assert (await sender.run_once()).retried == 1
+    assert (await sender.run_once()).claimed == 0  # not due yet
+    row = row_of(engine, outbox_id)
+    assert row.status == "queued" and row.attempts == 1 and "451 4.3.0" in row.last_reply
+    assert (await sender.run_once()).claimed == 0
+    clock.advance(minutes=2)
+    assert (await sender.run_once()).retried == 1
+    clock.advance(minutes=6)
+    assert (await sender.run_once()).sent == 1
+    await transport.close()
+    assert len(smtp_sink.received) == 1
+    row = row_of(engine, outbox_id)
+    assert row.status == "sent" and row.attempts == 3
+
+
+async def test_550_is_failed_with_the_answer_and_not_retried(
+    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
+) -> None:
+    smtp_sink.script("data", "550 5.7.1 message refused by policy")
+    outbox_id = queue(engine, clock, ack_intent())
+    transport = SmtpTransport(outbound(smtp_sink.port))
+    sender = drainer(engine, transport, clock, outbound(smtp_sink.port))
+    assert (await sender.run_once()).failed == 1
+    clock.advance(hours=3)
+    assert (await sender.run_once()).claimed == 0
+    await transport.close()
+    row = row_of(engine, outbox_id)
+    assert row.status == "failed" and row.last_reply == "550 5.7.1 message refused by policy"
+    assert load_results(row.results)[USER][0] == 550
+    assert smtp_sink.received == []
+
+
+async def test_partial_refusal_keeps_per_recipient_results(
+    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
+) -> None:
+    smtp_sink.refuse("c@example.org", "550 5.1.1 no such user")
+    rcpts = ("a@example.org", "b@example.org", "c@example.org")
+    outbox_id = queue(engine, clock, ack_intent(to=rcpts))
+    transport = SmtpTransport(outbound(smtp_sink.port))
+    sender = drainer(engine, transport, clock, outbound(smtp_sink.port))
+    assert (await sender.run_once()).sent == 1
+    clock.advance(hours=2)
+    assert (await sender.run_once()).claimed == 0
+    await transport.close()
+    assert [m.rcpt_tos for m in smtp_sink.received] == [("a@example.org", "b@example.org")]
+    assert smtp_sink.rcpt_log.count("c@example.org") == 1
+    row = row_of(engine, outbox_id)
+    results = load_results(row.results)
+    assert row.status == "sent" and "c@example.org" in row.last_reply
+    assert results["c@example.org"] == (550, "550 5.1.1 no such user")
+    assert results["a@example.org"][0] == results["b@example.org"][0] == 250
+
+
+async def test_a_temporary_refusal_retries_only_that_recipient(
+    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
+) -> None:
+    smtp_sink.script("rcpt", "250 OK", "250 OK", "450 4.2.1 mailbox busy")  # not for the 3rd
+    queue(engine, clock, ack_intent(to=("a@example.org", "b@example.org", "c@example.org")))
+    transport = SmtpTransport(outbound(smtp_sink.port))
+    sender = drainer(engine, transport, clock, outbound(smtp_sink.port))
+    assert (await sender.run_once()).retried == 1
+    clock.advance(minutes=2)
+    assert (await sender.run_once()).sent == 1
+    await transport.close()
+    assert [m.rcpt_tos for m in smtp_sink.received] == [
+        ("a@example.org", "b@example.org"),
+        ("c@example.org",),
+    ]
+
+
+async def test_connection_refused_waits_and_is_delivered_when_the_server_is_back(
+    engine: Engine, clock: FakeClock, free_port: int, smtp_sink_factory: Callable[..., SmtpSink]
+) -> None:
+    outbox_id = queue(engine, clock, ack_intent())
+    transport = SmtpTransport(outbound(free_port))
+    sender = drainer(engine, transport, clock, outbound(free_port))
+    stats = await sender.run_once()
+    assert stats.deferred and stats.retried == 1
+    row = row_of(engine, outbox_id)
+    assert row.status == "queued" and row.attempts == 1 and "cannot connect" in row.last_reply
+    sink = smtp_sink_factory(port=free_port)
+    assert (await sender.run_once()).claimed == 0  # waits for its backoff
+    clock.advance(minutes=2)
+    assert (await sender.run_once()).sent == 1
+    await transport.close()
+    assert len(sink.received) == 1 and row_of(engine, outbox_id).status == "sent"
+
+
+async def test_421_at_greeting_is_temporary(
+    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
+) -> None:
+    for i in range(3):
+        queue(engine, clock, ack_intent(key=f"ack:{i}"))
+    smtp_sink.script("greeting", "421 4.3.2 too busy, come back later")
+    transport = SmtpTransport(outbound(smtp_sink.port))
+    sender = drainer(engine, transport, clock, outbound(smtp_sink.port))
+    stats = await sender.run_once()
+    assert stats.deferred and stats.retried == 1 and smtp_sink.received == []
+    with read_only(engine) as session:
+        replies = sorted(r.last_reply for r in session.exec(select(Outbox)))
+    assert replies == ["", "", "421 4.3.2 too busy, come back later"]  # the others were not tried
+    clock.advance(minutes=2)
+    assert (await sender.run_once()).sent == 3
+    await transport.close()
+    assert len(smtp_sink.received) == 3
+
+
+async def test_lost_reply_after_data_resends_with_the_same_message_id(
+    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
+) -> None:
+    smtp_sink.script("data", "drop")
+    queue(engine, clock, ack_intent())
+    transport = SmtpTransport(outbound(smtp_sink.port))
+    sender = drainer(engine, transport, clock, outbound(smtp_sink.port))
+    assert (await sender.run_once()).retried == 1  # outcome unknown: never marked failed
+    clock.advance(minutes=2)
+    assert (await sender.run_once()).sent == 1
+    await transport.close()
+    ids = [m.parsed()["Message-ID"] for m in smtp_sink.received]
+    assert len(ids) == 2 and ids[0] == ids[1]  # the allowed duplicate, recognisable
+
+
+async def test_expired_mail_gives_up(engine: Engine, clock: FakeClock, smtp_sink: SmtpSink) -> None:
+    smtp_sink.script("data", *["451 4.3.0 later"] * 10)
+    outbox_id = queue(engine, clock, ack_intent())
+    settings = outbound(smtp_sink.port, max_age_hours=1)
+    transport = SmtpTransport(settings)
+    sender = drainer(engine, transport, clock, settings)
+    for _ in range(6):
+        await sender.run_once()
+        clock.advance(minutes=40)
+    await transport.close()
+    row = row_of(engine, outbox_id)
+    assert row.status == "failed" and row.last_reply.startswith("gave up after 3 attempts: 451")
+
+
+async def test_a_crash_after_claiming_is_sent_after_the_lease(
+    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
+) -> None:
+    queue(engine, clock, ack_intent())
+    with unit_of_work(engine) as session:  # a worker claims, then dies before sending
+        assert len(queries.claim_due(session, clock.now(), 10, timedelta(minutes=10))) == 1
+    transport = SmtpTransport(outbound(smtp_sink.port))
+    restarted = drainer(engine, transport, clock, outbound(smtp_sink.port))
+    assert (await restarted.run_once()).claimed == 0
+    clock.advance(minutes=11)
+    assert (await restarted.run_once()).sent == 1
+    await transport.close()
+    assert len(smtp_sink.received) == 1
+
+
+async def test_never_sent_twice_by_one_process(
+    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbox_id = queue(engine, clock, ack_intent())
+    transport = SmtpTransport(outbound(smtp_sink.port))
+    sender = drainer(engine, transport, clock, outbound(smtp_sink.port))
+    real_write = sender._write_final
+
+    def database_down(*args: Any) -> None:
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(sender, "_write_final", database_down)
+    with pytest.raises(ConnectionError):
+        await sender.run_once()
+    monkeypatch.setattr(sender, "_write_final", real_write)
+    clock.advance(hours=1)  # past the lease: the row is due again
+    stats = await sender.run_once()
+    await transport.close()
+    assert stats.recovered == 1 and stats.sent == 0
+    assert len(smtp_sink.received) == 1 and row_of(engine, outbox_id).status == "sent"
+
+
+async def test_crlf_in_subject_and_script_in_name_inject_nothing(
+    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
+) -> None:
+    subject = str(make_header(decode_header("=?UTF-8?Q?hi=0D=0ABcc:_v@x?=")))
+    context = sample_context("ack", _NOW)
+    intent = ack_intent(
+        ticket={**context["ticket"], "subject": subject},  # type: ignore[dict-item]
+        requester={"name": "<script>alert(1)</script>", "email": USER},
+    )
+    queue(engine, clock, intent)
+    transport = SmtpTransport(outbound(smtp_sink.port))
+    await drainer(engine, transport, clock, outbound(smtp_sink.port)).run_once()
+    await transport.close()
+    assert smtp_sink.rcpt_log == [USER]
+    raw = smtp_sink.received[0].raw
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    names = [
+        line.split(":", 1)[0].lower() for line in head.split("\r\n") if line[:1] not in (" ", "\t")
+    ]
+    assert names.count("subject") == 1 and "bcc" not in names and "cc" not in names
+    msg = smtp_sink.received[0].parsed()
+    assert msg["Subject"] == "[#1234] hi Bcc: v@x"
+    html = str(list(msg.iter_parts())[1].get_content())
+    assert "&lt;script&gt;" in html and "<script>" not in html
+
+
+async def test_file_transport_writes_a_parseable_eml(
+    engine: Engine, clock: FakeClock, tmp_path: Path
+) -> None:
+    outbox_id = queue(engine, clock, ack_intent())
+    folder = tmp_path / "outbox"
+    settings = OutboundSettings(kind="file", path=str(folder))
+    stats = await drainer(engine, FileTransport(folder), clock, settings).run_once()
+    assert stats.sent == 1
+    assert [p.name for p in folder.iterdir()] == [f"{outbox_id}.eml"]
+    msg = message_from_bytes((folder / f"{outbox_id}.eml").read_bytes(), policy=policy.default)
+    assert msg["Message-ID"] == row_of(engine, outbox_id).message_id
+    assert msg.get_content_type() == "multipart/alternative"
+    assert row_of(engine, outbox_id).status == "sent"
+
+
+def test_cli_list_retry_flush(engine: Engine, clock: FakeClock, smtp_sink: SmtpSink) -> None:
+    smtp_sink.script("data", "554 5.6.0 message content rejected")
+    outbox_id = queue(engine, clock, ack_intent())
+    settings = Settings(outbound=outbound(smtp_sink.port))
+    obj = SimpleNamespace(settings=settings, engine=engine, clock=clock)
+    runner = CliRunner()
+    flushed = runner.invoke(outbox_app, ["flush"], obj=obj)
+    assert flushed.exit_code == 1 and "1 failed" in flushed.output
+    listed = runner.invoke(outbox_app, ["list", "--status", "failed", "--json"], obj=obj)
+    assert (
+        listed.exit_code == 0
+        and f'"id": {outbox_id}' in listed.output
+        and "554 5.6.0" in listed.output
+    )
+    assert runner.invoke(outbox_app, ["retry", str(outbox_id)], obj=obj).exit_code == 0
+    flushed = runner.invoke(outbox_app, ["flush"], obj=obj)
+    assert flushed.exit_code == 0 and "1 sent" in flushed.output
+    assert runner.invoke(outbox_app, ["retry", str(outbox_id)], obj=obj).exit_code == 1  # sent
+    assert runner.invoke(outbox_app, ["list"], obj=obj).exit_code == 0
+    assert len(smtp_sink.received) == 1

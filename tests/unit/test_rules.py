@@ -1,0 +1,79 @@
+"""Pure decisions: threading, language, category, SLA, acknowledgements."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tickets import rules
+from tickets.values import Address, IncomingMessage
+
+
+def msg(sender: str = "ana@correo.example", **kw) -> IncomingMessage:
+    return IncomingMessage(message_id="<m@x>", sender=Address(name="", email=sender), raw_sha256="0" * 64, **kw)
+
+
+def facts(tid: int, status: str = "open", who: tuple[str, ...] = ("ana@correo.example",)) -> rules.TicketFacts:
+    return rules.TicketFacts(id=tid, status=status, participants=frozenset(who))
+
+
+@pytest.mark.parametrize(
+    ("sender", "headers", "subject", "token", "expected"),
+    [
+        ("ana@correo.example", [facts(7)], [], [], ("join", 7)),
+        ("ana@correo.example", [], [facts(7)], [], ("join", 7)),
+        ("eve@evil.example", [facts(7)], [], [], ("new", None)),  # forged In-Reply-To
+        ("eve@evil.example", [], [facts(7)], [], ("new", None)),  # stranger quoting [#7]
+        ("eve@evil.example", [], [], [facts(7)], ("join", 7)),  # a valid token admits
+        ("ana@correo.example", [facts(7, "closed")], [], [], ("new-linked", 7)),
+        ("ana@correo.example", [], [], [], ("new", None)),
+    ],
+)
+def test_decide_thread(sender, headers, subject, token, expected) -> None:
+    decision = rules.decide_thread(msg(sender), by_headers=headers, by_subject=subject, by_token=token)
+    assert (decision.action, decision.ticket_id) == expected
+
+
+def test_subject_refs() -> None:
+    assert rules.subject_ticket_refs("Re: [#12] certificado [#3]") == (12, 3)
+    assert rules.subject_ticket_refs("#12 sin corchetes") == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hola, no puedo descargar mi certificado, gracias", "es"),
+        ("Hello, I cannot export my certificate from the browser, thanks", "en"),
+        ("12345", "es"),
+    ],
+)
+def test_detect_language(text: str, expected: str) -> None:
+    assert rules.detect_language(text, "es") == expected
+
+
+def test_categorise_folds_accents_and_case() -> None:
+    spec = (rules.CategoryRuleSpec(name="revocation", keywords=("revocación",), priority="urgent"),)
+    assert rules.categorise("Quiero la REVOCACION de mi certificado", spec) == ("revocation", "urgent")
+    assert rules.categorise("otra cosa", spec) == ("general", "normal")
+
+
+def test_sla_due_times_count_from_arrival() -> None:
+    arrived = datetime(2026, 10, 5, 23, 30, tzinfo=UTC)
+    response, hard = rules.sla_due_times(arrived)
+    assert response == datetime(2026, 10, 6, 23, 30, tzinfo=UTC)
+    assert hard == datetime(2026, 10, 7, 23, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("message", "recent", "refused"),
+    [
+        (msg(), 0, ""),
+        (msg(auto="auto-reply"), 0, "no ack: auto-reply"),
+        (msg("soporte@ventanilla.example"), 0, "no ack: sender is our own address"),
+        (msg("MAILER-DAEMON@mx.example".lower()), 0, "no ack: no-reply or system sender"),
+        (msg("noreply@bank.example"), 0, "no ack: no-reply or system sender"),
+        (msg(), 5, "no ack: rate limit (5 per sender per hour)"),
+    ],
+)
+def test_ack_refusal(message: IncomingMessage, recent: int, refused: str) -> None:
+    own = frozenset({"soporte@ventanilla.example"})
+    assert rules.ack_refusal(message, own_addresses=own, acks_last_hour=recent, limit=5) == refused

@@ -1,0 +1,118 @@
+"""Templates: every kind in es and en, fallback, operator overrides, escaping."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from mailer.templating import (
+    KINDS,
+    PACKAGED_PATH,
+    TemplateMissingError,
+    TemplateRenderer,
+    sample_context,
+)
+
+SATURDAY_AFTERNOON = datetime(2026, 5, 2, 13, 0, tzinfo=UTC)  # 15:00 in Madrid, phone closed
+MONDAY_MORNING = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)  # 10:00 in Madrid, phone open
+RENDERER = TemplateRenderer()
+
+
+def _files(language: str) -> set[str]:
+    return {p.name for p in (PACKAGED_PATH / language).iterdir() if p.is_file()}
+
+
+def test_both_languages_have_the_same_files() -> None:
+    assert _files("es") == _files("en")
+
+
+@pytest.mark.parametrize("language", ["es", "en"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_renders_in_both_languages(kind: str, language: str) -> None:
+    assert RENDERER.has(kind, language)
+    out = RENDERER.render(kind, language, sample_context(kind, SATURDAY_AFTERNOON))
+    assert out.language == language
+    assert out.subject and "\n" not in out.subject
+    assert out.text.strip() and "{{" not in out.text and "{%" not in out.text
+    assert f'<html lang="{language}">' in out.html and "</html>" in out.html
+    if kind != "digest":
+        assert "[#1234]" in out.subject
+
+
+def test_ack_in_spanish_when_the_phone_is_closed() -> None:
+    out = RENDERER.render("ack", "es", sample_context("ack", SATURDAY_AFTERNOON))
+    assert out.subject == "[#1234] No puedo exportar mi certificado"
+    assert "en un plazo de 24 horas" in out.text
+    assert "Llame al +34 900 000 000." in out.text
+    assert "Horario del teléfono hoy: 09:00–14:00." in out.text
+    assert "vuelve a abrir el lunes 4 de mayo a las 09:00" in out.text
+    assert "+34 900 000 024, disponible las 24 horas" in out.text
+    assert "responda a este mensaje sin cambiar el asunto" in out.text
+    assert "https://faq.example/export" in out.text
+    assert "vuelve a abrir el lunes 4 de mayo a las 09:00" in out.html
+
+
+def test_ack_in_english_when_the_phone_is_open() -> None:
+    out = RENDERER.render("ack", "en", sample_context("ack", MONDAY_MORNING))
+    assert "within 24 hours" in out.text
+    assert "Phone line hours today: 09:00–21:00. It is open now." in out.text
+    assert "opens again" not in out.text
+    assert "+34 900 000 024" in out.text and "24 hours a day" in out.text
+
+
+def test_html_is_escaped_and_text_is_not() -> None:
+    context = sample_context("ack", SATURDAY_AFTERNOON)
+    context["requester"] = {"name": "<script>alert(1)</script>", "email": "x@example.org"}
+    context["ticket"] = {**context["ticket"], "subject": '"><img src=x onerror=alert(1)>'}  # type: ignore[dict-item]
+    out = RENDERER.render("ack", "es", context)
+    assert "<script>" not in out.html and "&lt;script&gt;alert(1)&lt;/script&gt;" in out.html
+    assert "<img" not in out.html
+    assert "Hola <script>alert(1)</script>:" in out.text
+
+
+def test_a_missing_value_is_an_error() -> None:
+    context = sample_context("ack", SATURDAY_AFTERNOON)
+    del context["phone"]
+    with pytest.raises(jinja2.UndefinedError):
+        RENDERER.render("ack", "es", context)
+
+
+def test_unknown_language_falls_back_to_the_default() -> None:
+    out = RENDERER.render("ack", "fr", sample_context("ack", SATURDAY_AFTERNOON))
+    assert out.language == "es" and "Hemos recibido su consulta" in out.text
+    assert RENDERER.language_for("ack", "../en") == "es"
+    english_default = TemplateRenderer(default_language="en")
+    assert (
+        english_default.render("ack", "de", sample_context("ack", MONDAY_MORNING)).language == "en"
+    )
+
+
+def test_a_kind_missing_in_one_language_falls_back(tmp_path: Path) -> None:
+    folder = tmp_path / "es"
+    folder.mkdir()
+    (folder / "survey.subject.txt").write_text("[#{{ ticket.id }}] Encuesta\n")
+    (folder / "survey.txt").write_text("¿Qué tal le atendimos?\n")
+    (folder / "survey.html").write_text(
+        '{% extends "base.html" %}{% block content %}<p>¿Qué tal?</p>{% endblock %}'
+    )
+    renderer = TemplateRenderer(override_path=str(tmp_path))
+    out = renderer.render("survey", "en", sample_context("ack", SATURDAY_AFTERNOON))
+    assert out.language == "es" and out.subject == "[#1234] Encuesta"
+
+
+def test_operator_override_wins(tmp_path: Path) -> None:
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "ack.subject.txt").write_text("Ticket {{ ticket.id }} received\n")
+    renderer = TemplateRenderer(override_path=str(tmp_path))
+    out = renderer.render("ack", "en", sample_context("ack", SATURDAY_AFTERNOON))
+    assert out.subject == "Ticket 1234 received"
+    assert "We have received your enquiry" in out.text  # the rest still comes from the package
+
+
+@pytest.mark.parametrize(
+    ("kind", "language"), [("../es/ack", "es"), ("nope", "es"), ("_macros", "es"), ("es/ack", "es")]
+)
+def test_names_that_are_not_kinds(kind: str, language: str) -> None:
+    with pytest.raises(TemplateMissingError):
+        RENDERER.render(kind, language, {})

@@ -1,0 +1,25 @@
+"""Alembic environment: runs on the connection handed over by tickets.migrate."""
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import tickets.models  # noqa: F401  (registers the tables)
+
+target_metadata = SQLModel.metadata
+
+
+def run_migrations() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("migrations run through tickets.migrate.upgrade(engine)")
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations()

@@ -1,0 +1,194 @@
+"""SQLModel tables. (No `from __future__ import annotations` here: sqlmodel#196.)"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC and always returns them aware (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_column(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class MailboxState(SQLModel, table=True):
+    """The committed high-water mark and lease of one mailbox."""
+
+    __tablename__ = "mailbox_state"
+    name: str = Field(primary_key=True, max_length=200)
+    uidvalidity: int = Field(default=0, sa_type=BigInteger)
+    high_water_uid: int = Field(default=0, sa_type=BigInteger)
+    lease_owner: str = Field(default="", max_length=200)
+    lease_until: datetime | None = utc_column(nullable=True)
+
+
+class Blob(SQLModel, table=True):
+    """Content-addressed bytes: raw messages and attachments."""
+
+    __tablename__ = "blob"
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Ticket(SQLModel, table=True):
+    __tablename__ = "ticket"
+    __table_args__ = (
+        Index("ix_ticket_status_due", "status", "response_due_at"),
+        Index("ix_ticket_requester_status", "requester_email", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(default="open", max_length=20)
+    priority: str = Field(default="normal", max_length=20)
+    category: str = Field(default="general", max_length=100)
+    language: str = Field(default="es", max_length=5)
+    requester_email: str = Field(max_length=320)
+    requester_name: str = Field(default="", max_length=500)
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = utc_column()
+    updated_at: datetime = utc_column()
+    cycle: int = 1
+    cycle_started_at: datetime = utc_column()
+    response_due_at: datetime | None = utc_column(nullable=True)
+    hard_due_at: datetime | None = utc_column(nullable=True)
+    first_answered_at: datetime | None = utc_column(nullable=True)
+    assigned_agent: str = Field(default="", max_length=320)
+    linked_ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
+    requester_undeliverable: bool = False
+
+
+class Receipt(SQLModel, table=True):
+    """One raw message as fetched, keyed by mailbox + UIDVALIDITY + UID (invariant 1)."""
+
+    __tablename__ = "receipt"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_receipt_source"),
+        Index("ix_receipt_msgid_sha", "message_id", "raw_sha256"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str = Field(max_length=200)
+    uidvalidity: int = Field(sa_type=BigInteger)
+    uid: int = Field(sa_type=BigInteger)
+    raw_sha256: str = Field(max_length=64, foreign_key="blob.sha256")
+    message_id: str = Field(default="", max_length=1000)
+    size: int = 0
+    arrived_at: datetime = utc_column()
+    received_at: datetime = utc_column()
+    status: str = Field(default="new", max_length=20)  # ticketed|ignored|duplicate|quarantined|new
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    attempts: int = 0
+
+
+class Message(SQLModel, table=True):
+    """A message on a ticket, inbound or outbound."""
+
+    __tablename__ = "message"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    receipt_id: int | None = Field(default=None, foreign_key="receipt.id")
+    direction: str = Field(max_length=3)  # in | out
+    kind: str = Field(max_length=20)  # user | agent | ack | note | bounce | auto | phone ...
+    from_addr: str = Field(default="", max_length=320)
+    from_name: str = Field(default="", max_length=500)
+    to_addrs: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    cc_addrs: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    message_id: str = Field(default="", max_length=1000, index=True)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    html: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = utc_column()
+
+
+class AttachmentRow(SQLModel, table=True):
+    __tablename__ = "attachment"
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    filename: str = Field(default="", max_length=255)
+    content_type: str = Field(default="application/octet-stream", max_length=255)
+    size: int = 0
+    sha256: str = Field(max_length=64, foreign_key="blob.sha256")
+
+
+class Event(SQLModel, table=True):
+    """One line of a ticket's history."""
+
+    __tablename__ = "event"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    at: datetime = utc_column()
+    kind: str = Field(max_length=40)
+    actor: str = Field(default="", max_length=320)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class Outbox(SQLModel, table=True):
+    """A rendered outgoing message, written in the transaction that caused it (invariant 2)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=300, unique=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    kind: str = Field(max_length=40)
+    message_id: str = Field(max_length=1000)
+    envelope_from: str = Field(default="", max_length=500)
+    recipients: str = Field(sa_column=Column(Text, nullable=False))  # comma separated
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: str = Field(default="queued", max_length=20)  # queued|sent|failed|bounced|suppressed
+    attempts: int = 0
+    created_at: datetime = utc_column()
+    next_attempt_at: datetime = utc_column()
+    sent_at: datetime | None = utc_column(nullable=True)
+    last_reply: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    results: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class FetchAttempt(SQLModel, table=True):
+    """How often we started processing a message that is not committed yet (poison detection)."""
+
+    __tablename__ = "fetch_attempt"
+    mailbox: str = Field(primary_key=True, max_length=200)
+    uidvalidity: int = Field(primary_key=True, sa_type=BigInteger)
+    uid: int = Field(primary_key=True, sa_type=BigInteger)
+    attempts: int = 0
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class Participant(SQLModel, table=True):
+    """Someone who belongs to a ticket: the requester, people in copy, the assigned agent."""
+
+    __tablename__ = "participant"
+    __table_args__ = (UniqueConstraint("ticket_id", "email", name="uq_participant"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    email: str = Field(max_length=320, index=True)
+    role: str = Field(default="cc", max_length=20)  # requester | cc | agent

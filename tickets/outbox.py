@@ -1,0 +1,225 @@
+"""The outbox: queries on queued mail and the pure retry rule. Nothing here commits.
+
+A claim is a lease: claimed rows get `next_attempt_at = now + lease`, so another worker (or
+this one, after a crash) only picks them up again once the lease has run out.
+"""
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from tickets.models import Outbox
+
+BACKOFF_MINUTES = (1, 5, 15, 30, 60)  # then hourly
+JITTER = 0.2  # +/- 20 %
+MIN_ATTEMPTS_BEFORE_EXPIRY = 3
+STATUSES = ("queued", "sent", "failed", "bounced", "suppressed")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimedMail:
+    """A snapshot of one claimed outbox row, safe to use after its session closed."""
+
+    id: int
+    ticket_id: int | None
+    kind: str
+    message_id: str
+    recipients: tuple[str, ...]
+    raw: bytes
+    attempts: int
+    created_at: datetime
+    results: dict[str, tuple[int, str]]
+
+
+def split_recipients(value: str) -> tuple[str, ...]:
+    return tuple(r.strip() for r in value.split(",") if r.strip())
+
+
+def load_results(value: str) -> dict[str, tuple[int, str]]:
+    """The per-recipient results stored as JSON `{rcpt: [code, reply]}`."""
+    if not value:
+        return {}
+    return {rcpt: (int(code), str(reply)) for rcpt, (code, reply) in json.loads(value).items()}
+
+
+def dump_results(results: dict[str, tuple[int, str]]) -> str:
+    return json.dumps({k: [c, m] for k, (c, m) in sorted(results.items())}, ensure_ascii=False)
+
+
+def next_attempt(attempts: int, now: datetime, rng: random.Random | None = None) -> datetime:
+    """When to try again after `attempts` failures: 1, 5, 15, 30 min, then hourly, +/- jitter."""
+    step = BACKOFF_MINUTES[min(max(attempts, 1), len(BACKOFF_MINUTES)) - 1]
+    factor = 1 + JITTER * (2 * (rng or random.Random()).random() - 1)
+    return now + timedelta(minutes=step * factor)
+
+
+def is_expired(created_at: datetime, now: datetime, max_age: timedelta) -> bool:
+    """Whether mail queued at `created_at` is past its lifetime (RFC 5321 4.5.4.1)."""
+    return now - created_at >= max_age
+
+
+def _snapshot(row: Outbox) -> ClaimedMail:
+    assert row.id is not None
+    return ClaimedMail(
+        id=row.id,
+        ticket_id=row.ticket_id,
+        kind=row.kind,
+        message_id=row.message_id,
+        recipients=split_recipients(row.recipients),
+        raw=row.raw,
+        attempts=row.attempts,
+        created_at=row.created_at,
+        results=load_results(row.results),
+    )
+
+
+def claim_due(
+    session: Session, now: datetime, limit: int, lease: timedelta = timedelta(minutes=10)
+) -> list[ClaimedMail]:
+    """Lease up to `limit` queued rows that are due, oldest first (SKIP LOCKED on PostgreSQL)."""
+    query = (
+        select(Outbox)
+        .where(Outbox.status == "queued", col(Outbox.next_attempt_at) <= now)
+        .order_by(col(Outbox.id))
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(session.exec(query))
+    for row in rows:
+        row.next_attempt_at = now + lease
+        session.add(row)
+    session.flush()
+    return [_snapshot(row) for row in rows]
+
+
+def _get(session: Session, outbox_id: int) -> Outbox:
+    row = session.get(Outbox, outbox_id)
+    if row is None:
+        raise LookupError(f"no outbox row {outbox_id}")
+    return row
+
+
+def mark_sent(
+    session: Session,
+    outbox_id: int,
+    now: datetime,
+    *,
+    reply: str = "",
+    results: dict[str, tuple[int, str]] | None = None,
+) -> None:
+    """The server accepted the message (for every recipient that could take it)."""
+    row = _get(session, outbox_id)
+    row.status, row.sent_at, row.last_reply = "sent", now, reply
+    row.attempts += 1
+    if results is not None:
+        row.results = dump_results(results)
+    session.add(row)
+
+
+def mark_retry(
+    session: Session,
+    outbox_id: int,
+    next_at: datetime,
+    *,
+    reply: str,
+    results: dict[str, tuple[int, str]] | None = None,
+) -> None:
+    """A temporary failure: count the attempt and wait until `next_at`."""
+    row = _get(session, outbox_id)
+    row.attempts += 1
+    row.next_attempt_at, row.last_reply = next_at, reply
+    if results is not None:
+        row.results = dump_results(results)
+    session.add(row)
+
+
+def mark_failed(
+    session: Session,
+    outbox_id: int,
+    now: datetime,
+    *,
+    reply: str,
+    results: dict[str, tuple[int, str]] | None = None,
+) -> None:
+    """A permanent failure (or a temporary one past its lifetime); never retried."""
+    row = _get(session, outbox_id)
+    row.status, row.last_reply = "failed", reply
+    row.attempts += 1
+    row.next_attempt_at = now
+    if results is not None:
+        row.results = dump_results(results)
+    session.add(row)
+
+
+def mark_bounced(session: Session, outbox_id: int, detail: str) -> Outbox:
+    """A DSN reported the message undeliverable after the server had accepted it."""
+    row = _get(session, outbox_id)
+    row.status, row.last_reply = "bounced", detail
+    session.add(row)
+    return row
+
+
+def release(session: Session, outbox_ids: Sequence[int], now: datetime) -> None:
+    """Give back leased rows that were not tried (their attempts do not change)."""
+    for outbox_id in outbox_ids:
+        row = _get(session, outbox_id)
+        if row.status == "queued":
+            row.next_attempt_at = now
+            session.add(row)
+
+
+def list_outbox(session: Session, status: str | None = None, limit: int = 200) -> list[Outbox]:
+    """Outbox rows, newest first, optionally of one status."""
+    query = select(Outbox).order_by(col(Outbox.id).desc()).limit(limit)
+    if status:
+        query = query.where(Outbox.status == status)
+    return list(session.exec(query))
+
+
+def requeue(session: Session, outbox_id: int, now: datetime, *, force: bool = False) -> Outbox:
+    """Queue a row again, due now, with a fresh attempt count; a sent row only with `force`."""
+    row = _get(session, outbox_id)
+    if row.status == "sent" and not force:
+        raise ValueError(f"outbox row {outbox_id} was already sent")
+    row.status, row.next_attempt_at, row.attempts = "queued", now, 0
+    # Keep who got it (never sent twice); forget refusals so those recipients are tried again.
+    kept = {r: res for r, res in load_results(row.results).items() if 200 <= res[0] < 300}
+    row.results = dump_results(kept) if kept else ""
+    session.add(row)
+    return row
+
+
+def enqueue(
+    session: Session,
+    *,
+    idempotency_key: str,
+    ticket_id: int | None,
+    kind: str,
+    message_id: str,
+    recipients: Sequence[str],
+    raw: bytes,
+    now: datetime,
+) -> Outbox:
+    """Add a rendered message to the outbox once per idempotency key; return the row."""
+    existing = session.exec(select(Outbox).where(Outbox.idempotency_key == idempotency_key)).first()
+    if existing is not None:
+        return existing
+    row = Outbox(
+        idempotency_key=idempotency_key,
+        ticket_id=ticket_id,
+        kind=kind,
+        message_id=message_id,
+        recipients=",".join(recipients),
+        raw=raw,
+        status="queued",
+        created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row

@@ -1,0 +1,172 @@
+"""Pure decisions about inbound mail: threading, language, category, SLA, acknowledgements."""
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tickets.values import IncomingMessage
+
+TICKET_REF = re.compile(r"\[#(\d{1,12})\]")
+NO_REPLY = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|abuse|root)([+@.-]|$)")
+OPEN_STATUSES = ("open", "escalated")
+REOPENABLE = ("pending", "resolved")
+
+_ES = {
+    "de",
+    "la",
+    "que",
+    "el",
+    "en",
+    "los",
+    "para",
+    "por",
+    "con",
+    "una",
+    "mi",
+    "certificado",
+    "hola",
+    "gracias",
+    "no",
+    "puedo",
+    "cómo",
+    "como",
+    "buenos",
+    "días",
+    "quiero",
+    "saludos",
+}
+_EN = {
+    "the",
+    "and",
+    "to",
+    "my",
+    "is",
+    "for",
+    "with",
+    "certificate",
+    "hello",
+    "thanks",
+    "can",
+    "cannot",
+    "how",
+    "please",
+    "i",
+    "it",
+    "not",
+    "want",
+    "regards",
+    "dear",
+    "of",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CategoryRuleSpec:
+    name: str
+    keywords: tuple[str, ...]
+    priority: str = "normal"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketFacts:
+    """What threading needs to know about an existing ticket."""
+
+    id: int
+    status: str
+    participants: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadDecision:
+    action: str  # "new" | "join" | "new-linked"
+    ticket_id: int | None = None
+    reason: str = ""
+
+
+def subject_ticket_refs(subject: str) -> tuple[int, ...]:
+    """Ticket numbers named as [#N] in a subject."""
+    return tuple(int(m) for m in TICKET_REF.findall(subject))
+
+
+def decide_thread(
+    msg: IncomingMessage,
+    *,
+    by_headers: Sequence[TicketFacts],
+    by_subject: Sequence[TicketFacts],
+    by_token: Sequence[TicketFacts] = (),
+) -> ThreadDecision:
+    """Join a ticket only when the sender belongs to it or carries its token (invariant 4)."""
+    sender = msg.sender.email
+    for facts, how in _candidates(by_token, by_headers, by_subject):
+        if how != "token" and sender not in facts.participants:
+            continue
+        if facts.status == "closed":
+            return ThreadDecision(action="new-linked", ticket_id=facts.id, reason=f"{how}; closed")
+        return ThreadDecision(action="join", ticket_id=facts.id, reason=how)
+    strangers = [f.id for f in [*by_headers, *by_subject]]
+    reason = f"not a participant of #{strangers[0]}" if strangers else ""
+    return ThreadDecision(action="new", reason=reason)
+
+
+def _candidates(
+    by_token: Sequence[TicketFacts], by_headers: Sequence[TicketFacts], by_subject: Sequence[TicketFacts]
+) -> Iterable[tuple[TicketFacts, str]]:
+    yield from ((f, "token") for f in by_token)
+    yield from ((f, "headers") for f in by_headers)
+    yield from ((f, "subject") for f in by_subject)
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def detect_language(text: str, default: str) -> str:
+    """'es' or 'en' by counting common words; the default when unsure."""
+    words = re.findall(r"[a-záéíóúñü]+", text[:4000].lower())
+    es = sum(1 for w in words if w in _ES)
+    en = sum(1 for w in words if w in _EN)
+    if es == en:
+        return default
+    return "es" if es > en else "en"
+
+
+def categorise(text: str, rules: Sequence[CategoryRuleSpec]) -> tuple[str, str]:
+    """(category, priority) of the first rule whose keyword occurs in the text."""
+    folded = _fold(text)
+    for rule in rules:
+        if any(_fold(k) in folded for k in rule.keywords):
+            return rule.name, rule.priority
+    return "general", "normal"
+
+
+def sla_due_times(
+    cycle_start: datetime, *, response_hours: float = 24, hard_hours: float = 48
+) -> tuple[datetime, datetime]:
+    """Response and hard due times, counted from the arrival of the user's message."""
+    return cycle_start + timedelta(hours=response_hours), cycle_start + timedelta(hours=hard_hours)
+
+
+def is_no_reply_address(address: str) -> bool:
+    return not address or bool(NO_REPLY.match(address.split("@", 1)[0]))
+
+
+def ack_refusal(msg: IncomingMessage, *, own_addresses: frozenset[str], acks_last_hour: int, limit: int) -> str:
+    """Why no acknowledgement may be sent ('' when one may), per RFC 3834 and our rate limit."""
+    sender = msg.sender.email
+    if msg.auto:
+        return f"no ack: {msg.auto}"
+    if sender in own_addresses:
+        return "no ack: sender is our own address"
+    if is_no_reply_address(sender):
+        return "no ack: no-reply or system sender"
+    if acks_last_hour >= limit:
+        return f"no ack: rate limit ({limit} per sender per hour)"
+    return ""
+
+
+def reopens(status: str) -> bool:
+    """A user's message on a ticket in this status starts a new response cycle."""
+    return status in REOPENABLE

@@ -1,0 +1,80 @@
+"""Frozen values that cross package boundaries."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attachment:
+    """An attachment; `filename` is display data only, never a path."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Address:
+    name: str
+    email: str  # lower-cased addr-spec, "" when absent or unparseable
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncomingMessage:
+    """A parsed inbound message, reduced to what the core needs."""
+
+    message_id: str  # our own synthetic <sha256@local> when the header is missing
+    message_id_was_missing: bool = False
+    sender: Address  # the From: addr-spec only
+    from_count: int = 1  # number of mailboxes in From: (identity is ambiguous if != 1)
+    to: tuple[Address, ...] = ()
+    cc: tuple[Address, ...] = ()
+    subject: str = ""
+    date: datetime | None = None
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    text: str = ""
+    html: str = ""  # sanitised HTML, if the message had some
+    attachments: tuple[Attachment, ...] = ()
+    auto: str = ""  # "" | "auto-reply" | "bounce" | "bulk" | "loop" | "own"
+    auto_reason: str = ""
+    bounce_status: str = ""  # "failed" | "delayed" | ... for DSNs
+    bounce_recipients: tuple[str, ...] = ()
+    envelope_to: tuple[str, ...] = ()  # Delivered-To / X-Original-To: where bounces land
+    authentication_results: tuple[str, ...] = ()
+    defects: tuple[str, ...] = ()
+    raw_sha256: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiptKey:
+    """Where a raw message came from: unique per mailbox, UIDVALIDITY and UID."""
+
+    mailbox: str
+    uidvalidity: int
+    uid: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutgoingEmail:
+    """An intent to send mail; the shell renders it from a template and queues it."""
+
+    kind: str  # template name: "ack", ...
+    ticket_id: int | None
+    to: tuple[str, ...]
+    idempotency_key: str
+    language: str
+    auto_submitted: str = ""  # "" | "auto-replied" | "auto-generated"
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    context: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestResult:
+    """What ingesting one message decided."""
+
+    action: str  # "ticketed" | "followup" | "ignored" | "duplicate" | "quarantined" | "bounce"
+    ticket_id: int | None = None
+    reason: str = ""
+    outgoing: tuple[OutgoingEmail, ...] = ()

@@ -1,0 +1,124 @@
+"""The `ventanilla` command line."""
+
+import asyncio
+import hashlib
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from config.settings import ConfigError
+from tickets.errors import DatabaseUnavailableError
+from tickets.migrate import upgrade
+from ventanilla import tickets_cli
+from ventanilla.context import AppContext
+from ventanilla.logs import setup_logging
+
+EX_TEMPFAIL = 75
+app = typer.Typer(
+    help="Ventanilla: a helpdesk email ticketing worker.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+app.add_typer(tickets_cli.app, name="tickets")
+console = Console(stderr=True)
+logger = logging.getLogger("ventanilla")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML settings file (or VENTANILLA_CONFIG)")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
+) -> None:
+    setup_logging(verbose)
+    ctx.obj = AppContext(config)
+
+
+def _ctx(ctx: typer.Context) -> AppContext:
+    app_ctx: AppContext = ctx.obj
+    return app_ctx
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create or upgrade the database (and the Maildir for a maildir inbox)."""
+    app_ctx = _ctx(ctx)
+    app_ctx.announce()
+    upgrade(app_ctx.engine)
+    if app_ctx.settings.inbox.kind == "maildir":
+        from mailer.maildir import MaildirSource
+
+        MaildirSource(app_ctx.settings.inbox).open()
+    console.print(f"database ready: {app_ctx.engine.url.render_as_string(hide_password=True)}")
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="take what is waiting, send what is queued, then exit")] = False,
+) -> None:
+    """Run the worker: poll the mailbox, turn mail into tickets, send the outbox."""
+    from ventanilla.runner import run_worker
+
+    app_ctx = _ctx(ctx)
+    app_ctx.announce()
+    asyncio.run(run_worker(app_ctx, once=once))
+
+
+@app.command()
+def deliver(
+    ctx: typer.Context,
+    mailbox: Annotated[str, typer.Option(help="name recorded as the message's mailbox")] = "pipe",
+) -> None:
+    """MTA pipe entry point: read one message on stdin; exit 0 only once it is committed, 75 to retry."""
+    raw = sys.stdin.buffer.read()
+    try:
+        action = _deliver(_ctx(ctx), mailbox, raw)
+    except (DatabaseUnavailableError, ConfigError, OSError) as exc:
+        logger.error("cannot store the message now (%s); the MTA will retry", exc)
+        raise typer.Exit(EX_TEMPFAIL) from None
+    except Exception:
+        logger.exception("unexpected failure; the MTA will retry")
+        raise typer.Exit(EX_TEMPFAIL) from None
+    logger.info("delivered: %s", action)
+
+
+def _deliver(app_ctx: AppContext, mailbox: str, raw: bytes) -> str:
+    from mailer.maildir import uid_of
+    from tickets.values import ReceiptKey
+    from ventanilla.wiring import make_ingestor
+
+    try:
+        upgrade(app_ctx.engine)
+    except Exception as exc:  # an unreachable database surfaces here first
+        raise DatabaseUnavailableError(str(exc)) from exc
+    ingestor = make_ingestor(app_ctx.settings, app_ctx.engine, app_ctx.clock)
+    key = ReceiptKey(mailbox=mailbox, uidvalidity=0, uid=uid_of(hashlib.sha256(raw).hexdigest()))
+    return ingestor.process(key, raw, app_ctx.clock.now()).action
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Option("--dir", help="where the demo writes its files")] = Path("var/demo"),
+) -> None:
+    """Run Ventanilla on realistic support mail with no server at all."""
+    from ventanilla.demo import run_demo
+
+    run_demo(directory)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

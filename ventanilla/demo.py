@@ -1,0 +1,122 @@
+"""`ventanilla demo`: the whole pipeline on realistic mail, with no server at all."""
+
+import asyncio
+import email
+import email.policy
+import logging
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from config.settings import DEFAULT_TOML, Settings, load_settings
+from mailer.maildir import deliver_to_maildir
+from tickets import repository as repo
+from tickets.clock import SystemClock
+from tickets.db import make_engine, read_only
+from tickets.migrate import upgrade
+from ventanilla.demo_mail import first_wave, second_wave
+from ventanilla.tickets_cli import tickets_table
+from ventanilla.wiring import make_drainer, make_poller
+
+MARKER = ".ventanilla-demo"
+console = Console()
+
+
+def write_demo_config(directory: Path) -> Path:
+    """The embedded default, pointed at the demo folder, so the user can go on with it."""
+    text = DEFAULT_TOML.read_text(encoding="utf-8")
+    text = text.replace('url = "sqlite:///var/ventanilla.db"', f'url = "sqlite:///{directory / "ventanilla.db"}"')
+    text = text.replace('path = "var/maildir"', f'path = "{directory / "maildir"}"')
+    text = text.replace('path = "var/outbox"', f'path = "{directory / "outbox"}"')
+    path = directory / "ventanilla.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _fresh(directory: Path) -> None:
+    if directory.exists():
+        if not (directory / MARKER).exists():
+            raise SystemExit(f"{directory} exists and is not a demo folder; choose another with --dir")
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    (directory / MARKER).write_text("made by `ventanilla demo`; safe to delete\n")
+
+
+def run_demo(directory: Path) -> None:
+    directory = directory.resolve()
+    logging.getLogger().setLevel(logging.WARNING)  # the demo shows its own summary
+    _fresh(directory)
+    config = write_demo_config(directory)
+    settings, _ = load_settings(config)
+    clock = SystemClock()
+    engine = make_engine(settings.database.url)
+    upgrade(engine)
+    start = clock.now() - timedelta(hours=3)
+    console.rule("[bold]Ventanilla demo[/bold]")
+    _deliver_and_run(settings, engine, clock, first_wave(start), "8 messages arrive at the support mailbox")
+    _deliver_and_run(
+        settings,
+        engine,
+        clock,
+        second_wave(start + timedelta(hours=2)),
+        "a reply in a thread, and a stranger quoting [#1]",
+    )
+    _show(settings, engine, directory, config)
+
+
+def _deliver_and_run(settings: Settings, engine, clock, mails, title: str) -> None:  # type: ignore[no-untyped-def]
+    for when, raw in mails:
+        deliver_to_maildir(settings.inbox.path, raw, when)
+    poller = make_poller(settings, engine, clock)
+    stats = poller.run_once()
+    sent = asyncio.run(make_drainer(settings, engine, clock).run_once())
+    console.print(
+        f"[bold]{escape(title)}[/bold]: {stats.processed} processed {dict(stats.actions)}; "
+        f"{sent.sent} sent, {sent.failed} failed"
+    )
+
+
+def _show(settings: Settings, engine, directory: Path, config: Path) -> None:  # type: ignore[no-untyped-def]
+    with read_only(engine) as session:
+        tickets = repo.list_tickets(session)
+        counts = repo.count_receipts(session)
+        thread = repo.ticket_messages(session, 1)
+    console.print(tickets_table(tickets, title="Tickets in the demo database"))
+    console.print(f"Received mail by outcome: {counts}")
+    table = Table(title="Ticket #1, the whole thread")
+    for column in ("when (UTC)", "direction", "kind", "from", "subject"):
+        table.add_column(column)
+    for m in thread:
+        table.add_row(f"{m.created_at:%H:%M}", m.direction, m.kind, m.from_addr, escape(m.subject))
+    console.print(table)
+    _show_ack(Path(settings.outbound.path))
+    console.print(
+        Panel.fit(
+            f"settings   {config}\n"
+            f"database   {directory / 'ventanilla.db'}\n"
+            f"mailbox    {settings.inbox.path} (processed mail in .Processed/)\n"
+            f"sent mail  {settings.outbound.path} (one .eml per message)\n\n"
+            f"Go on with:  ventanilla -c {config} tickets show 1",
+            title="Files the demo wrote",
+        )
+    )
+
+
+def _show_ack(outbox: Path) -> None:
+    files = sorted(outbox.glob("*.eml"), key=lambda f: f.stat().st_mtime)
+    if not files:
+        return
+    sent = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    headers = "\n".join(f"{name}: {sent[name]}" for name in SHOWN_HEADERS if sent[name])
+    body = sent.get_body(preferencelist=("plain",))
+    text = body.get_content() if body is not None else ""
+    console.print(Panel(Text(f"{headers}\n\n{text}"), title=f"An acknowledgement as sent ({files[0].name}, text part)"))
+
+
+SHOWN_HEADERS = ("From", "To", "Subject", "In-Reply-To", "Reply-To", "Auto-Submitted", "X-Ventanilla-Loop")

@@ -1,0 +1,137 @@
+"""`ventanilla outbox ...`: list, retry and flush outgoing mail.
+
+`ctx.obj` carries `settings` (config.Settings), `engine` and `clock` (see ventanilla.context).
+"""
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mailer.outbox import DrainStats, OutboxDrainer
+from mailer.transport import make_transport
+from tickets import outbox as queries
+from tickets.db import read_only, unit_of_work
+from tickets.models import Outbox
+
+app = typer.Typer(help="Look at and drain the outgoing mail queue.", no_args_is_help=True)
+console = Console()
+STYLES = {"queued": "yellow", "sent": "green", "failed": "bold red", "bounced": "red"}
+
+
+def _row_json(row: Outbox) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "ticket": row.ticket_id,
+        "kind": row.kind,
+        "status": row.status,
+        "attempts": row.attempts,
+        "recipients": queries.split_recipients(row.recipients),
+        "message_id": row.message_id,
+        "created_at": row.created_at.isoformat(),
+        "next_attempt_at": row.next_attempt_at.isoformat(),
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+        "last_reply": row.last_reply,
+        "results": queries.load_results(row.results),
+    }
+
+
+def outbox_table(rows: list[Outbox]) -> Table:
+    table = Table(title="Outbox")
+    for column in (
+        "id",
+        "ticket",
+        "kind",
+        "status",
+        "tries",
+        "to",
+        "created (UTC)",
+        "next / sent",
+        "last reply",
+    ):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        when = row.sent_at if row.sent_at else row.next_attempt_at
+        table.add_row(
+            str(row.id),
+            str(row.ticket_id or "-"),
+            row.kind,
+            row.status,
+            str(row.attempts),
+            row.recipients,
+            row.created_at.strftime("%Y-%m-%d %H:%M"),
+            when.strftime("%Y-%m-%d %H:%M"),
+            row.last_reply[:80],
+            style=STYLES.get(row.status),
+        )
+    return table
+
+
+@app.command("list")
+def list_outbox(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="queued, sent, failed or bounced")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """List outgoing mail, newest first."""
+    if status is not None and status not in queries.STATUSES:
+        raise typer.BadParameter(f"status must be one of {', '.join(queries.STATUSES)}")
+    with read_only(ctx.obj.engine) as session:
+        rows = queries.list_outbox(session, status=status)
+    if as_json:
+        print(json.dumps([_row_json(r) for r in rows], indent=2, ensure_ascii=False))
+    else:
+        console.print(outbox_table(rows))
+
+
+@app.command("retry")
+def retry(
+    ctx: typer.Context,
+    outbox_id: Annotated[int, typer.Argument(metavar="ID", help="the outbox row to send again")],
+    force: Annotated[bool, typer.Option(help="requeue even a row that was sent")] = False,
+) -> None:
+    """Queue a failed (or bounced) message again, due now."""
+    try:
+        with unit_of_work(ctx.obj.engine) as session:
+            row = queries.requeue(session, outbox_id, ctx.obj.clock.now(), force=force)
+            kind, ticket = row.kind, row.ticket_id
+    except (LookupError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"outbox {outbox_id} ({kind}, ticket {ticket or '-'}) queued again")
+
+
+def _progress_line(stats: DrainStats) -> None:
+    console.print(
+        f"\r{stats.claimed} claimed · {stats.sent} sent · "
+        f"{stats.retried} deferred · {stats.failed} failed",
+        end="",
+        highlight=False,
+    )
+
+
+async def _flush(obj: Any) -> DrainStats:
+    settings = obj.settings
+    transport = make_transport(settings.outbound)
+    drainer = OutboxDrainer(
+        obj.engine, transport, obj.clock, helpdesk=settings.helpdesk, outbound=settings.outbound
+    )
+    try:
+        return await drainer.run_once(progress=_progress_line)
+    finally:
+        await transport.close()
+
+
+@app.command("flush")
+def flush(ctx: typer.Context) -> None:
+    """Send every message that is due now."""
+    stats = asyncio.run(_flush(ctx.obj))
+    _progress_line(stats)
+    console.print()
+    if stats.deferred:
+        console.print("[yellow]the mail server is unreachable; the rest waits for the next try")
+    if stats.failed or stats.deferred:
+        raise typer.Exit(1)

@@ -1,0 +1,55 @@
+"""Starts the worker's loops for `ventanilla run`."""
+
+import asyncio
+import logging
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from tickets.migrate import upgrade
+from ventanilla.context import AppContext
+from ventanilla.signals import stop_on_signals
+from ventanilla.wiring import make_drainer, make_poller
+from ventanilla.worker import MailboxLoop, run_tasks
+
+logger = logging.getLogger("ventanilla")
+
+
+class BacklogProgress:
+    """A progress bar shown while a backlog larger than one batch is taken in."""
+
+    def __init__(self, batch_size: int) -> None:
+        self._batch = batch_size
+        self._bar: Progress | None = None
+        self._task = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= self._batch:
+            return
+        if self._bar is None:
+            self._bar = Progress(TextColumn("backlog"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+            self._bar.start()
+            self._task = self._bar.add_task("backlog", total=total)
+        self._bar.update(self._task, completed=done, total=total)  # type: ignore[arg-type]
+        if done >= total:
+            self._bar.stop()
+            self._bar = None
+
+
+async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
+    settings, engine, clock = app_ctx.settings, app_ctx.engine, app_ctx.clock
+    await asyncio.to_thread(upgrade, engine)
+    loop = MailboxLoop(make_poller(settings, engine, clock), engine, clock, settings)
+    drainer = make_drainer(settings, engine, clock)
+    progress = BacklogProgress(settings.inbox.batch_size)
+    if once:
+        await loop.run_once(progress)
+        await drainer.run_once()
+        await asyncio.to_thread(loop.close_source)
+        return
+    stop = asyncio.Event()
+    logger.info(
+        "worker started: mailbox %s (%s), outbound %s", settings.inbox.name, settings.inbox.kind, settings.outbound.kind
+    )
+    with stop_on_signals(stop):
+        await run_tasks([lambda s: loop.run(s, progress), drainer.run], stop)
+    logger.info("worker stopped")

@@ -1,0 +1,59 @@
+"""Builds the pieces from settings. Holds no business rules."""
+
+from functools import partial
+
+from sqlalchemy.engine import Engine
+
+from config.settings import Settings
+from mailer.inbound import Ingestor
+from mailer.maildir import MaildirSource
+from mailer.outbox import OutboxDrainer
+from mailer.outgoing import OutgoingQueue
+from mailer.parse import parse_message, policy_from_settings
+from mailer.poller import Poller, PollLimits
+from mailer.source import MailSource
+from mailer.transport import make_transport
+from tickets.clock import Clock
+from tickets.rules import CategoryRuleSpec
+from tickets.service import IngestPolicy
+
+
+def ingest_policy(settings: Settings) -> IngestPolicy:
+    helpdesk = settings.helpdesk
+    return IngestPolicy(
+        helpdesk_address=helpdesk.address,
+        own_addresses=frozenset([helpdesk.address, *helpdesk.own_addresses]),
+        default_language=helpdesk.language,
+        categories=tuple(
+            CategoryRuleSpec(name=c.name, keywords=tuple(c.keywords), priority=c.priority) for c in helpdesk.categories
+        ),
+        acks_per_hour=settings.outbound.acks_per_sender_per_hour,
+    )
+
+
+def make_source(settings: Settings) -> MailSource:
+    if settings.inbox.kind == "imap":
+        from mailer.imap import ImapSource
+
+        return ImapSource(settings.inbox)
+    return MaildirSource(settings.inbox)
+
+
+def make_ingestor(settings: Settings, engine: Engine, clock: Clock) -> Ingestor:
+    parse = partial(parse_message, policy=policy_from_settings(settings))
+    return Ingestor(engine, parse=parse, queue=OutgoingQueue(settings), policy=ingest_policy(settings), clock=clock)
+
+
+def make_poller(settings: Settings, engine: Engine, clock: Clock, source: MailSource | None = None) -> Poller:
+    limits = PollLimits(
+        batch_size=settings.inbox.batch_size,
+        max_bytes=settings.limits.max_message_bytes,
+        max_attempts=settings.limits.max_attempts,
+    )
+    return Poller(source or make_source(settings), make_ingestor(settings, engine, clock), engine, limits)
+
+
+def make_drainer(settings: Settings, engine: Engine, clock: Clock) -> OutboxDrainer:
+    return OutboxDrainer(
+        engine, make_transport(settings.outbound), clock, helpdesk=settings.helpdesk, outbound=settings.outbound
+    )
