@@ -11,7 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from config.agents import AgentSettings
 from config.calendar import CalendarSettings
+from config.sla import SchedulerSettings, SlaSettings
 
 ENV_PREFIX = "VENTANILLA_"
 DEFAULT_TOML = Path(__file__).with_name("default.toml")
@@ -118,6 +120,9 @@ class Settings(BaseSettings):
     outbound: OutboundSettings = OutboundSettings()
     templates: TemplatesSettings = TemplatesSettings()
     calendar: CalendarSettings = CalendarSettings()
+    agents: AgentSettings = AgentSettings()
+    sla: SlaSettings = SlaSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
 
     @classmethod
     def settings_customise_sources(

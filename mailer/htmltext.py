@@ -5,9 +5,9 @@ text/plain parts win; an HTML-only message is rendered to text here. A forwarded
 message has no readable text at all, under a "Forwarded message" marker.
 """
 
+import html as htmllib
 import re
 from email.message import Message
-from html.parser import HTMLParser
 
 import nh3
 
@@ -15,70 +15,104 @@ from mailer.addresses import clean_line, decode_bytes, decode_raw, decode_words
 
 MAX_HTML_CHARS = 1_000_000
 MAX_TEXT_CHARS = 1_000_000
+MAX_SANITIZE_DEPTH = 500  # html5ever is quadratic in open-element depth
+MAX_SANITIZE_AMPERSANDS = 50_000  # ... and in runs of bare "&"
 FORWARD_MARKER = "---------- Forwarded message ----------"
 
-_SKIP = frozenset({"script", "style", "head", "title", "template", "noscript", "object"})
+# One linear pass, no backtracking across tokens; html.parser is quadratic on
+# unclosed comments and "</" runs in Python 3.11 (minutes for 1 MB).
+_TOKEN = re.compile(
+    r"<!--.*?(?:-->|\Z)|<[!?][^>]*>?|<(/?)([A-Za-z][A-Za-z0-9:-]*)([^>]*)>?|[^<]+"
+    r"|<+(?![A-Za-z/!?])[^<]*|<[^<]*",
+    re.S,
+)
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)")
+_HREF = re.compile(r"""href\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""", re.I)
+_RAW_TEXT = frozenset({"script", "style", "title", "template"})
 _BLOCK = frozenset(
     {"p", "div", "table", "tr", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
      "blockquote", "pre", "section", "article", "header", "footer", "hr", "form"}
 )
+_NOT_NESTING = frozenset(
+    {"br", "img", "hr", "meta", "link", "input", "col", "area", "base", "wbr", "source",
+     "p", "li", "td", "th", "tr", "option", "dt", "dd"}
+)
 _URL_SCHEMES = frozenset({"http", "https", "mailto", "tel", "cid"})
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_SPACES = re.compile(r"[ \t\r\n\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n(\s*\n)+")
 _BODY_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 
-class _TextExtractor(HTMLParser):
-    """Collects the visible text: link text kept (with its http(s) target), scripts dropped."""
+class _TextRenderer:
+    """Visible text of HTML: link text kept (with its http(s) target), scripts dropped."""
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
+    def __init__(self, html: str) -> None:
+        self.html = html
+        self.lower = html.lower()
         self.out: list[str] = []
-        self.skip = 0
-        self.pre = 0
         self.links: list[tuple[str, int]] = []
+        self.pre = 0
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP:
-            self.skip += 1
-        elif tag == "br":
+    def render(self) -> str:
+        pos = 0
+        while pos < len(self.html):
+            match = _TOKEN.match(self.html, pos)
+            assert match is not None  # the last alternatives match any character
+            pos = match.end()
+            if match.group(2):
+                pos = self.tag(match.group(1) == "/", match.group(2).lower(), match.group(3), pos)
+            elif not match.group(0).startswith(("<!", "<?")):
+                text = htmllib.unescape(match.group(0))
+                self.out.append(text if self.pre else _SPACES.sub(" ", text))
+        return "".join(self.out)
+
+    def tag(self, closing: bool, name: str, attrs: str, pos: int) -> int:
+        if not closing and name in _RAW_TEXT:
+            end = self.lower.find(f"</{name}", pos)
+            return len(self.html) if end < 0 else end
+        if name == "br":
             self.out.append("\n")
-        elif tag == "li":
+        elif name == "li" and not closing:
             self.out.append("\n- ")
-        elif tag in ("td", "th"):
+        elif name in ("td", "th") and not closing:
             self.out.append(" ")
-        elif tag in _BLOCK:
-            self.out.append("\n\n" if tag == "p" else "\n")
-        self.pre += tag == "pre"
-        if tag == "a":
-            self.links.append((dict(attrs).get("href") or "", len(self.out)))
+        elif name in _BLOCK:
+            self.out.append("\n\n" if name == "p" and not closing else "\n")
+        if name == "a":
+            self.link(closing, attrs)
+        elif name == "pre":
+            self.pre = max(0, self.pre + (-1 if closing else 1))
+        return pos
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP:
-            self.skip = max(0, self.skip - 1)
-        elif tag in _BLOCK:
-            self.out.append("\n")
-        self.pre -= tag == "pre" and self.pre > 0
-        if tag == "a" and self.links:
-            self._close_link(*self.links.pop())
-
-    def _close_link(self, href: str, start: int) -> None:
-        text = "".join(self.out[start:]).strip()
-        if href.lower().startswith(("http://", "https://")) and href != text:
-            self.out.append(f" ({href})")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.out.append(data if self.pre else _SPACES.sub(" ", data.replace("\n", " ")))
+    def link(self, closing: bool, attrs: str) -> None:
+        if not closing:
+            found = _HREF.search(attrs)
+            href = htmllib.unescape(found.group(1).strip("\"'")) if found else ""
+            self.links.append((href, len(self.out)))
+        elif self.links:
+            href, start = self.links.pop()
+            text = "".join(self.out[start:]).strip()
+            if href.lower().startswith(("http://", "https://")) and href != text:
+                self.out.append(f" ({href})")
 
 
 def html_to_text(html: str) -> str:
-    """Readable text of an HTML body (bounded input; never raises on broken markup)."""
-    parser = _TextExtractor()
-    parser.feed(html[:MAX_HTML_CHARS])
-    parser.close()
-    lines = (line.strip(" \t") for line in "".join(parser.out).splitlines())
+    """Readable text of an HTML body, in linear time (bounded input; never raises)."""
+    text = _TextRenderer(html[:MAX_HTML_CHARS]).render()
+    lines = (line.strip(" \t") for line in text.splitlines())
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _too_complex(html: str) -> bool:
+    if html.count("&") > MAX_SANITIZE_AMPERSANDS:
+        return True
+    depth = deepest = 0
+    for match in _TAG.finditer(html):
+        name = match.group(2).lower()
+        if name not in _NOT_NESTING:
+            depth = max(0, depth - 1) if match.group(1) else depth + 1
+            deepest = max(deepest, depth)
+    return deepest > MAX_SANITIZE_DEPTH
 
 
 def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
@@ -89,20 +123,25 @@ def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
 
 
 def sanitize_html(html: str) -> str:
-    """An allow-listed copy: no script, event handlers, javascript: URLs or remote images."""
+    """An allow-listed copy: no script, event handlers, javascript: URLs or remote images.
+
+    "" when the markup is too deeply nested to sanitise in bounded time.
+    """
+    html = html[:MAX_HTML_CHARS]
+    if _too_complex(html):
+        return ""
     return nh3.clean(
-        html[:MAX_HTML_CHARS],
+        html,
         url_schemes=set(_URL_SCHEMES),
         attribute_filter=_keep_attribute,
+        clean_content_tags={"script", "style", "title", "template", "noscript"},
     )
 
 
-def _is_body(part: Message) -> bool:
-    if part.get_content_maintype() != "text" or part.get_content_subtype() not in ("plain", "html"):
+def _is_body(part: Message, ctype: str) -> bool:
+    if ctype not in ("text/plain", "text/html") or part.get_content_disposition() == "attachment":
         return False
-    return part.get_content_disposition() != "attachment" and not part.get_param("name") and not (
-        part.get_param("filename", header="content-disposition")
-    )
+    return not part.get_param("name") and not part.get_param("filename", header="content-disposition")
 
 
 def split_leaves(root: Message) -> tuple[list[Message], list[Message]]:
@@ -112,10 +151,10 @@ def split_leaves(root: Message) -> tuple[list[Message], list[Message]]:
     stack = [root]
     while stack:
         part = stack.pop()
-        payload, maintype = part.get_payload(), part.get_content_maintype()
-        if maintype == "multipart" and isinstance(payload, list):
+        payload, ctype = part.get_payload(), part.get_content_type()
+        if ctype.startswith("multipart/") and isinstance(payload, list):
             stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
-        elif maintype == "multipart" or maintype != "message" and _is_body(part):
+        elif ctype.startswith("multipart/") or _is_body(part, ctype):
             body.append(part)  # a multipart without boundary is read as text
         else:
             attachments.append(part)
@@ -137,8 +176,9 @@ def clean_text(text: str) -> str:
 
 def body_text(parts: list[Message]) -> tuple[str, str]:
     """(text, sanitised html) of body parts: plain text preferred, HTML rendered if alone."""
-    plain = [part_text(p) for p in parts if p.get_content_subtype() != "html"]
-    html = "\n".join(part_text(p) for p in parts if p.get_content_subtype() == "html")
+    is_html = [p.get_content_type() == "text/html" for p in parts]
+    plain = [part_text(p) for p, h in zip(parts, is_html, strict=True) if not h]
+    html = "\n".join(part_text(p) for p, h in zip(parts, is_html, strict=True) if h)
     text = "\n\n".join(t.strip("\n") for t in plain if t.strip())
     if not text and html:
         text = html_to_text(html)

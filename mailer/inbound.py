@@ -1,13 +1,20 @@
-"""The ingest shell: parse one raw message and store it with its consequences in ONE transaction."""
+"""The ingest shell: parse raw messages and store each with its consequences atomically.
+
+A batch shares one database transaction; each message runs in its own SAVEPOINT, so a
+message that fails rolls back alone and the others commit together. Nothing is moved on
+the server before that commit (invariant 1).
+"""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
+from mailer.compose import parse_verp
 from mailer.errors import UnparseableMessageError
 from tickets import repository as repo
 from tickets import service
@@ -17,71 +24,145 @@ from tickets.values import IncomingMessage, IngestResult, OutgoingEmail, Receipt
 
 logger = logging.getLogger(__name__)
 
-
 Parse = Callable[[bytes], IncomingMessage]
 Queue = Callable[[Session, OutgoingEmail, datetime], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Arrival:
+    """One fetched message to ingest; `attempts` counts this one."""
+
+    key: ReceiptKey
+    raw: bytes
+    arrived_at: datetime
+    attempts: int = 1
+    oversize_bytes: int = 0  # > 0: not downloaded, too large
 
 
 class Ingestor:
     """Turns raw bytes into committed tickets, receipts and queued mail."""
 
     def __init__(
-        self, engine: Engine, *, parse: Parse, queue: Queue, policy: service.IngestPolicy, clock: Clock
+        self,
+        engine: Engine,
+        *,
+        parse: Parse,
+        queue: Queue,
+        policy: service.IngestPolicy,
+        clock: Clock,
+        verp_secret: str = "",
+        max_bytes: int = 25 * 1024 * 1024,
+        max_attempts: int = 3,
     ) -> None:
         self._engine = engine
         self._parse = parse
         self._queue = queue
-        self.on_committed: Callable[[IngestResult], None] | None = None
         self._policy = policy
         self._clock = clock
+        self._max_bytes = max_bytes
+        self._max_attempts = max_attempts
+        self._verp_secret = verp_secret
+        self.on_committed: Callable[[list[IngestResult]], None] | None = None
 
     def process(self, key: ReceiptKey, raw: bytes, arrived_at: datetime) -> IngestResult:
-        """Parse and ingest; a message we cannot parse is quarantined, never lost."""
-        try:
-            msg = self._parse(raw)
-        except UnparseableMessageError as exc:
-            self.quarantine(key, raw, f"unparseable: {exc}", arrived_at)
-            return IngestResult(action="quarantined", reason=str(exc))
-        try:
-            return self._commit(key, raw, msg, arrived_at)
-        except IntegrityError:
-            # Another worker committed the same key first: that is the outcome we wanted.
-            logger.info("receipt already committed elsewhere", extra={"action": "already", "uid": key.uid})
-            return IngestResult(action="already")
+        """Ingest one message in its own transaction."""
+        return self.process_batch([Arrival(key=key, raw=raw, arrived_at=arrived_at)])[0]
 
-    def _commit(self, key: ReceiptKey, raw: bytes, msg: IncomingMessage, arrived_at: datetime) -> IngestResult:
-        now = self._clock.now()
+    def process_batch(self, arrivals: Sequence[Arrival]) -> list[IngestResult]:
+        """Ingest these messages; commit once. Results are in the same order."""
         with unit_of_work(self._engine) as session:
-            result = service.ingest(
-                session, key=key, raw=raw, msg=msg, arrived_at=arrived_at, now=now, policy=self._policy
+            results = [self._one(session, arrival) for arrival in arrivals]
+        for arrival, result in zip(arrivals, results, strict=True):
+            _log(arrival.key, result)
+        if self.on_committed and any(r.outgoing for r in results):
+            self.on_committed(results)
+        return results
+
+    def _one(self, session: Session, arrival: Arrival) -> IngestResult:
+        if arrival.oversize_bytes:
+            return self._quarantine(
+                session, arrival, f"too large: {arrival.oversize_bytes} bytes (limit {self._max_bytes})"
             )
-            for intent in result.outgoing:
-                self._queue(session, intent, now)
-        logger.info(
-            "%s uid=%s ticket=%s %s",
-            result.action,
-            key.uid,
-            result.ticket_id,
-            result.reason,
-            extra={"action": result.action, "ticket": result.ticket_id, "mailbox": key.mailbox},
+        if arrival.attempts > self._max_attempts:
+            return self._quarantine(session, arrival, f"poison: processing failed {arrival.attempts - 1} times")
+        try:
+            msg = self._parse(arrival.raw)
+            with session.begin_nested():
+                return self._ingest(session, arrival, msg)
+        except UnparseableMessageError as exc:
+            return self._quarantine(session, arrival, f"unparseable: {exc}")
+        except IntegrityError:
+            # Another worker committed the same key first: the outcome we wanted.
+            return IngestResult(action="already", reason="committed by another worker")
+        except OperationalError:
+            raise
+        except Exception as exc:  # one bad message must not stop the mail behind it
+            logger.exception("failed to ingest uid=%s (attempt %s)", arrival.key.uid, arrival.attempts)
+            if arrival.attempts >= self._max_attempts:
+                return self._quarantine(session, arrival, f"poison: {type(exc).__name__}: {exc}")
+            return IngestResult(action="error", reason=f"{type(exc).__name__}: {exc}")
+
+    def _ingest(self, session: Session, arrival: Arrival, msg: IncomingMessage) -> IngestResult:
+        now = self._clock.now()
+        result = service.ingest(
+            session,
+            key=arrival.key,
+            raw=arrival.raw,
+            msg=msg,
+            arrived_at=arrival.arrived_at,
+            now=now,
+            policy=self._policy,
+            bounce_of=self._bounce_of(msg),
         )
-        if result.outgoing and self.on_committed:
-            self.on_committed(result)
+        for intent in result.outgoing:
+            self._queue(session, intent, now)
         return result
 
-    def quarantine(self, key: ReceiptKey, raw: bytes, reason: str, arrived_at: datetime) -> None:
-        with unit_of_work(self._engine) as session:
-            service.quarantine(session, key=key, raw=raw, reason=reason, arrived_at=arrived_at, now=self._clock.now())
-        logger.warning(
-            "quarantined uid=%s: %s", key.uid, reason, extra={"action": "quarantined", "mailbox": key.mailbox}
-        )
+    def _bounce_of(self, msg: IncomingMessage) -> int | None:
+        """The outbox row a bounce concerns, when it reached our signed VERP address."""
+        if not self._verp_secret:
+            return None
+        for address in (*msg.envelope_to, *(a.email for a in msg.to)):
+            outbox_id = parse_verp(address, self._policy.helpdesk_address, self._verp_secret)
+            if outbox_id is not None:
+                return outbox_id
+        return None
+
+    def _quarantine(self, session: Session, arrival: Arrival, reason: str) -> IngestResult:
+        with session.begin_nested():
+            service.quarantine(
+                session,
+                key=arrival.key,
+                raw=arrival.raw,
+                reason=reason,
+                arrived_at=arrival.arrived_at,
+                now=self._clock.now(),
+            )
+        return IngestResult(action="quarantined", reason=reason)
 
     def attempts(self, keys: list[ReceiptKey]) -> dict[int, int]:
         """Processing attempts so far of these uncommitted messages, per UID."""
         with read_only(self._engine) as session:
-            return {key.uid: repo.attempts_of(session, key) for key in keys}
+            return repo.attempts_of(session, keys)
 
     def bump_attempts(self, keys: list[ReceiptKey]) -> dict[int, int]:
-        """Record that processing of these messages starts; return attempts so far per UID."""
+        """Record that processing of these messages starts; return the attempts per UID."""
         with unit_of_work(self._engine) as session:
-            return {key.uid: repo.bump_attempts(session, key) for key in keys}
+            return repo.bump_attempts(session, keys)
+
+    def clear_attempts(self, keys: list[ReceiptKey]) -> None:
+        with unit_of_work(self._engine) as session:
+            repo.clear_attempts(session, keys)
+
+
+def _log(key: ReceiptKey, result: IngestResult) -> None:
+    level = logging.WARNING if result.action in ("quarantined", "error") else logging.INFO
+    logger.log(
+        level,
+        "%s uid=%s ticket=%s %s",
+        result.action,
+        key.uid,
+        result.ticket_id,
+        result.reason,
+        extra={"action": result.action, "ticket": result.ticket_id, "mailbox": key.mailbox},
+    )

@@ -26,7 +26,6 @@ from mailer.transport import Results, ServerUnreachableError, Transport
 from tickets import outbox as queries
 from tickets.clock import Clock
 from tickets.db import unit_of_work
-from tickets.models import Outbox
 from tickets.outbox import ClaimedMail
 from tickets.service import record_outgoing
 from tickets.values import OutgoingEmail
@@ -43,8 +42,8 @@ def queue_outgoing(
     helpdesk: HelpdeskSettings,
     reply_to: str,
     now: datetime,
-) -> Outbox:
-    """Render, compose and add `intent` to the outbox in the caller's transaction (idempotent)."""
+) -> int:
+    """Render, compose and add `intent` to the outbox in the caller's transaction (idempotent); its id."""
     rendered = renderer.render(intent.kind, intent.language, intent.context)
     message_id = make_message_id(
         kind=intent.kind,
@@ -60,7 +59,7 @@ def queue_outgoing(
         reply_to=reply_to or helpdesk.address,
         now=now,
     )
-    row = queries.enqueue(
+    row_id, created = queries.enqueue(
         session,
         idempotency_key=intent.idempotency_key,
         ticket_id=intent.ticket_id,
@@ -70,12 +69,12 @@ def queue_outgoing(
         raw=raw,
         now=now,
     )
-    if row.message_id == message_id:  # newly queued, not an earlier row with the same key
+    if created:
         record_outgoing(
             session, intent=intent, message_id=message_id, subject=rendered.subject,
             text=rendered.text, sender=helpdesk.address, now=now,
         )
-    return row
+    return row_id
 
 
 @dataclass(slots=True)

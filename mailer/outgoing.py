@@ -40,7 +40,7 @@ class OutgoingQueue:
                 full,
                 renderer=self._renderer,
                 helpdesk=self._settings.helpdesk,
-                reply_to=self._settings.helpdesk.address,
+                reply_to=str(intent.context.get("reply_to") or self._settings.helpdesk.address),
                 now=now,
             )
         except HeaderValueError as exc:

@@ -16,11 +16,13 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
 from email.parser import BytesFeedParser
 from email.policy import EmailPolicy
-from typing import Any
+from typing import Any, cast
 
+from config.settings import Settings
 from mailer.addresses import (
     NO_ADDRESS,
     clean_line,
@@ -32,6 +34,7 @@ from mailer.addresses import (
 from mailer.classify import bounce_details, classify
 from mailer.errors import UnparseableMessageError
 from mailer.htmltext import body_text, forwarded_text, split_leaves
+from mailer.quotes import strip_reply
 from tickets.values import Address, Attachment, IncomingMessage
 
 FEED_CHUNK = 8 * 1024
@@ -39,8 +42,8 @@ MAX_MIME_HEADER_CHARS = 4096
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _NON_HEADER_LINE = re.compile(rb"^(?![\x21-\x39\x3b-\x7e]+[ \t]*:|[ \t]|\r?$)", re.M)
 _SEMICOLON_RUN = re.compile(r";[\s;]*;")
-_MSGID = re.compile(r"<([^<>\s]{1,996})>")
-_BARE_MSGID = re.compile(r"[^<>\s]{1,996}@[^<>\s]{1,996}")
+_MSGID = re.compile(r"<([^<>\s\x00-\x1f\x7f]{1,996})>")
+_BARE_MSGID = re.compile(r"[^<>\s\x00-\x1f\x7f]{1,500}@[^<>\s\x00-\x1f\x7f]{1,495}")
 _CONTENT_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]{1,100}/[a-z0-9!#$&^_.+-]{1,150}")
 _FILENAME_JUNK = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 MAX_IDS = 100
@@ -81,7 +84,16 @@ class _RawHeader(str):
         return f"{self.name}: {self}{policy.linesep}"
 
 
-EMAIL_POLICY = email.policy.default.clone(header_factory=_RawHeader, refold_source="none")
+class _RawHeaderRegistry(HeaderRegistry):
+    """Builds `_RawHeader`s; lookups (max_count when setting headers) stay standard."""
+
+    def __call__(self, name: str, value: Any) -> Any:
+        return _RawHeader(name, str(value))
+
+
+EMAIL_POLICY = email.policy.default.clone(
+    header_factory=_RawHeaderRegistry(), refold_source="none"
+)
 
 
 def _check_header_section(raw: bytes, policy: ParsePolicy) -> None:
@@ -107,9 +119,7 @@ def _feed(raw: bytes, policy: ParsePolicy) -> EmailMessage:
         parser.feed(raw[start : start + FEED_CHUNK])
         if len(stack) > policy.max_depth + 1:
             raise UnparseableMessageError("MIME nesting too deep")
-    msg = parser.close()
-    assert isinstance(msg, EmailMessage)
-    return msg
+    return cast(EmailMessage, parser.close())  # EMAIL_POLICY's message_factory
 
 
 def _parse_tree(raw: bytes, policy: ParsePolicy) -> EmailMessage:
@@ -233,7 +243,7 @@ def safe_filename(name: str) -> str:
     name = _FILENAME_JUNK.sub("", name).replace("\\", "/").rsplit("/", 1)[-1]
     name = name.strip().strip(".").strip()
     if len(name) > MAX_FILENAME:
-        stem, dot, ext = name.rpartition(".")
+        _, dot, ext = name.rpartition(".")
         keep = dot + ext if dot and len(ext) <= 20 else ""
         name = name[: MAX_FILENAME - len(keep)] + keep
     return name or "attachment"
@@ -274,8 +284,8 @@ def _attachments(parts: list[Message], budget: int) -> tuple[tuple[Attachment, .
     kept: list[Attachment] = []
     notes: list[str] = []
     for part in parts:
-        data = b"" if _min_decoded_size(part) > budget else _part_bytes(part)
-        if _min_decoded_size(part) > budget or len(data) > budget:
+        data = None if _min_decoded_size(part) > budget else _part_bytes(part)
+        if data is None or len(data) > budget:
             notes.append("attachment dropped: too large")
             continue
         budget -= len(data)
@@ -290,7 +300,9 @@ def _body_fields(msg: Message, policy: ParsePolicy) -> tuple[dict[str, Any], lis
     text, html = body_text(body_parts)
     attachments, notes = _attachments(attachment_parts, policy.max_attachment_bytes)
     text = text or forwarded_text(attachment_parts)
-    return {"text": text, "html": html, "attachments": attachments}, notes
+    html_only = bool(body_parts) and all(p.get_content_type() == "text/html" for p in body_parts)
+    fields = {"text": text, "reply_text": strip_reply(text), "html_only": html_only, "html": html}
+    return {**fields, "attachments": attachments}, notes
 
 
 def parse_message(raw: bytes, policy: ParsePolicy) -> IncomingMessage:
@@ -312,7 +324,7 @@ def parse_message(raw: bytes, policy: ParsePolicy) -> IncomingMessage:
 
 
 def policy_from_settings(
-    settings: Any, *, message_id_domains: frozenset[str] = frozenset()
+    settings: Settings, *, message_id_domains: frozenset[str] = frozenset()
 ) -> ParsePolicy:
     """The ParsePolicy for a config.Settings tree (our address plus its aliases).
 

@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from mailer.inbound import Ingestor
+from mailer.inbound import Arrival, Ingestor
 from mailer.source import FetchedMessage, MailSource
 from tickets import repository as repo
 from tickets.db import read_only, unit_of_work
-from tickets.errors import DatabaseUnavailableError
-from tickets.values import ReceiptKey
+from tickets.values import IngestResult, ReceiptKey
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -44,8 +43,12 @@ class Poller:
         self._engine = engine
         self._limits = limits
 
-    def run_once(self, progress: Progress | None = None) -> PollStats:
-        """Take everything waiting in the folder, oldest first, in batches."""
+    def run_once(self, progress: Progress | None = None, keep_going: Callable[[], bool] | None = None) -> PollStats:
+        """Take everything waiting in the folder, oldest first, in batches.
+
+        `keep_going()` is asked before each batch: a stop request (or a lost lease) ends the
+        pass between two batches, never inside one.
+        """
         stats = PollStats()
         self.source.open()
         uidvalidity, uids = self._scan()
@@ -55,6 +58,8 @@ class Poller:
         self._finish_leftovers(done, stats)
         todo = [u for u in uids if u not in done]
         for start in range(0, len(todo), self._limits.batch_size):
+            if keep_going is not None and not keep_going():
+                break
             self._run_batch(uidvalidity, todo[start : start + self._limits.batch_size], stats)
             if progress:
                 progress(min(start + self._limits.batch_size, len(todo)), len(todo))
@@ -94,20 +99,16 @@ class Poller:
     def _run_batch(self, uidvalidity: int, uids: list[int], stats: PollStats) -> None:
         fetched = self.source.fetch(uids, max_bytes=self._limits.max_bytes)
         keys = {m.uid: ReceiptKey(mailbox=self.source.name, uidvalidity=uidvalidity, uid=m.uid) for m in fetched}
-        careful = any(self._ingestor.attempts(list(keys.values())).values())
-        # After a crash, count attempts one message at a time so only the poison one is blamed.
-        attempts = {} if careful else self._ingestor.bump_attempts(list(keys.values()))
-        processed: list[int] = []
-        quarantined: list[int] = []
-        for message in fetched:
-            key = keys[message.uid]
-            tries = self._ingestor.bump_attempts([key])[key.uid] if careful else attempts[key.uid]
-            action = self._process(key, message, tries)
-            stats.actions[action] = stats.actions.get(action, 0) + 1
-            if action == "quarantined":
-                quarantined.append(message.uid)
-            elif action != "error":
-                processed.append(message.uid)
+        if any(self._ingestor.attempts(list(keys.values())).values()):
+            # After a crash, go one message at a time so only the poison one is blamed.
+            results = [r for m in fetched for r in self._ingest([m], keys)]
+        else:
+            results = self._ingest(fetched, keys)
+        processed = [m.uid for m, r in zip(fetched, results, strict=True) if r.action not in ("error", "quarantined")]
+        quarantined = [m.uid for m, r in zip(fetched, results, strict=True) if r.action == "quarantined"]
+        for result in results:
+            stats.actions[result.action] = stats.actions.get(result.action, 0) + 1
+        self._ingestor.clear_attempts([keys[uid] for uid in processed + quarantined])
         if processed:
             self.source.mark_processed(processed)
         if quarantined:
@@ -115,23 +116,16 @@ class Poller:
         stats.processed += len(processed)
         stats.quarantined += len(quarantined)
 
-    def _process(self, key: ReceiptKey, message: FetchedMessage, attempts: int) -> str:
-        if message.oversize:
-            reason = f"too large: {message.size} bytes (limit {self._limits.max_bytes})"
-            self._ingestor.quarantine(key, b"", reason, message.arrived_at)
-            return "quarantined"
-        if attempts > self._limits.max_attempts:
-            self._ingestor.quarantine(
-                key, message.raw, f"poison: processing failed {attempts - 1} times", message.arrived_at
+    def _ingest(self, messages: list[FetchedMessage], keys: dict[int, ReceiptKey]) -> list[IngestResult]:
+        attempts = self._ingestor.bump_attempts([keys[m.uid] for m in messages])
+        arrivals = [
+            Arrival(
+                key=keys[m.uid],
+                raw=m.raw,
+                arrived_at=m.arrived_at,
+                attempts=attempts[m.uid],
+                oversize_bytes=m.size if m.oversize else 0,
             )
-            return "quarantined"
-        try:
-            return self._ingestor.process(key, message.raw, message.arrived_at).action
-        except DatabaseUnavailableError:
-            raise
-        except Exception as exc:  # one bad message must not stop the mail behind it
-            logger.exception("failed to ingest uid=%s (attempt %s)", key.uid, attempts, extra={"action": "error"})
-            if attempts >= self._limits.max_attempts:
-                self._ingestor.quarantine(key, message.raw, f"poison: {type(exc).__name__}: {exc}", message.arrived_at)
-                return "quarantined"
-            return "error"
+            for m in messages
+        ]
+        return self._ingestor.process_batch(arrivals)

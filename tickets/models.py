@@ -154,7 +154,10 @@ class Outbox(SQLModel, table=True):
     """A rendered outgoing message, written in the transaction that caused it (invariant 2)."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_kind_rcpt_created", "kind", "recipients", "created_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(max_length=300, unique=True)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from tickets.models import Outbox
+from tickets.repository import insert_row
 
 BACKOFF_MINUTES = (1, 5, 15, 30, 60)  # then hourly
 JITTER = 0.2  # +/- 20 %
@@ -204,22 +205,24 @@ def enqueue(
     recipients: Sequence[str],
     raw: bytes,
     now: datetime,
-) -> Outbox:
-    """Add a rendered message to the outbox once per idempotency key; return the row."""
-    existing = session.exec(select(Outbox).where(Outbox.idempotency_key == idempotency_key)).first()
+) -> tuple[int, bool]:
+    """Add a rendered message to the outbox once per idempotency key: (row id, newly added)."""
+    existing = session.execute(select(Outbox.id).where(Outbox.idempotency_key == idempotency_key)).first()
     if existing is not None:
-        return existing
-    row = Outbox(
-        idempotency_key=idempotency_key,
-        ticket_id=ticket_id,
-        kind=kind,
-        message_id=message_id,
-        recipients=",".join(recipients),
-        raw=raw,
-        status="queued",
-        created_at=now,
-        next_attempt_at=now,
-    )
-    session.add(row)
-    session.flush()
-    return row
+        return int(existing[0]), False
+    values = {
+        "idempotency_key": idempotency_key,
+        "ticket_id": ticket_id,
+        "kind": kind,
+        "message_id": message_id,
+        "envelope_from": "",
+        "recipients": ",".join(recipients),
+        "raw": raw,
+        "status": "queued",
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": now,
+        "last_reply": "",
+        "results": "",
+    }
+    return insert_row(session, Outbox, values), True

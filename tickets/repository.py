@@ -1,10 +1,11 @@
 """Queries and inserts. Never commits: the unit of work does."""
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
 
@@ -31,6 +32,19 @@ def insert_ignore(session: Session, model: type[SQLModel], values: dict[str, Any
     session.execute(maker(table).values(**values).on_conflict_do_nothing())
 
 
+def insert_row(session: Session, model: type[SQLModel], values: dict[str, Any]) -> int:
+    """A plain INSERT returning the new id: several times cheaper than ORM add + flush."""
+    if session.new or session.dirty:
+        session.flush()  # rows added through the ORM must exist before ours refer to them
+    return int(session.execute(_insert_returning_id(model), values).scalar_one())
+
+
+@functools.cache
+def _insert_returning_id(model: type[SQLModel]) -> Any:
+    table = model.__table__  # type: ignore[attr-defined]
+    return insert(table).returning(table.c.id)
+
+
 def put_blob(session: Session, sha256: str, data: bytes) -> None:
     insert_ignore(session, Blob, {"sha256": sha256, "size": len(data), "data": data})
 
@@ -38,6 +52,15 @@ def put_blob(session: Session, sha256: str, data: bytes) -> None:
 def get_blob(session: Session, sha256: str) -> bytes | None:
     blob = session.get(Blob, sha256)
     return None if blob is None else blob.data
+
+
+def receipt_by_key(session: Session, key: ReceiptKey) -> tuple[int, str, int | None] | None:
+    """(id, status, ticket_id) of the receipt with this key, if committed."""
+    query = select(Receipt.id, Receipt.status, Receipt.ticket_id).where(
+        Receipt.mailbox == key.mailbox, Receipt.uidvalidity == key.uidvalidity, Receipt.uid == key.uid
+    )
+    row = session.execute(query).first()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 def get_receipt(session: Session, key: ReceiptKey) -> Receipt | None:
@@ -66,12 +89,16 @@ def high_water_uid(session: Session, mailbox: str, uidvalidity: int) -> int:
     return int(session.scalar(query) or 0)
 
 
-def find_same_message(session: Session, message_id: str, raw_sha256: str) -> Receipt | None:
-    """A receipt of the very same message (same Message-ID and bytes) under another key."""
+def find_same_message(session: Session, message_id: str, raw_sha256: str) -> tuple[int, int | None] | None:
+    """(id, ticket_id) of a receipt of the very same message (same Message-ID and bytes) under another key."""
     query = (
-        select(Receipt).where(Receipt.message_id == message_id, Receipt.raw_sha256 == raw_sha256).order_by(Receipt.id)
-    )  # type: ignore[arg-type]
-    return session.scalars(query).first()
+        select(Receipt.id, Receipt.ticket_id)
+        .where(Receipt.message_id == message_id, Receipt.raw_sha256 == raw_sha256)
+        .order_by(Receipt.id)  # type: ignore[arg-type]
+        .limit(1)
+    )
+    row = session.execute(query).first()
+    return None if row is None else (row[0], row[1])
 
 
 def message_id_seen(session: Session, message_id: str) -> bool:
@@ -125,7 +152,7 @@ def add_participant(session: Session, ticket_id: int, email: str, role: str) -> 
 
 
 def add_event(session: Session, ticket_id: int, at: datetime, kind: str, actor: str = "", detail: str = "") -> None:
-    session.add(Event(ticket_id=ticket_id, at=at, kind=kind, actor=actor, detail=detail))
+    insert_row(session, Event, {"ticket_id": ticket_id, "at": at, "kind": kind, "actor": actor, "detail": detail})
 
 
 def count_outbox_since(session: Session, *, kind: str, recipient: str, since: datetime) -> int:
@@ -141,22 +168,54 @@ def outbox_key_exists(session: Session, key: str) -> bool:
     return session.scalar(select(Outbox.id).where(Outbox.idempotency_key == key)) is not None
 
 
-def bump_attempts(session: Session, key: ReceiptKey, error: str = "") -> int:
-    """Count one more processing attempt of an uncommitted message; return the new count."""
-    row = session.get(FetchAttempt, (key.mailbox, key.uidvalidity, key.uid))
-    if row is None:
-        row = FetchAttempt(mailbox=key.mailbox, uidvalidity=key.uidvalidity, uid=key.uid)
-    row.attempts += 1
-    if error:
-        row.last_error = error[:2000]
-    session.add(row)
-    session.flush()
-    return row.attempts
+def attempts_of(session: Session, keys: Sequence[ReceiptKey]) -> dict[int, int]:
+    """Processing attempts so far of these uncommitted messages (one mailbox), per UID."""
+    if not keys:
+        return {}
+    first = keys[0]
+    query = select(FetchAttempt.uid, FetchAttempt.attempts).where(
+        FetchAttempt.mailbox == first.mailbox,
+        FetchAttempt.uidvalidity == first.uidvalidity,
+        FetchAttempt.uid.in_([k.uid for k in keys]),  # type: ignore[attr-defined]
+    )
+    found = {uid: n for uid, n in session.execute(query)}
+    return {k.uid: found.get(k.uid, 0) for k in keys}
 
 
-def attempts_of(session: Session, key: ReceiptKey) -> int:
-    row = session.get(FetchAttempt, (key.mailbox, key.uidvalidity, key.uid))
-    return 0 if row is None else row.attempts
+def bump_attempts(session: Session, keys: Sequence[ReceiptKey]) -> dict[int, int]:
+    """Count one more processing attempt of these messages; return the new counts per UID."""
+    counts = attempts_of(session, keys)
+    table = FetchAttempt.__table__  # type: ignore[attr-defined]
+    fresh = [
+        {"mailbox": k.mailbox, "uidvalidity": k.uidvalidity, "uid": k.uid, "attempts": 1, "last_error": ""}
+        for k in keys
+        if counts[k.uid] == 0
+    ]
+    if fresh:
+        session.execute(insert(table), fresh)
+    for key in keys:
+        if counts[key.uid]:
+            session.execute(
+                table.update()
+                .where(table.c.mailbox == key.mailbox, table.c.uidvalidity == key.uidvalidity, table.c.uid == key.uid)
+                .values(attempts=table.c.attempts + 1)
+            )
+    return {uid: n + 1 for uid, n in counts.items()}
+
+
+def clear_attempts(session: Session, keys: Sequence[ReceiptKey]) -> None:
+    """Forget the attempts of messages that are now committed."""
+    if not keys:
+        return
+    table = FetchAttempt.__table__  # type: ignore[attr-defined]
+    first = keys[0]
+    session.execute(
+        table.delete().where(
+            table.c.mailbox == first.mailbox,
+            table.c.uidvalidity == first.uidvalidity,
+            table.c.uid.in_([k.uid for k in keys]),
+        )
+    )
 
 
 def list_tickets(session: Session, *, status: str | None = None, limit: int = 1000) -> list[Ticket]:
@@ -186,11 +245,23 @@ def count_receipts(session: Session) -> dict[str, int]:
     return {status: n for status, n in rows}
 
 
-def take_lease(session: Session, name: str, owner: str, now: datetime, until: datetime) -> bool:
-    """Hold (or renew) the poller lease of a mailbox; False while another live owner holds it."""
+def take_lease(
+    session: Session,
+    name: str,
+    owner: str,
+    now: datetime,
+    until: datetime,
+    is_dead: Callable[[str], bool] = lambda _owner: False,
+) -> bool:
+    """Hold (or renew) the poller lease of a mailbox; False while another live owner holds it.
+
+    `is_dead(owner)` lets the caller vouch that an owner is gone (a dead process on this host),
+    so a restart after a crash does not wait for the lease to expire.
+    """
     insert_ignore(session, MailboxState, {"name": name, "uidvalidity": 0, "high_water_uid": 0, "lease_owner": ""})
     state = session.scalars(select(MailboxState).where(MailboxState.name == name).with_for_update()).one()
-    if state.lease_owner not in ("", owner) and state.lease_until is not None and state.lease_until > now:
+    held = state.lease_owner not in ("", owner) and state.lease_until is not None and state.lease_until > now
+    if held and not is_dead(state.lease_owner):
         return False
     state.lease_owner = owner
     state.lease_until = until

@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from tickets import agent_service, rules
 from tickets import repository as repo
-from tickets import rules
-from tickets.models import AttachmentRow, Message, Receipt, Ticket
+from tickets.agent_mail import AgentPolicy
+from tickets.models import AttachmentRow, Message, Outbox, Receipt, Ticket
+from tickets.sla import SlaPolicy
 from tickets.values import IncomingMessage, IngestResult, OutgoingEmail, ReceiptKey
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,13 @@ class IngestPolicy:
     acks_per_hour: int = 5
     response_hours: float = 24
     hard_hours: float = 48
+    sla: SlaPolicy | None = None  # when set, due times follow its clock and per-priority targets
+    agents: AgentPolicy | None = None  # when set, agents work by email (tokens, commands, relay)
+
+    def due_times(self, priority: str, start: datetime) -> tuple[datetime, datetime]:
+        if self.sla is not None:
+            return self.sla.due_times(priority, start)
+        return rules.sla_due_times(start, response_hours=self.response_hours, hard_hours=self.hard_hours)
 
 
 def ingest(
@@ -38,34 +47,41 @@ def ingest(
     arrived_at: datetime,
     now: datetime,
     policy: IngestPolicy,
+    bounce_of: int | None = None,
 ) -> IngestResult:
-    """Store one parsed message and decide what it is: new ticket, follow-up, or neither."""
-    existing = repo.get_receipt(session, key)
+    """Store one parsed message and decide what it is: new ticket, follow-up, or neither.
+
+    `bounce_of` is the outbox row a verified VERP bounce address names, if any.
+    """
+    existing = repo.receipt_by_key(session, key)
     if existing is not None:
-        return IngestResult(action="already", ticket_id=existing.ticket_id, reason=existing.status)
+        return IngestResult(action="already", ticket_id=existing[2], reason=existing[1])
     repo.put_blob(session, msg.raw_sha256, raw)
-    receipt = Receipt(
-        mailbox=key.mailbox,
-        uidvalidity=key.uidvalidity,
-        uid=key.uid,
-        raw_sha256=msg.raw_sha256,
-        message_id=msg.message_id[:1000],
-        size=len(raw),
-        arrived_at=arrived_at,
-        received_at=now,
+    result = _decide(session, msg, arrived_at, now, policy, bounce_of)
+    receipt_id = repo.insert_row(
+        session,
+        Receipt,
+        {
+            "mailbox": key.mailbox,
+            "uidvalidity": key.uidvalidity,
+            "uid": key.uid,
+            "raw_sha256": msg.raw_sha256,
+            "message_id": msg.message_id[:1000],
+            "size": len(raw),
+            "arrived_at": arrived_at,
+            "received_at": now,
+            "status": _RECEIPT_STATUS.get(result.action, result.action),
+            "reason": result.reason[:2000],
+            "ticket_id": result.ticket_id,
+            "attempts": 0,
+        },
     )
-    result = _decide(session, receipt, msg, now, policy)
-    receipt.status = _RECEIPT_STATUS.get(result.action, result.action)
-    receipt.reason = result.reason
-    receipt.ticket_id = result.ticket_id
-    session.add(receipt)
-    session.flush()
-    if result.action in ("ticketed", "followup", "attached"):
-        _store_message(session, receipt, msg, result.ticket_id, kind=_kind_of(msg))
+    if result.action in ("ticketed", "followup", "attached") and result.ticket_id is not None:
+        _store_message(session, receipt_id, msg, result.ticket_id, arrived_at, kind=_kind_of(msg))
     return result
 
 
-_RECEIPT_STATUS = {"followup": "ticketed", "attached": "ticketed"}
+_RECEIPT_STATUS = {"followup": "ticketed", "attached": "ticketed", "agent": "ticketed", "agent-refused": "ticketed"}
 
 
 def _kind_of(msg: IncomingMessage) -> str:
@@ -73,17 +89,34 @@ def _kind_of(msg: IncomingMessage) -> str:
 
 
 def _decide(
-    session: Session, receipt: Receipt, msg: IncomingMessage, now: datetime, policy: IngestPolicy
+    session: Session,
+    msg: IncomingMessage,
+    arrived_at: datetime,
+    now: datetime,
+    policy: IngestPolicy,
+    bounce_of: int | None = None,
 ) -> IngestResult:
     same = repo.find_same_message(session, msg.message_id, msg.raw_sha256)
     if same is not None:
-        return IngestResult(action="duplicate", ticket_id=same.ticket_id, reason=f"same message as receipt {same.id}")
+        return IngestResult(action="duplicate", ticket_id=same[1], reason=f"same message as receipt {same[0]}")
     if msg.from_count != 1 or not msg.sender.email:
         return IngestResult(action="quarantined", reason=f"no single sender address (From has {msg.from_count})")
     if msg.auto in ("loop", "own"):
         return IngestResult(action="ignored", reason=f"{msg.auto}: {msg.auto_reason}")
-    if msg.auto == "bounce":
-        return _bounce(session, msg, now)
+    if msg.auto == "bounce" or bounce_of is not None:
+        return _bounce(session, msg, now, bounce_of)
+    if policy.agents is not None:
+        handled = agent_service.handle_agent_message(
+            session,
+            msg=msg,
+            reply_text=msg.reply_text,
+            arrived_at=arrived_at,
+            now=now,
+            policy=policy.agents,
+            html_only=msg.html_only,
+        )
+        if handled is not None:
+            return handled
     decision = _thread(session, msg)
     if msg.auto:
         if decision.action == "join" and decision.ticket_id is not None:
@@ -92,8 +125,8 @@ def _decide(
             )
         return IngestResult(action="ignored", reason=f"{msg.auto}: {msg.auto_reason}")
     if decision.action == "join" and decision.ticket_id is not None:
-        return _follow_up(session, decision.ticket_id, receipt, msg, now)
-    return _new_ticket(session, receipt, msg, now, policy, linked=decision)
+        return _follow_up(session, decision.ticket_id, arrived_at, msg, now, policy)
+    return _new_ticket(session, arrived_at, msg, now, policy, linked=decision)
 
 
 def _thread(session: Session, msg: IncomingMessage) -> rules.ThreadDecision:
@@ -109,25 +142,31 @@ def _thread(session: Session, msg: IncomingMessage) -> rules.ThreadDecision:
     return decision
 
 
-def _bounce(session: Session, msg: IncomingMessage, now: datetime) -> IngestResult:
+def _bounce(session: Session, msg: IncomingMessage, now: datetime, bounce_of: int | None) -> IngestResult:
     """A bounce of our own mail is attached to its ticket; it never gets an answer."""
-    ticket_ids = repo.tickets_by_message_ids(session, [*msg.references, *msg.in_reply_to])
+    row = session.get(Outbox, bounce_of) if bounce_of is not None else None
+    ticket_ids = [row.ticket_id] if row is not None and row.ticket_id else []
+    ticket_ids = ticket_ids or repo.tickets_by_message_ids(session, [*msg.references, *msg.in_reply_to])
+    status = msg.bounce_status or "failed"
+    if row is not None and status == "failed":
+        row.status, row.last_reply = "bounced", f"DSN: {', '.join(msg.bounce_recipients) or 'failed'}"[:2000]
+        session.add(row)
     if not ticket_ids:
-        return IngestResult(action="ignored", reason=f"bounce ({msg.bounce_status or 'unknown'}) of no known ticket")
+        return IngestResult(action="ignored", reason=f"bounce ({status}) of no known ticket")
     ticket = session.get(Ticket, ticket_ids[0])
-    assert ticket is not None
-    if msg.bounce_status == "failed" and ticket.requester_email in msg.bounce_recipients:
+    assert ticket is not None and ticket.id is not None
+    failed = set(msg.bounce_recipients) or set((row.recipients if row else "").split(","))
+    if status == "failed" and ticket.requester_email in failed:
         ticket.requester_undeliverable = True
         session.add(ticket)
-    repo.add_event(
-        session, ticket.id or 0, now, "bounce", detail=f"{msg.bounce_status}: {', '.join(msg.bounce_recipients)}"
-    )
-    return IngestResult(action="attached", ticket_id=ticket.id, reason=f"bounce {msg.bounce_status}")
+    detail = f"{status}: {', '.join(sorted(failed))}" + (f" (outbox {bounce_of})" if bounce_of else "")
+    repo.add_event(session, ticket.id, now, "bounce", detail=detail)
+    return IngestResult(action="attached", ticket_id=ticket.id, reason=f"bounce {status}")
 
 
 def _new_ticket(
     session: Session,
-    receipt: Receipt,
+    arrived_at: datetime,
     msg: IncomingMessage,
     now: datetime,
     policy: IngestPolicy,
@@ -136,41 +175,53 @@ def _new_ticket(
 ) -> IngestResult:
     text = f"{msg.subject}\n{msg.text}"
     category, priority = rules.categorise(text, policy.categories)
-    response_due, hard_due = rules.sla_due_times(
-        receipt.arrived_at, response_hours=policy.response_hours, hard_hours=policy.hard_hours
+    response_due, hard_due = policy.due_times(priority, arrived_at)
+    facts = {
+        "status": "open",
+        "priority": priority,
+        "category": category,
+        "language": rules.detect_language(text, policy.default_language),
+        "requester_email": msg.sender.email,
+        "requester_name": msg.sender.name[:500],
+        "subject": msg.subject,
+        "assigned_agent": "",
+    }
+    linked_id = linked.ticket_id if linked.action == "new-linked" else None
+    ticket_id = repo.insert_row(
+        session,
+        Ticket,
+        {
+            **facts,
+            "created_at": arrived_at,
+            "updated_at": now,
+            "cycle": 1,
+            "cycle_started_at": arrived_at,
+            "response_due_at": response_due,
+            "hard_due_at": hard_due,
+            "linked_ticket_id": linked_id,
+            "requester_undeliverable": False,
+        },
     )
-    ticket = Ticket(
-        requester_email=msg.sender.email,
-        requester_name=msg.sender.name[:500],
-        subject=msg.subject,
-        language=rules.detect_language(text, policy.default_language),
-        category=category,
-        priority=priority,
-        created_at=receipt.arrived_at,
-        updated_at=now,
-        cycle_started_at=receipt.arrived_at,
-        response_due_at=response_due,
-        hard_due_at=hard_due,
-        linked_ticket_id=linked.ticket_id if linked.action == "new-linked" else None,
-    )
-    session.add(ticket)
-    session.flush()
-    assert ticket.id is not None
-    repo.add_participant(session, ticket.id, msg.sender.email, "requester")
+    repo.add_participant(session, ticket_id, msg.sender.email, "requester")
     for cc in msg.cc:
-        if cc.email not in policy.own_addresses:
-            repo.add_participant(session, ticket.id, cc.email, "cc")
+        if cc.email and cc.email not in policy.own_addresses:
+            repo.add_participant(session, ticket_id, cc.email, "cc")
     detail = f"from {msg.sender.email}; category {category}; priority {priority}"
-    if ticket.linked_ticket_id:
-        detail += f"; follows closed ticket #{ticket.linked_ticket_id}"
-    repo.add_event(session, ticket.id, now, "created", actor=msg.sender.email, detail=detail)
-    outgoing = _acknowledgement(session, ticket, msg, now, policy)
-    return IngestResult(action="ticketed", ticket_id=ticket.id, reason=linked.reason, outgoing=outgoing)
+    if linked_id:
+        detail += f"; follows closed ticket #{linked_id}"
+    repo.add_event(session, ticket_id, now, "created", actor=msg.sender.email, detail=detail)
+    outgoing = _acknowledgement(session, {"id": ticket_id, **facts}, msg, now, policy)
+    if policy.agents is not None:
+        ticket = session.get(Ticket, ticket_id)
+        assert ticket is not None
+        outgoing += agent_service.notify_agents(session, ticket, msg, now, policy.agents, event="new")
+    return IngestResult(action="ticketed", ticket_id=ticket_id, reason=linked.reason, outgoing=outgoing)
 
 
 def _acknowledgement(
-    session: Session, ticket: Ticket, msg: IncomingMessage, now: datetime, policy: IngestPolicy
+    session: Session, ticket: dict[str, object], msg: IncomingMessage, now: datetime, policy: IngestPolicy
 ) -> tuple[OutgoingEmail, ...]:
+    ticket_id = int(ticket["id"])  # type: ignore[call-overload]
     recent = repo.count_outbox_since(session, kind="ack", recipient=msg.sender.email, since=now - timedelta(hours=1))
     refusal = rules.ack_refusal(
         msg,
@@ -178,81 +229,83 @@ def _acknowledgement(
         acks_last_hour=recent,
         limit=policy.acks_per_hour,
     )
-    assert ticket.id is not None
     if refusal:
-        repo.add_event(session, ticket.id, now, "ack-suppressed", detail=refusal)
+        repo.add_event(session, ticket_id, now, "ack-suppressed", detail=refusal)
         return ()
     intent = OutgoingEmail(
         kind="ack",
-        ticket_id=ticket.id,
+        ticket_id=ticket_id,
         to=(msg.sender.email,),
-        idempotency_key=f"ack:{ticket.id}",
-        language=ticket.language,
+        idempotency_key=f"ack:{ticket_id}",
+        language=str(ticket["language"]),
         auto_submitted="auto-replied",
         in_reply_to=msg.message_id,
         references=(*msg.references[-10:], msg.message_id),
         context={
-            "ticket": {
-                "id": ticket.id,
-                "subject": ticket.subject,
-                "status": ticket.status,
-                "priority": ticket.priority,
-                "category": ticket.category,
-                "assigned_agent": ticket.assigned_agent,
-            },
-            "requester": {"name": ticket.requester_name, "email": ticket.requester_email},
+            "ticket": {k: ticket[k] for k in ("id", "subject", "status", "priority", "category", "assigned_agent")},
+            "requester": {"name": ticket["requester_name"], "email": ticket["requester_email"]},
         },
     )
     return (intent,)
 
 
-def _follow_up(session: Session, ticket_id: int, receipt: Receipt, msg: IncomingMessage, now: datetime) -> IngestResult:
+def _follow_up(
+    session: Session, ticket_id: int, arrived_at: datetime, msg: IncomingMessage, now: datetime, policy: IngestPolicy
+) -> IngestResult:
     ticket = session.get(Ticket, ticket_id)
     assert ticket is not None
     if rules.reopens(ticket.status):
         ticket.status = "open"
         ticket.cycle += 1
-        ticket.cycle_started_at = receipt.arrived_at
-        ticket.response_due_at, ticket.hard_due_at = rules.sla_due_times(receipt.arrived_at)
+        ticket.cycle_started_at = arrived_at
+        ticket.response_due_at, ticket.hard_due_at = policy.due_times(ticket.priority, arrived_at)
         repo.add_event(session, ticket_id, now, "reopened", actor=msg.sender.email, detail=f"cycle {ticket.cycle}")
     ticket.updated_at = now
     session.add(ticket)
     repo.add_event(session, ticket_id, now, "user-message", actor=msg.sender.email)
-    return IngestResult(action="followup", ticket_id=ticket_id)
+    outgoing: tuple[OutgoingEmail, ...] = ()
+    if policy.agents is not None:
+        outgoing = agent_service.notify_agents(
+            session, ticket, msg, now, policy.agents, event="followup", text=msg.reply_text or msg.text
+        )
+    return IngestResult(action="followup", ticket_id=ticket_id, outgoing=outgoing)
 
 
 def _store_message(
-    session: Session, receipt: Receipt, msg: IncomingMessage, ticket_id: int | None, *, kind: str
+    session: Session, receipt_id: int, msg: IncomingMessage, ticket_id: int, arrived_at: datetime, *, kind: str
 ) -> None:
-    assert ticket_id is not None
-    row = Message(
-        ticket_id=ticket_id,
-        receipt_id=receipt.id,
-        direction="in",
-        kind=kind,
-        from_addr=msg.sender.email,
-        from_name=msg.sender.name[:500],
-        to_addrs=", ".join(a.email for a in msg.to if a.email),
-        cc_addrs=", ".join(a.email for a in msg.cc if a.email),
-        subject=msg.subject,
-        message_id=msg.message_id[:1000],
-        text=msg.text,
-        html=msg.html,
-        created_at=receipt.arrived_at,
+    message_row = repo.insert_row(
+        session,
+        Message,
+        {
+            "ticket_id": ticket_id,
+            "receipt_id": receipt_id,
+            "direction": "in",
+            "kind": kind,
+            "from_addr": msg.sender.email,
+            "from_name": msg.sender.name[:500],
+            "to_addrs": ", ".join(a.email for a in msg.to if a.email),
+            "cc_addrs": ", ".join(a.email for a in msg.cc if a.email),
+            "subject": msg.subject,
+            "message_id": msg.message_id[:1000],
+            "text": msg.text,
+            "html": msg.html,
+            "created_at": arrived_at,
+        },
     )
-    session.add(row)
-    session.flush()
     for attachment in msg.attachments:
         sha = hashlib.sha256(attachment.data).hexdigest()
         repo.put_blob(session, sha, attachment.data)
-        session.add(
-            AttachmentRow(
-                message_id=row.id or 0,
-                filename=attachment.filename[:255],
-                content_type=attachment.content_type[:255],
-                size=len(attachment.data),
-                sha256=sha,
-            )
+        repo.insert_row(
+            session,
+            AttachmentRow,
+            {
+                "message_id": message_row,
+                "filename": attachment.filename[:255],
+                "content_type": attachment.content_type[:255],
+                "size": len(attachment.data),
+                "sha256": sha,
+            },
         )
 
 
@@ -287,17 +340,22 @@ def record_outgoing(
     """Show a queued outgoing message in its ticket's thread and history (same transaction)."""
     if intent.ticket_id is None:
         return
-    session.add(
-        Message(
-            ticket_id=intent.ticket_id,
-            direction="out",
-            kind=intent.kind,
-            from_addr=sender,
-            to_addrs=", ".join(intent.to),
-            subject=subject,
-            message_id=message_id,
-            text=text,
-            created_at=now,
-        )
+    repo.insert_row(
+        session,
+        Message,
+        {
+            "ticket_id": intent.ticket_id,
+            "direction": "out",
+            "kind": intent.kind,
+            "from_addr": sender,
+            "from_name": "",
+            "to_addrs": ", ".join(intent.to),
+            "cc_addrs": "",
+            "subject": subject,
+            "message_id": message_id,
+            "text": text,
+            "html": "",
+            "created_at": now,
+        },
     )
     repo.add_event(session, intent.ticket_id, now, f"queued-{intent.kind}", detail=", ".join(intent.to))

@@ -34,6 +34,8 @@ class IncomingMessage:
     in_reply_to: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
     text: str = ""
+    reply_text: str = ""  # text without quoted history and signature (what an agent wrote)
+    html_only: bool = False  # the text was rendered from HTML: there was no text/plain part
     html: str = ""  # sanitised HTML, if the message had some
     attachments: tuple[Attachment, ...] = ()
     auto: str = ""  # "" | "auto-reply" | "bounce" | "bulk" | "loop" | "own"

@@ -13,7 +13,7 @@ from rich.console import Console
 from config.settings import ConfigError
 from tickets.errors import DatabaseUnavailableError
 from tickets.migrate import upgrade
-from ventanilla import tickets_cli
+from ventanilla import agent_cli, outbox_cli, phone_cli, report_cli, sla_cli, tickets_cli
 from ventanilla.context import AppContext
 from ventanilla.logs import setup_logging
 
@@ -21,7 +21,12 @@ EX_TEMPFAIL = 75
 app = typer.Typer(
     help="Ventanilla: a helpdesk email ticketing worker.", no_args_is_help=True, pretty_exceptions_enable=False
 )
+agent_cli.register(tickets_cli.app)
 app.add_typer(tickets_cli.app, name="tickets")
+app.add_typer(sla_cli.app, name="sla")
+app.add_typer(outbox_cli.app, name="outbox")
+app.add_typer(phone_cli.app, name="phone")
+report_cli.register(app)
 console = Console(stderr=True)
 logger = logging.getLogger("ventanilla")
 
@@ -116,7 +121,7 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        print(f"error: {exc}", file=sys.stderr)  # one line, never wrapped
         sys.exit(2)
 
 

@@ -5,6 +5,8 @@ import logging
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from mailer.outgoing import OutgoingQueue
+from scheduler.wiring import make_scheduler
 from tickets.migrate import upgrade
 from ventanilla.context import AppContext
 from ventanilla.signals import stop_on_signals
@@ -40,9 +42,11 @@ async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
     await asyncio.to_thread(upgrade, engine)
     loop = MailboxLoop(make_poller(settings, engine, clock), engine, clock, settings)
     drainer = make_drainer(settings, engine, clock)
+    scheduler = make_scheduler(settings, engine, clock, OutgoingQueue(settings))
     progress = BacklogProgress(settings.inbox.batch_size)
     if once:
         await loop.run_once(progress)
+        await scheduler.sweep_once()
         await drainer.run_once()
         await asyncio.to_thread(loop.close_source)
         return
@@ -51,5 +55,9 @@ async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
         "worker started: mailbox %s (%s), outbound %s", settings.inbox.name, settings.inbox.kind, settings.outbound.kind
     )
     with stop_on_signals(stop):
-        await run_tasks([lambda s: loop.run(s, progress), drainer.run], stop)
+        scheduler.start()
+        try:
+            await run_tasks([lambda s: loop.run(s, progress), drainer.run], stop)
+        finally:
+            scheduler.shutdown()
     logger.info("worker stopped")

@@ -13,9 +13,11 @@ from mailer.parse import parse_message, policy_from_settings
 from mailer.poller import Poller, PollLimits
 from mailer.source import MailSource
 from mailer.transport import make_transport
+from tickets.agent_mail import agent_policy
 from tickets.clock import Clock
 from tickets.rules import CategoryRuleSpec
 from tickets.service import IngestPolicy
+from tickets.sla import SlaPolicy
 
 
 def ingest_policy(settings: Settings) -> IngestPolicy:
@@ -28,6 +30,8 @@ def ingest_policy(settings: Settings) -> IngestPolicy:
             CategoryRuleSpec(name=c.name, keywords=tuple(c.keywords), priority=c.priority) for c in helpdesk.categories
         ),
         acks_per_hour=settings.outbound.acks_per_sender_per_hour,
+        sla=SlaPolicy.from_settings(settings.sla, settings.calendar.timezone),
+        agents=agent_policy(settings.helpdesk, settings.agents),
     )
 
 
@@ -40,8 +44,16 @@ def make_source(settings: Settings) -> MailSource:
 
 
 def make_ingestor(settings: Settings, engine: Engine, clock: Clock) -> Ingestor:
-    parse = partial(parse_message, policy=policy_from_settings(settings))
-    return Ingestor(engine, parse=parse, queue=OutgoingQueue(settings), policy=ingest_policy(settings), clock=clock)
+    return Ingestor(
+        engine,
+        parse=partial(parse_message, policy=policy_from_settings(settings)),
+        queue=OutgoingQueue(settings),
+        policy=ingest_policy(settings),
+        clock=clock,
+        verp_secret=settings.helpdesk.secret.get_secret_value(),
+        max_bytes=settings.limits.max_message_bytes,
+        max_attempts=settings.limits.max_attempts,
+    )
 
 
 def make_poller(settings: Settings, engine: Engine, clock: Clock, source: MailSource | None = None) -> Poller:

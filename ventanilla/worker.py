@@ -26,6 +26,20 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def owner_is_dead(owner: str) -> bool:
+    """True when a lease owner is a process on this host that no longer runs."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def next_backoff(current: float, cap: float = MAX_BACKOFF) -> float:
     """Capped exponential backoff for reconnecting."""
     return min(cap, max(1.0, current * 2))
@@ -48,28 +62,39 @@ class MailboxLoop:
         self._clock = clock
         self._settings = settings
         self._owner = worker_id()
+        self._stop: asyncio.Event | None = None
         self.on_stats: Callable[[PollStats], None] | None = None
 
     def _lease(self) -> bool:
         now = self._clock.now()
         with unit_of_work(self._engine) as session:
             return repo.take_lease(
-                session, self._poller.source.name, self._owner, now, now + timedelta(seconds=LEASE_SECONDS)
+                session,
+                self._poller.source.name,
+                self._owner,
+                now,
+                now + timedelta(seconds=LEASE_SECONDS),
+                is_dead=owner_is_dead,
             )
 
     async def run_once(self, progress: Callable[[int, int], None] | None = None) -> PollStats | None:
         if not await asyncio.to_thread(self._lease):
             logger.debug("another worker holds the lease of %s", self._poller.source.name)
             return None
-        stats = await asyncio.to_thread(self._poller.run_once, progress)
+        stats = await asyncio.to_thread(self._poller.run_once, progress, self._keep_going)
         if stats.processed or stats.quarantined or stats.leftovers:
             logger.info("pass over %s: %s", self._poller.source.name, stats, extra={"action": "pass"})
         if self.on_stats:
             self.on_stats(stats)
         return stats
 
+    def _keep_going(self) -> bool:
+        """Between two batches: go on unless asked to stop; renew the lease on the way."""
+        return not (self._stop is not None and self._stop.is_set()) and self._lease()
+
     async def run(self, stop: asyncio.Event, progress: Callable[[int, int], None] | None = None) -> None:
         backoff = 1.0
+        self._stop = stop
         watcher = asyncio.create_task(self._interrupt_on(stop))
         try:
             while not stop.is_set():

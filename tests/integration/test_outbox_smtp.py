@@ -59,7 +59,7 @@ def ack_intent(key: str = "ack:1", to: tuple[str, ...] = (USER,), **context: Any
 
 def queue(engine: Engine, clock: FakeClock, intent: OutgoingEmail) -> int:
     with unit_of_work(engine) as session:
-        row = queue_outgoing(
+        return queue_outgoing(
             session,
             intent,
             renderer=RENDERER,
@@ -67,8 +67,6 @@ def queue(engine: Engine, clock: FakeClock, intent: OutgoingEmail) -> int:
             reply_to="soporte+t1.sig@ventanilla.example",
             now=clock.now(),
         )
-        assert row.id is not None
-        return row.id
 
 
 def row_of(engine: Engine, outbox_id: int) -> Outbox:

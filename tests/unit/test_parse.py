@@ -1,18 +1,27 @@
 """mailer.parse on a corpus of hostile and exotic mail (tests/data/emails) and generated giants."""
 
 import base64
+import email
 import hashlib
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from config.settings import HelpdeskSettings, LimitsSettings
+from config.settings import HelpdeskSettings, LimitsSettings, Settings
 from mailer.addresses import decode_bytes, decode_words, parse_address_list
 from mailer.errors import UnparseableMessageError
-from mailer.parse import ParsePolicy, parse_message, policy_from_settings, safe_filename
+from mailer.htmltext import html_to_text, sanitize_html
+from mailer.parse import (
+    EMAIL_POLICY,
+    ParsePolicy,
+    parse_message,
+    policy_from_settings,
+    safe_filename,
+)
 from tickets.values import Address, IncomingMessage
 
 CORPUS = Path(__file__).parent.parent / "data" / "emails"
@@ -209,7 +218,11 @@ def test_missing_message_id_gets_a_synthetic_one_from_the_raw_hash() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("  <a.b@c.example>  (comment)", "<a.b@c.example>"), ("a.b@c.example", "<a.b@c.example>")],
+    [
+        ("  <a.b@c.example>  (comment)", "<a.b@c.example>"),
+        ("a.b@c.example", "<a.b@c.example>"),
+        ("<a\x01b@c.example> <ok@c.example>", "<ok@c.example>"),
+    ],
 )
 def test_message_id_is_normalised(value: str, expected: str) -> None:
     msg = parse_message(raw_mail(f"From: a@example.org\nMessage-ID: {value}"), POLICY)
@@ -282,6 +295,48 @@ def test_html_only_mail_becomes_readable_text_and_sanitised_html() -> None:
     assert '<img src="cid:captura1">' in msg.html
 
 
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<p>Caf&eacute; &amp; cr&#232;me</p>", "Café & crème"),
+        ("<pre>línea 1\n\n  línea 2</pre>", "línea 1\n\nlínea 2"),
+        ("<p>línea 1\n\n  línea 2</p>", "línea 1 línea 2"),
+        ("a<br>b<BR/>c", "a\nb\nc"),
+        ("<!-- hidden --><p>visible</p><!-- never closed <p>hidden", "visible"),
+        ("<SCRIPT>alert(1)</SCRIPT >x<style>p{}</style>", "x"),
+        ("1 < 2 and 3 > 2", "1 < 2 and 3 > 2"),
+        ('<a href="https://x.example/a?b=1&amp;c=2">aquí</a>', "aquí (https://x.example/a?b=1&c=2)"),
+        ("<a href='https://x.example/'>https://x.example/</a>", "https://x.example/"),
+    ],
+)
+def test_html_to_text(html: str, expected: str) -> None:
+    assert html_to_text(html) == expected
+
+
+HOSTILE_HTML = {  # ~900 KB each, under the 1 MB HTML cap; (markup, how the text ends)
+    "unclosed-comments": ("<!--" * 225_000, ""),  # an unclosed comment hides the rest
+    "end-tag-runs": ("</" * 450_000, "</\n\nfin"),
+    "nested-divs": ("<div>" * 180_000, "fin"),
+    "nested-lists": ("<ul><li>" * 110_000, "-\n\nfin"),
+    "ampersands": ("&" * 900_000, "&\n\nfin"),
+    "scripts": ("<script></script>" * 52_000, "fin"),
+}
+
+
+@pytest.mark.parametrize(("html", "tail"), HOSTILE_HTML.values(), ids=HOSTILE_HTML.keys())
+def test_hostile_html_bodies_are_rendered_in_bounded_time(html: str, tail: str) -> None:
+    raw = raw_mail("From: a@example.org\nContent-Type: text/html", html + "<p>fin</p>")
+    start = time.perf_counter()
+    msg = parse_message(raw, POLICY)
+    assert time.perf_counter() - start < 5.0
+    assert msg.text.endswith(tail) and len(msg.text) < 1_000_000
+
+
+def test_too_deeply_nested_html_is_not_sanitised_but_still_read() -> None:
+    assert sanitize_html("<div>" * 600 + "hola") == ""
+    assert sanitize_html("<div>" * 100 + "hola").startswith("<div><div>")
+
+
 def test_nul_bytes_and_broken_mime_are_survived_with_defects() -> None:
     msg = parse("broken_mime.eml")
     assert msg.text == "Texto con NUL en medio y certificado."
@@ -295,6 +350,15 @@ def test_non_mime_rfc822_message_is_read_as_text() -> None:
     msg = parse("non_mime.eml")
     assert msg.sender == Address(name="Usuario Antiguo", email="viejo@example.org")
     assert msg.text == "Necesito revocar mi certificado, lo he perdido. Gracias por su atención."
+
+
+@pytest.mark.parametrize("newline", [b"\r", b"\n", b"\r\n"], ids=["cr", "lf", "crlf"])
+def test_any_line_ending_is_read(newline: bytes) -> None:
+    raw = newline.join([b"From: Eva <eva@example.org>", b"Subject: Revocar", b"",
+                        b"Quiero revocar mi certificado.", b"Gracias"])
+    msg = parse_message(raw, POLICY)
+    assert (msg.sender.email, msg.subject) == ("eva@example.org", "Revocar")
+    assert msg.text == "Quiero revocar mi certificado.\nGracias"
 
 
 def test_garbage_without_headers_is_readable_text() -> None:
@@ -500,7 +564,7 @@ def test_internal_headers_are_ignored_and_noted() -> None:
 
 
 def test_policy_from_settings_takes_limits_and_our_addresses() -> None:
-    settings = SimpleNamespace(
+    settings = Settings(
         helpdesk=HelpdeskSettings(own_addresses=["Ayuda@Ventanilla.example"]),
         limits=LimitsSettings(max_parts=42, max_received_headers=30),
     )
@@ -509,3 +573,47 @@ def test_policy_from_settings_takes_limits_and_our_addresses() -> None:
     assert policy.max_parts == 42 and policy.max_received_headers == 30
     assert policy.max_attachment_bytes == 25 * 1024 * 1024
     assert policy.own_domain_message_ids == frozenset({"out.ventanilla.example"})
+
+
+# --- fuzzing: nothing but UnparseableMessageError ever escapes ------------------------------
+
+SEEDS = sorted(p.read_bytes() for p in CORPUS.glob("*.eml"))
+
+
+@settings(max_examples=300, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.sampled_from(SEEDS),
+    cut=st.integers(min_value=0, max_value=20_000),
+    junk=st.binary(max_size=200),
+    at=st.integers(min_value=0, max_value=20_000),
+)
+def test_mutated_corpus_messages_parse_or_are_refused(seed: bytes, cut: int, junk: bytes,
+                                                      at: int) -> None:
+    raw = (seed[:at] + junk + seed[at:])[: max(cut, 1)]
+    try:
+        msg = parse_message(raw, POLICY)
+    except UnparseableMessageError:
+        return
+    assert "\n" not in msg.subject and "\r" not in msg.subject and "\x00" not in msg.text
+    assert all("/" not in a.filename and "\\" not in a.filename for a in msg.attachments)
+    assert msg.message_id.startswith("<") and msg.message_id.endswith(">")
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.text(alphabet='<>()",;:@\\ \t."=?abcQB', max_size=300))
+def test_any_address_list_resolves_to_valid_addr_specs_or_nothing(value: str) -> None:
+    found, count = parse_address_list([value])
+    assert count >= len(found)
+    for address in found:
+        assert address.email == "" or address.email.count("@") >= 1
+        assert "\n" not in address.name and "<" not in address.email
+
+
+def test_the_parsing_policy_keeps_headers_raw_and_messages_usable() -> None:
+    msg = email.message_from_bytes(corpus("subject_iso8859_q.eml"), policy=EMAIL_POLICY)
+    assert msg["Subject"] == "=?ISO-8859-1?Q?Caf=E9_cr=E8me?="  # decoded by us, not the registry
+    msg["X-Note"] = "uno"
+    with pytest.raises(ValueError):
+        msg["Message-ID"] = "<second@example.org>"  # registry limits still apply
+    assert b"X-Note: uno\n" in msg.as_bytes()

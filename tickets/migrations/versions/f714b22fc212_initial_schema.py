@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 0da1bb635858
+Revision ID: f714b22fc212
 Revises: 
-Create Date: 2026-11-27 23:35:35.488380
+Create Date: 2026-11-27 23:53:32.181826
 """
 from collections.abc import Sequence
 
@@ -12,7 +12,7 @@ from alembic import op
 
 import tickets.models
 
-revision: str = '0da1bb635858'
+revision: str = 'f714b22fc212'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -102,6 +102,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('idempotency_key')
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_kind_rcpt_created', ['kind', 'recipients', 'created_at'], unique=False)
         batch_op.create_index('ix_outbox_status_next', ['status', 'next_attempt_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_ticket_id'), ['ticket_id'], unique=False)
 
@@ -205,6 +206,7 @@ def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_ticket_id'))
         batch_op.drop_index('ix_outbox_status_next')
+        batch_op.drop_index('ix_outbox_kind_rcpt_created')
 
     op.drop_table('outbox')
     with op.batch_alter_table('event', schema=None) as batch_op:

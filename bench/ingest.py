@@ -1,0 +1,140 @@
+"""Ingestion benchmark: raw IMAP fetch vs stdlib parsing vs the full pipeline, in one run.
+
+    python -m bench.ingest [-n 5000] [--db sqlite|postgresql] [--rss 20000]
+
+Appends N realistic messages to a private Dovecot on 127.0.0.1, then measures on the same
+bytes (a) raw imapclient fetch, (b) parse-only with the standard library (policy.default
+plus the text body, single-threaded) and (c) the whole pipeline from IMAP to committed
+tickets with acknowledgements queued. Prints messages/s, the ratios (c)/(b) and (c)/(a),
+and the worker's peak RSS (the pipeline runs in a child process; with --rss it also takes
+a backlog of that size to show memory does not grow with the backlog).
+"""
+
+import argparse
+import email
+import email.policy
+import multiprocessing
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from config.settings import DatabaseSettings, InboxSettings, OutboundSettings, load_settings  # noqa: E402
+from tests.integration.dovecot import Dovecot  # noqa: E402
+from tests.mailgen import append_all, backlog  # noqa: E402
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def fetch_raw(server: Dovecot) -> list[bytes]:
+    with server.imap_client() as client:
+        client.select_folder("INBOX", readonly=True)
+        uids = client.search("ALL")
+        out: list[bytes] = []
+        for start in range(0, len(uids), 500):
+            data = client.fetch(uids[start : start + 500], ["BODY.PEEK[]"])
+            out.extend(item[b"BODY[]"] for item in data.values())
+    return out
+
+
+def parse_only(raws: list[bytes]) -> None:
+    for raw in raws:
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        body = msg.get_body(preferencelist=("plain", "html"))
+        if body is not None:
+            body.get_content()
+
+
+def database_url(kind: str, tmp: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / 'bench.db'}"
+    schema = "bench_" + uuid.uuid4().hex[:10]
+    engine = create_engine(PG)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    return f"{PG}?options=-csearch_path%3D{schema}"
+
+
+def pipeline_child(port: int, user: str, password: str, url: str, out: str, batch: int, queue) -> None:  # type: ignore[no-untyped-def]
+    """Runs in a fresh process: the worker's own pass over the backlog."""
+    from tickets.clock import SystemClock
+    from tickets.db import make_engine
+    from tickets.migrate import upgrade
+    from ventanilla.wiring import make_poller
+
+    base, _ = load_settings(None)
+    inbox = InboxSettings(kind="imap", host="127.0.0.1", port=port, security="none", username=user,
+                          password=password, batch_size=batch)
+    settings = base.model_copy(update={"inbox": inbox, "database": DatabaseSettings(url=url),
+                                       "outbound": OutboundSettings(kind="file", path=out)})
+    engine = make_engine(url)
+    upgrade(engine)
+    poller = make_poller(settings, engine, SystemClock())
+    started = time.perf_counter()
+    stats = poller.run_once()
+    elapsed = time.perf_counter() - started
+    poller.source.close()
+    queue.put((stats.processed, elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def run_pipeline(server: Dovecot, url: str, tmp: Path, batch: int) -> tuple[int, float, float]:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=pipeline_child,
+                        args=(server.port, server.user, server.password, url, str(tmp / "sent"), batch, queue))
+    child.start()
+    result = queue.get(timeout=3600)
+    child.join()
+    return result
+
+
+def fill(server: Dovecot, count: int) -> None:
+    server.reset()
+    with server.imap_client() as client:
+        append_all(client, "INBOX", backlog(count, reply_every=5))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=5000, help="messages in the measured backlog")
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--batch", type=int, default=100, help="inbox.batch_size")
+    parser.add_argument("--rss", type=int, default=0, help="also measure peak RSS with a backlog this large")
+    args = parser.parse_args()
+    server = Dovecot()
+    server.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmpdir:
+            tmp = Path(tmpdir)
+            print(f"appending {args.n} messages to Dovecot on 127.0.0.1:{server.port} ...", flush=True)
+            fill(server, args.n)
+            t = time.perf_counter()
+            raws = fetch_raw(server)
+            a = len(raws) / (time.perf_counter() - t)
+            t = time.perf_counter()
+            parse_only(raws)
+            b = len(raws) / (time.perf_counter() - t)
+            processed, elapsed, rss = run_pipeline(server, database_url(args.db, tmp), tmp, args.batch)
+            c = processed / elapsed
+            print(f"(a) raw imapclient fetch      {a:9.0f} msg/s")
+            print(f"(b) stdlib parse + text body  {b:9.0f} msg/s")
+            print(f"(c) full pipeline ({args.db:10s}) {c:9.0f} msg/s   ({processed} messages in {elapsed:.1f} s)")
+            print(f"    (c)/(b) = {c / b:.2f}    (c)/(a) = {c / a:.3f}    peak RSS {rss:.0f} MB")
+            if args.rss:
+                fill(server, args.rss)
+                processed, elapsed, rss = run_pipeline(server, database_url(args.db, tmp / "rss"), tmp, args.batch)
+                print(f"    backlog of {processed}: {processed / elapsed:.0f} msg/s, peak RSS {rss:.0f} MB")
+    finally:
+        server.destroy()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Signed reply tokens: bound to ticket, recipient and address; rotatable; tamper-evident."""
+
+import pytest
+
+from tickets import tokens
+
+RING = tokens.Keyring.of({"1": "first-secret-0123456789", "2": "second-secret-0123456789"}, "1")
+HELPDESK = "soporte@ventanilla.example"
+ANA = "ana@ventanilla.example"
+
+
+def token(**kw) -> tokens.ReplyToken:  # type: ignore[no-untyped-def]
+    values = {"ticket_id": 123, "role": "a", "recipient_id": 7, "email": ANA} | kw
+    return tokens.mint(RING, **values)
+
+
+def test_round_trip_through_a_plus_address() -> None:
+    t = token()
+    address = tokens.reply_address(HELPDESK, t)
+    assert address.startswith("soporte+t123.a7.k1.") and address.endswith("@ventanilla.example")
+    assert len(t.mac) * 5 >= 96 and len(address.split("@")[0]) <= 64
+    back = tokens.token_from_address(address.upper(), HELPDESK)
+    assert back == t and tokens.verify(RING, back, email=ANA)
+
+
+def test_round_trip_through_a_message_id_and_header_text() -> None:
+    t = token()
+    assert tokens.token_from_message_id(f"<agentnotification.123.{t.text()}@ventanilla.example>", HELPDESK) == t
+    assert tokens.token_from_message_id(f"<x.{t.text()}@evil.example>", HELPDESK) is None
+    assert tokens.parse(t.text()) == t
+
+
+@pytest.mark.parametrize(
+    ("email", "ticket", "purpose"),
+    [("luis@ventanilla.example", 123, "reply"), (ANA, 124, "reply"), (ANA, 123, "other")],
+)
+def test_token_proves_nothing_for_another_address_ticket_or_purpose(email: str, ticket: int, purpose: str) -> None:
+    t = token()
+    moved = tokens.ReplyToken(ticket_id=ticket, role=t.role, recipient_id=t.recipient_id, kid=t.kid, mac=t.mac)
+    assert not tokens.verify(RING, moved, email=email, purpose=purpose)
+
+
+def test_every_single_character_change_is_rejected() -> None:
+    t = token()
+    text = t.text()
+    for i, ch in enumerate(text):
+        for other in {"a", "2", "z", "9", "."} - {ch}:
+            changed = tokens.parse(text[:i] + other + text[i + 1 :])
+            assert changed is None or not tokens.verify(RING, changed, email=ANA), (i, other)
+
+
+def test_truncated_and_padded_tokens_do_not_parse() -> None:
+    text = token().text()
+    assert tokens.parse(text[:-1]) is None
+    assert tokens.parse(text + "a") is None
+    assert tokens.token_from_address(f"soporte+{text[:-4]}@ventanilla.example", HELPDESK) is None
+
+
+def test_rotation_old_key_still_verifies_until_removed() -> None:
+    old = token()
+    rotated = tokens.Keyring.of(dict((k, v) for k, v in RING.keys), "2")
+    assert tokens.mint(rotated, ticket_id=123, role="a", recipient_id=7, email=ANA).kid == "2"
+    assert tokens.verify(rotated, old, email=ANA)
+    retired = tokens.Keyring.of({"2": "second-secret-0123456789"}, "2")
+    assert not tokens.verify(retired, old, email=ANA)
+
+
+def test_other_addresses_carry_no_token() -> None:
+    t = token()
+    for address in (
+        f"soporte+{t.text()}@evil.example",
+        f"other+{t.text()}@ventanilla.example",
+        "soporte@ventanilla.example",
+        f"soporte+{t.text()}@ventanilla.example.evil.org",
+    ):
+        assert tokens.token_from_address(address, HELPDESK) is None
+
+
+def test_find_tokens_collects_from_addresses_and_ids() -> None:
+    t = token()
+    u = token(ticket_id=9)
+    found = tokens.find_tokens(
+        addresses=[tokens.reply_address(HELPDESK, t), "maria@example.org"],
+        message_ids=[f"<n.9.{u.text()}@ventanilla.example>", "<abc@gmail.com>"],
+        helpdesk_address=HELPDESK,
+    )
+    assert found == (t, u)
+
+
+def test_keyring_needs_its_current_key() -> None:
+    with pytest.raises(ValueError):
+        tokens.Keyring.of({"1": "x" * 20}, "2")

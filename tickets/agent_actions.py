@@ -1,0 +1,315 @@
+"""What an authenticated agent's text does to a ticket, and the same actions from the CLI.
+
+`act` applies commands on top of an agent's reply, then relays the rest to the user, keeps
+it as an internal note, or does nothing more. The CLI functions (`reply`, `note`, ...) take
+(session, ticket_id, agent, text, now, policy) and go through the very same code.
+"""
+
+import logging
+from datetime import datetime
+
+from sqlmodel import Session
+
+from tickets import agent_mail as mail
+from tickets import repository as repo
+from tickets import rules
+from tickets.agent_mail import AgentPolicy
+from tickets.commands import ParsedReply, parse_commands
+from tickets.models import Message, Ticket
+from tickets.values import OutgoingEmail
+
+logger = logging.getLogger(__name__)
+
+
+class AgentActionError(ValueError):
+    """An agent's action cannot be applied (unknown ticket, not an agent, bad command)."""
+
+
+def store_message(
+    session: Session, ticket_id: int, *, kind: str, sender: str, text: str, message_id: str, at: datetime
+) -> None:
+    session.add(
+        Message(
+            ticket_id=ticket_id,
+            direction="in",
+            kind=kind,
+            from_addr=sender,
+            message_id=message_id[:1000],
+            text=text,
+            created_at=at,
+        )
+    )
+
+
+def act(
+    session: Session,
+    ticket: Ticket,
+    *,
+    agent: str,
+    text: str,
+    key: str,
+    message_id: str = "",
+    when: datetime,
+    now: datetime,
+    policy: AgentPolicy,
+    agent_name: str = "",
+    html_only: bool = False,
+) -> tuple[OutgoingEmail, ...]:
+    """Apply an authenticated agent's text: commands on top, then relay, note, or nothing.
+
+    Commands are read only from a plain-text part: with `html_only`, command lines refuse the
+    whole message instead of being applied or relayed.
+    """
+    assert ticket.id is not None
+    parsed = parse_commands(text)
+    errors = [*parsed.errors, *_semantic_errors(parsed, policy)]
+    if html_only and (parsed.commands or parsed.errors):
+        errors = ["commands are only read from the plain-text part of a reply", *errors]
+    if errors:
+        repo.add_event(session, ticket.id, now, "command-rejected", actor=agent, detail="; ".join(errors)[:2000])
+        store_message(session, ticket.id, kind="rejected", sender=agent, text=text, message_id=message_id, at=when)
+        first = text.strip().split("\n", 1)[0]
+        return (mail.command_error(ticket, to=agent, command=first, error="; ".join(errors), key=key, policy=policy),)
+    outgoing = list(_apply_fields(session, ticket, parsed, agent, key, now, policy))
+    status = parsed.status
+    if parsed.is_note:
+        outgoing += _note(session, ticket, parsed, agent, key, message_id, when, now, policy)
+    elif parsed.body.strip():
+        name = agent_name or policy.names.get(agent, "")
+        outgoing.append(_relay(session, ticket, parsed.body, agent, name, key, message_id, when, now, policy))
+        status = status or "pending"
+    elif not parsed.commands:
+        repo.add_event(session, ticket.id, now, "agent-empty", actor=agent, detail="nothing above the quoted text")
+    if status:
+        outgoing += set_status(session, ticket, status, actor=agent, now=now, policy=policy, reason=_reason(parsed))
+    ticket.updated_at = now
+    session.add(ticket)
+    return tuple(outgoing)
+
+
+def _reason(parsed: ParsedReply) -> str:
+    command = parsed.named("escalate")
+    return command.argument if command else ""
+
+
+def _semantic_errors(parsed: ParsedReply, policy: AgentPolicy) -> list[str]:
+    errors = []
+    assign = parsed.named("assign")
+    if assign and not policy.is_agent(assign.argument):
+        errors.append(f"#assign: {assign.argument} is not an agent")
+    category = parsed.named("category")
+    if category and policy.categories and category.argument not in policy.categories:
+        errors.append(f"#category: unknown category {category.argument} (known: {', '.join(policy.categories)})")
+    return errors
+
+
+def _apply_fields(
+    session: Session, ticket: Ticket, parsed: ParsedReply, agent: str, key: str, now: datetime, policy: AgentPolicy
+) -> list[OutgoingEmail]:
+    assert ticket.id is not None
+    outgoing: list[OutgoingEmail] = []
+    for name in ("priority", "category"):
+        command = parsed.named(name)
+        if command and getattr(ticket, name) != command.argument:
+            repo.add_event(
+                session, ticket.id, now, name, actor=agent, detail=f"{getattr(ticket, name)} -> {command.argument}"
+            )
+            setattr(ticket, name, command.argument)
+    assign = parsed.named("assign")
+    if assign:
+        outgoing += assign_to(session, ticket, assign.argument, actor=agent, now=now, policy=policy, key=key)
+    return outgoing
+
+
+def assign_to(
+    session: Session, ticket: Ticket, agent: str, *, actor: str, now: datetime, policy: AgentPolicy, key: str
+) -> list[OutgoingEmail]:
+    """Give the ticket to `agent`; they are told unless they did it themselves."""
+    assert ticket.id is not None
+    if ticket.assigned_agent == agent:
+        return []
+    repo.add_event(
+        session, ticket.id, now, "assigned", actor=actor, detail=f"{ticket.assigned_agent or '-'} -> {agent}"
+    )
+    ticket.assigned_agent = agent
+    if agent == actor:
+        return []
+    message = {"sender": actor, "name": "", "text": f"{actor} assigned ticket #{ticket.id} to you."}
+    return [
+        mail.notification(
+            ticket, to=agent, event="assigned", message=message, key=f"assign:{key}", now=now, policy=policy
+        )
+    ]
+
+
+def _relay(
+    session: Session,
+    ticket: Ticket,
+    body: str,
+    agent: str,
+    agent_name: str,
+    key: str,
+    message_id: str,
+    when: datetime,
+    now: datetime,
+    policy: AgentPolicy,
+) -> OutgoingEmail:
+    """Send the answer to the user, record it, and stop this cycle's response clock."""
+    assert ticket.id is not None
+    intent = mail.agent_reply(session, ticket, text=body, agent_name=agent_name, key=mail.digest(key), policy=policy)
+    store_message(session, ticket.id, kind="agent", sender=agent, text=body, message_id=message_id, at=when)
+    repo.add_event(session, ticket.id, now, "agent-reply", actor=agent, detail=", ".join(intent.to))
+    if ticket.first_answered_at is None or ticket.first_answered_at < ticket.cycle_started_at:
+        hours = (when - ticket.cycle_started_at).total_seconds() / 3600
+        ticket.first_answered_at = when
+        repo.add_event(session, ticket.id, now, "answered", actor=agent, detail=f"cycle {ticket.cycle}: {hours:.2f} h")
+    if not ticket.assigned_agent:
+        repo.add_event(session, ticket.id, now, "assigned", actor=agent, detail=f"- -> {agent} (first reply)")
+        ticket.assigned_agent = agent
+    return intent
+
+
+def _note(
+    session: Session,
+    ticket: Ticket,
+    parsed: ParsedReply,
+    agent: str,
+    key: str,
+    message_id: str,
+    when: datetime,
+    now: datetime,
+    policy: AgentPolicy,
+) -> list[OutgoingEmail]:
+    """An internal note: stored, other agents told, the user gets nothing."""
+    assert ticket.id is not None
+    command = parsed.named("note")
+    text = "\n".join(part for part in ((command.argument if command else ""), parsed.body) if part).strip()
+    store_message(session, ticket.id, kind="note", sender=agent, text=text, message_id=message_id, at=when)
+    repo.add_event(session, ticket.id, now, "note", actor=agent)
+    message = {"sender": agent, "name": "", "text": text}
+    return [
+        mail.notification(ticket, to=other, event="note", message=message, key=f"note:{key}", now=now, policy=policy)
+        for other in policy.agents
+        if other != agent
+    ]
+
+
+def set_status(
+    session: Session, ticket: Ticket, status: str, *, actor: str, now: datetime, policy: AgentPolicy, reason: str = ""
+) -> list[OutgoingEmail]:
+    """Move the ticket to `status` with an event; an escalation tells the supervisors."""
+    assert ticket.id is not None
+    if ticket.status == status:
+        return []
+    detail = f"{ticket.status} -> {status}" + (f": {reason}" if reason else "")
+    repo.add_event(
+        session, ticket.id, now, "escalated" if status == "escalated" else "status", actor=actor, detail=detail
+    )
+    reopening = ticket.status in ("resolved", "closed") and status in ("open", "escalated")
+    ticket.status = status
+    if reopening:
+        start_cycle(ticket, now, policy)
+        repo.add_event(session, ticket.id, now, "reopened", actor=actor, detail=f"cycle {ticket.cycle}")
+    if status != "escalated":
+        return []
+    message = {"sender": actor, "name": "", "text": reason}
+    return [
+        mail.notification(
+            ticket, to=s, event="escalated", message=message, key=f"escalate:{now.isoformat()}", now=now, policy=policy
+        )
+        for s in policy.supervisors
+    ]
+
+
+def start_cycle(ticket: Ticket, now: datetime, policy: AgentPolicy) -> None:
+    """A new response cycle from `now` (the ticket waits for us again)."""
+    ticket.cycle += 1
+    ticket.cycle_started_at = now
+    ticket.response_due_at, ticket.hard_due_at = rules.sla_due_times(
+        now, response_hours=policy.response_hours, hard_hours=policy.hard_hours
+    )
+
+
+def _by_cli(
+    session: Session, ticket_id: int, agent: str, text: str, now: datetime, policy: AgentPolicy
+) -> tuple[OutgoingEmail, ...]:
+    """The CLI equivalent of an agent's email: same rules, but a mistake is an error, not a mail."""
+    ticket = _ticket_for(session, ticket_id, agent, policy)
+    parsed = parse_commands(text)
+    errors = [*parsed.errors, *_semantic_errors(parsed, policy)]
+    if errors:
+        raise AgentActionError("; ".join(errors))
+    key = mail.digest("cli", agent, text, now.isoformat())
+    return act(session, ticket, agent=agent.lower(), text=text, key=key, when=now, now=now, policy=policy)
+
+
+def _ticket_for(session: Session, ticket_id: int, agent: str, policy: AgentPolicy) -> Ticket:
+    if not policy.is_agent(agent):
+        raise AgentActionError(f"{agent} is not a configured agent")
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise AgentActionError(f"no ticket #{ticket_id}")
+    return ticket
+
+
+def reply(
+    session: Session, ticket_id: int, agent: str, text: str, now: datetime, policy: AgentPolicy
+) -> tuple[OutgoingEmail, ...]:
+    """Answer the user (commands on top allowed); the ticket waits for the user unless told otherwise."""
+    if not text.strip():
+        raise AgentActionError("empty reply")
+    return _by_cli(session, ticket_id, agent, text, now, policy)
+
+
+def note(
+    session: Session, ticket_id: int, agent: str, text: str, now: datetime, policy: AgentPolicy
+) -> tuple[OutgoingEmail, ...]:
+    """An internal note; the other agents are told, the user gets nothing."""
+    return _by_cli(session, ticket_id, agent, "#note\n" + text, now, policy)
+
+
+def escalate(
+    session: Session, ticket_id: int, agent: str, text: str, now: datetime, policy: AgentPolicy
+) -> tuple[OutgoingEmail, ...]:
+    """Escalate with `text` as the reason; supervisors are told."""
+    return _by_cli(session, ticket_id, agent, "#escalate " + " ".join(text.split()), now, policy)
+
+
+def resolve(
+    session: Session, ticket_id: int, agent: str, text: str, now: datetime, policy: AgentPolicy
+) -> tuple[OutgoingEmail, ...]:
+    """Mark resolved; a non-empty `text` is sent to the user as the last answer."""
+    return _by_cli(session, ticket_id, agent, "#resolve\n" + text, now, policy)
+
+
+def close(
+    session: Session, ticket_id: int, agent: str, text: str, now: datetime, policy: AgentPolicy
+) -> tuple[OutgoingEmail, ...]:
+    """Close; a non-empty `text` is sent to the user first."""
+    return _by_cli(session, ticket_id, agent, "#close\n" + text, now, policy)
+
+
+def assign(
+    session: Session, ticket_id: int, agent: str, text: str, now: datetime, policy: AgentPolicy
+) -> tuple[OutgoingEmail, ...]:
+    """Give the ticket to the agent named in `text`."""
+    return _by_cli(session, ticket_id, agent, "#assign " + text.strip(), now, policy)
+
+
+def reopen(
+    session: Session, ticket_id: int, agent: str, text: str, now: datetime, policy: AgentPolicy
+) -> tuple[OutgoingEmail, ...]:
+    """Back to `open` with a new response cycle from now; `text` (optional) is kept as a note."""
+    ticket = _ticket_for(session, ticket_id, agent, policy)
+    assert ticket.id is not None
+    if ticket.status in ("open", "escalated"):
+        raise AgentActionError(f"ticket #{ticket_id} is already {ticket.status}")
+    repo.add_event(session, ticket.id, now, "status", actor=agent, detail=f"{ticket.status} -> open")
+    ticket.status = "open"
+    start_cycle(ticket, now, policy)
+    repo.add_event(session, ticket.id, now, "reopened", actor=agent, detail=f"cycle {ticket.cycle}")
+    if text.strip():
+        store_message(session, ticket.id, kind="note", sender=agent, text=text.strip(), message_id="", at=now)
+    ticket.updated_at = now
+    session.add(ticket)
+    return ()

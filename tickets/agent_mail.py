@@ -1,0 +1,209 @@
+"""The mail agents' actions cause, as intents (OutgoingEmail) for the shell to render and queue."""
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session
+
+from config.agents import AgentSettings
+from config.settings import HelpdeskSettings
+from tickets import repository as repo
+from tickets import tokens
+from tickets.commands import HELP
+from tickets.models import Ticket
+from tickets.values import OutgoingEmail
+
+THREAD_KINDS = frozenset({"user", "ack", "agent_reply", "phone_followup"})  # what the user's thread holds
+MAX_REFERENCES = 10
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentPolicy:
+    """What agent handling depends on; built from `[helpdesk]` and `[agents]` by the shell."""
+
+    helpdesk_address: str
+    agents: tuple[str, ...]  # lower-case addresses; an agent's token id is its position + 1
+    keyring: tokens.Keyring
+    supervisors: tuple[str, ...] = ()
+    own_addresses: frozenset[str] = frozenset()
+    authserv_id: str = ""  # "" = Authentication-Results are not checked
+    require_dkim: bool = True
+    relay_to_cc: bool = True
+    categories: tuple[str, ...] = ()  # allowed for #category; empty = any well-formed name
+    response_hours: float = 24
+    hard_hours: float = 48
+    names: dict[str, str] = field(default_factory=dict)  # agent address -> display name (optional)
+
+    def is_agent(self, email: str) -> bool:
+        return bool(email) and email.lower() in self.agents
+
+    def agent_id(self, email: str) -> int:
+        return self.agents.index(email.lower()) + 1
+
+    def agent_at(self, agent_id: int) -> str | None:
+        return self.agents[agent_id - 1] if 1 <= agent_id <= len(self.agents) else None
+
+
+def agent_policy(
+    helpdesk: HelpdeskSettings,
+    agents: AgentSettings | None = None,
+    *,
+    response_hours: float = 24,
+    hard_hours: float = 48,
+) -> AgentPolicy:
+    """The AgentPolicy of a settings tree: `[helpdesk]` plus `[agents]` (defaults when absent)."""
+    section = agents or AgentSettings()
+    if section.keys:
+        keyring = tokens.Keyring.of({k: v.get_secret_value() for k, v in section.keys.items()}, section.current_kid)
+    else:
+        keyring = tokens.Keyring.of({"1": helpdesk.secret.get_secret_value()}, "1")
+    return AgentPolicy(
+        helpdesk_address=helpdesk.address,
+        agents=tuple(dict.fromkeys(helpdesk.agents)),
+        keyring=keyring,
+        supervisors=tuple(helpdesk.supervisors),
+        own_addresses=frozenset([helpdesk.address, *helpdesk.own_addresses]),
+        authserv_id=section.authserv_id,
+        require_dkim=section.require_dkim,
+        relay_to_cc=section.relay_to_cc,
+        categories=tuple(dict.fromkeys(["general", *(c.name for c in helpdesk.categories)])),
+        response_hours=response_hours,
+        hard_hours=hard_hours,
+    )
+
+
+def ticket_context(ticket: Ticket) -> dict[str, object]:
+    return {
+        "ticket": {
+            "id": ticket.id,
+            "subject": ticket.subject,
+            "status": ticket.status,
+            "priority": ticket.priority,
+            "category": ticket.category,
+            "assigned_agent": ticket.assigned_agent,
+        },
+        "requester": {"name": ticket.requester_name, "email": ticket.requester_email},
+    }
+
+
+def sla_context(ticket: Ticket, now: datetime) -> dict[str, object]:
+    def left(due: datetime | None) -> float | None:
+        return None if due is None else round((due - now).total_seconds() / 3600, 1)
+
+    return {
+        "response_due_at": ticket.response_due_at.strftime("%Y-%m-%d %H:%M UTC") if ticket.response_due_at else "",
+        "hard_due_at": ticket.hard_due_at.strftime("%Y-%m-%d %H:%M UTC") if ticket.hard_due_at else "",
+        "response_hours_left": left(ticket.response_due_at),
+        "hard_hours_left": left(ticket.hard_due_at),
+    }
+
+
+def digest(*parts: object) -> str:
+    return hashlib.sha256("\x00".join(str(p) for p in parts).encode()).hexdigest()[:24]
+
+
+def agent_reply_address(ticket_id: int, agent: str, policy: AgentPolicy) -> tuple[str, str]:
+    """(reply address, token text) that prove a reply comes from `agent` about this ticket."""
+    token = tokens.mint(policy.keyring, ticket_id=ticket_id, role="a", recipient_id=policy.agent_id(agent), email=agent)
+    return tokens.reply_address(policy.helpdesk_address, token), token.text()
+
+
+def notification(
+    ticket: Ticket,
+    *,
+    to: str,
+    event: str,
+    message: dict[str, str],
+    key: str,
+    now: datetime,
+    policy: AgentPolicy,
+    thread: Sequence[str] = (),
+    extra: dict[str, object] | None = None,
+) -> OutgoingEmail:
+    """One agent_notification to one agent (or supervisor), with a Reply-To that carries its token."""
+    assert ticket.id is not None
+    context: dict[str, object] = {
+        **ticket_context(ticket),
+        "event": event,
+        "message": message,
+        "sla": sla_context(ticket, now),
+        "commands": list(HELP),
+        **(extra or {}),
+    }
+    if policy.is_agent(to):
+        context["reply_to"], context["token"] = agent_reply_address(ticket.id, to, policy)
+    ids = [m for m in thread if m][-MAX_REFERENCES:]
+    return OutgoingEmail(
+        kind="agent_notification",
+        ticket_id=ticket.id,
+        to=(to,),
+        idempotency_key=f"notify:{ticket.id}:{digest(key, to)}",
+        language=ticket.language,
+        auto_submitted="auto-generated",
+        in_reply_to=ids[-1] if ids else "",
+        references=tuple(ids),
+        context=context,
+    )
+
+
+def command_error(ticket: Ticket, *, to: str, command: str, error: str, key: str, policy: AgentPolicy) -> OutgoingEmail:
+    """Tell an agent (at their configured address) that what they sent was not applied."""
+    assert ticket.id is not None
+    context: dict[str, object] = {
+        **ticket_context(ticket),
+        "command": {"text": command[:200], "error": error[:2000]},
+        "commands": list(HELP),
+    }
+    if policy.is_agent(to):
+        context["reply_to"], context["token"] = agent_reply_address(ticket.id, to, policy)
+    return OutgoingEmail(
+        kind="command_error",
+        ticket_id=ticket.id,
+        to=(to,),
+        idempotency_key=f"command-error:{ticket.id}:{digest(key, to)}",
+        language=ticket.language,
+        auto_submitted="auto-generated",
+        context=context,
+    )
+
+
+def user_thread(session: Session, ticket_id: int) -> tuple[str, tuple[str, ...]]:
+    """(In-Reply-To, References) that put a message in the user's own thread of this ticket."""
+    messages = repo.ticket_messages(session, ticket_id)
+    ids = [m.message_id for m in messages if m.kind in THREAD_KINDS and m.message_id]
+    users = [m.message_id for m in messages if m.direction == "in" and m.kind == "user" and m.message_id]
+    parent = users[-1] if users else (ids[-1] if ids else "")
+    refs = list(dict.fromkeys(ids))
+    if len(refs) > MAX_REFERENCES:
+        refs = [refs[0], *refs[-(MAX_REFERENCES - 1) :]]
+    return parent, tuple(refs)
+
+
+def relay_recipients(session: Session, ticket: Ticket, policy: AgentPolicy) -> tuple[str, ...]:
+    """The requester, and the people in copy when configured; never our own addresses."""
+    assert ticket.id is not None
+    found = [ticket.requester_email]
+    if policy.relay_to_cc:
+        found += sorted(repo.participants(session, [ticket.id]).get(ticket.id, set()))
+    own = policy.own_addresses | {policy.helpdesk_address}
+    return tuple(a for a in dict.fromkeys(found) if a and a not in own)
+
+
+def agent_reply(
+    session: Session, ticket: Ticket, *, text: str, agent_name: str, key: str, policy: AgentPolicy
+) -> OutgoingEmail:
+    """The agent's answer, sent to the user from the support address, in the user's thread."""
+    assert ticket.id is not None
+    parent, refs = user_thread(session, ticket.id)
+    return OutgoingEmail(
+        kind="agent_reply",
+        ticket_id=ticket.id,
+        to=relay_recipients(session, ticket, policy),
+        idempotency_key=f"agent-reply:{ticket.id}:{key}",
+        language=ticket.language,
+        in_reply_to=parent,
+        references=refs,
+        context={**ticket_context(ticket), "reply": {"text": text}, "agent": {"name": agent_name}},
+    )

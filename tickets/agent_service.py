@@ -1,0 +1,165 @@
+"""Agents act by email or CLI: relay replies, apply commands, and keep impostors out (invariant 4).
+
+Use cases take (session, ..., now, policy) and return intents; the caller's unit of work
+commits and the shell renders and queues the intents in the same transaction. `tickets/`
+never strips quotes itself: the shell passes the agent's text with the quoted history and
+signature already removed (`mailer.quotes.strip_reply`).
+"""
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import Session
+
+from tickets import agent_mail as mail
+from tickets import auth_results, rules, tokens
+from tickets import repository as repo
+from tickets.agent_actions import AgentActionError, act, store_message
+from tickets.agent_mail import AgentPolicy
+from tickets.models import Ticket
+from tickets.values import IncomingMessage, IngestResult, OutgoingEmail
+
+logger = logging.getLogger(__name__)
+__all__ = ["AgentPolicy", "AgentActionError", "handle_agent_message", "notify_agents", "act"]
+
+
+def handle_agent_message(
+    session: Session,
+    *,
+    msg: IncomingMessage,
+    reply_text: str,
+    arrived_at: datetime,
+    now: datetime,
+    policy: AgentPolicy,
+    html_only: bool = False,
+) -> IngestResult | None:
+    """Decide a message from an agent address or to an agent's reply address; None = not one.
+
+    `reply_text` is the message's plain text with quoted history and signature stripped by the
+    shell; `html_only` says the text was rendered from HTML (no text/plain part).
+    """
+    sender = msg.sender.email
+    found = tokens.find_tokens(
+        addresses=[*msg.envelope_to, *(a.email for a in (*msg.to, *msg.cc))],
+        message_ids=[*msg.in_reply_to, *msg.references],
+        helpdesk_address=policy.helpdesk_address,
+    )
+    agent_tokens = [t for t in found if t.role == "a"]
+    if not policy.is_agent(sender):
+        return _foreign_token(session, msg, reply_text, agent_tokens, now, policy)
+    if msg.auto:
+        return IngestResult(action="ignored", reason=f"{msg.auto} from agent: {msg.auto_reason}"[:500])
+    valid = [t for t in agent_tokens if tokens.verify(policy.keyring, t, email=sender)]
+    ticket = next((t for t in (session.get(Ticket, v.ticket_id) for v in valid) if t is not None), None)
+    if ticket is None:
+        hinted = _hinted_ticket(session, msg, [t.ticket_id for t in agent_tokens])
+        if hinted is None:
+            return None  # an agent writing to support like anyone else: a new ticket
+        why = "reply token not valid for this agent" if agent_tokens else "no reply token"
+        return _reject(session, hinted, msg, reply_text, agent=sender, reason=why, now=now, policy=policy)
+    if policy.authserv_id and policy.require_dkim:
+        verdict = auth_results.check(msg.authentication_results, policy.authserv_id, sender=sender)
+        if not verdict.passed:
+            return _reject(
+                session, ticket, msg, reply_text, agent=sender, reason=verdict.reason, now=now, policy=policy
+            )
+    outgoing = act(
+        session,
+        ticket,
+        agent=sender,
+        text=reply_text,
+        key=msg.raw_sha256,
+        message_id=msg.message_id,
+        when=arrived_at,
+        now=now,
+        policy=policy,
+        agent_name=msg.sender.name,
+        html_only=html_only,
+    )
+    return IngestResult(action="agent", ticket_id=ticket.id, reason=f"agent {sender}", outgoing=outgoing)
+
+
+def _foreign_token(
+    session: Session,
+    msg: IncomingMessage,
+    text: str,
+    agent_tokens: Sequence[tokens.ReplyToken],
+    now: datetime,
+    policy: AgentPolicy,
+) -> IngestResult | None:
+    """Someone who is not the agent used an agent's genuine reply address: record it, tell the agent."""
+    for token in agent_tokens:
+        agent = policy.agent_at(token.recipient_id)
+        if agent and tokens.verify(policy.keyring, token, email=agent):
+            ticket = session.get(Ticket, token.ticket_id)
+            if ticket is not None:
+                if msg.auto:
+                    return IngestResult(action="ignored", reason=f"{msg.auto} to an agent's reply address")
+                reason = f"sent by {msg.sender.email}, not by {agent} whose reply address it used"
+                return _reject(session, ticket, msg, text, agent=agent, reason=reason, now=now, policy=policy)
+    return None  # no genuine agent token: an ordinary message
+
+
+def _hinted_ticket(session: Session, msg: IncomingMessage, token_tickets: Sequence[int]) -> Ticket | None:
+    """The ticket an unauthenticated agent message points at (its tokens, thread headers, [#N])."""
+    ids = [*token_tickets, *repo.tickets_by_message_ids(session, [*msg.references, *msg.in_reply_to])]
+    ids += list(rules.subject_ticket_refs(msg.subject))
+    return next((t for t in (session.get(Ticket, i) for i in ids) if t is not None), None)
+
+
+def _reject(
+    session: Session,
+    ticket: Ticket,
+    msg: IncomingMessage,
+    text: str,
+    *,
+    agent: str,
+    reason: str,
+    now: datetime,
+    policy: AgentPolicy,
+) -> IngestResult:
+    """Keep the attempt as an internal record on the ticket; tell the real agent; relay nothing."""
+    assert ticket.id is not None
+    detail = f"from {msg.sender.email}: {reason}"
+    repo.add_event(session, ticket.id, now, "agent-unauthenticated", actor=msg.sender.email, detail=detail[:2000])
+    store_message(
+        session, ticket.id, kind="unverified", sender=msg.sender.email, text=text, message_id=msg.message_id, at=now
+    )
+    logger.info("agent action refused: %s", reason, extra={"action": "agent-refused", "ticket": ticket.id})
+    alert = mail.command_error(
+        ticket,
+        to=agent,
+        command=msg.subject or "(no subject)",
+        error=f"A message claiming to be from you was not applied and reached nobody: {reason}.",
+        key=f"unverified:{msg.raw_sha256}",
+        policy=policy,
+    )
+    return IngestResult(action="agent-refused", ticket_id=ticket.id, reason=reason[:500], outgoing=(alert,))
+
+
+def notify_agents(
+    session: Session,
+    ticket: Ticket,
+    msg: IncomingMessage,
+    now: datetime,
+    policy: AgentPolicy,
+    *,
+    event: str = "new",
+    text: str | None = None,
+) -> tuple[OutgoingEmail, ...]:
+    """Tell the assigned agent (else every agent) about a user's message; each gets its own token."""
+    assert ticket.id is not None
+    if ticket.assigned_agent and policy.is_agent(ticket.assigned_agent):
+        recipients: Sequence[str] = (ticket.assigned_agent,)
+    else:
+        recipients = policy.agents
+    message = {"sender": msg.sender.email, "name": msg.sender.name, "text": msg.text if text is None else text}
+    thread = (*msg.references, msg.message_id)
+    return tuple(
+        mail.notification(
+            ticket, to=agent, event=event, message=message, key=msg.raw_sha256, now=now, policy=policy, thread=thread
+        )
+        for agent in recipients
+        if agent != msg.sender.email
+    )

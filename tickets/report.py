@@ -1,0 +1,465 @@
+"""The monthly service report, computed in the database with GROUP BY / COUNT / CASE.
+
+Every figure is defined in README.md ("Monthly report: definitions"). The month runs from
+midnight of its first day to midnight of the next month's first day in the service's zone.
+Times are those things happened (arrival at the mailbox, a call's start), never the time a
+worker processed them, so a backlog processed late gives the same figures.
+"""
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import BigInteger, Integer, and_, case, cast, func, select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session
+
+from tickets.models import Event, Message, Ticket
+from tickets.phone_models import Call
+
+ANSWER_KINDS = ("agent", "phone")  # an agent's reply relayed to the user; an attended call followed up
+OTHER_ACTION_KINDS = ("note", "assigned", "forwarded", "phone-call")
+AUTO_ASSIGN = "%(first reply)"  # the assignment a first reply makes by itself is no action of its own
+SLOT_SECONDS = 1800
+RT_BUCKETS = (("<1h", 3600), ("1-4h", 4 * 3600), ("4-8h", 8 * 3600), ("8-24h", 24 * 3600), ("24-48h", 48 * 3600))
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+class ReportError(ValueError):
+    """The report cannot be made as asked (e.g. a malformed month)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Share:
+    """A count and its percentage of a whole (two decimals; 0 when the whole is 0)."""
+
+    count: int
+    pct: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Slot:
+    """Calls that started in one half hour of the day (local time) over the month."""
+
+    start: str  # "08:30"
+    calls: int
+    avg_wait_seconds: float
+    quiet: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Day:
+    day: str  # ISO date, local
+    emails: int
+    answers: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MonthlyReport:
+    """The figures of one month."""
+
+    month: str
+    timezone: str
+    emails_received: int
+    answers: int
+    answers_by_email: int
+    answers_by_phone: int
+    answered_ratio_pct: float
+    escalated: Share
+    other_actions: Share
+    escalated_waiting: Share  # of the escalated tickets
+    escalated_tickets: int
+    under_24h: Share
+    under_48h: Share
+    over_48h: Share
+    response_buckets: tuple[tuple[str, int], ...]
+    calls: int
+    attended: Share
+    lost: Share
+    abandoned: Share
+    slots: tuple[Slot, ...]
+    quiet_windows: tuple[str, ...]  # "08:00–10:30"
+    average_wait_seconds: float
+    peak_wait_seconds: float
+    daily: tuple[Day, ...]
+    categories: tuple[tuple[str, int], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def share(count: int, whole: int) -> Share:
+    return Share(count=count, pct=round(100 * count / whole, 2) if whole else 0.0)
+
+
+def month_bounds(month: str, timezone: str) -> tuple[datetime, datetime]:
+    """[start, end) of "YYYY-MM" in the zone, as aware UTC datetimes."""
+    match = _MONTH.match(month)
+    if not match:
+        raise ReportError(f"bad month {month!r} (use YYYY-MM)")
+    year, number = int(match[1]), int(match[2])
+    zone = ZoneInfo(timezone)
+    start = datetime(year, number, 1, tzinfo=zone)
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def previous_month(now: datetime, timezone: str) -> str:
+    """The month before the one `now` falls in (locally): what the report of the 1st covers."""
+    first = now.astimezone(ZoneInfo(timezone)).date().replace(day=1)
+    last = first - timedelta(days=1)
+    return f"{last.year:04d}-{last.month:02d}"
+
+
+def _epoch(session: Session, column: Any) -> ColumnElement[Any]:
+    """Seconds since 1970 of a stored UTC datetime, in the session's SQL dialect."""
+    if session.get_bind().dialect.name == "sqlite":
+        return cast(func.strftime("%s", column), BigInteger)
+    return cast(func.extract("epoch", column), BigInteger)
+
+
+def monthly_report(session: Session, *, month: str, timezone: str, call_line: str = "general") -> MonthlyReport:
+    """Compute the month's figures (a handful of aggregate queries)."""
+    start, end = month_bounds(month, timezone)
+    received = _count_received(session, start, end)
+    answers = _answers(session, start, end)
+    email_answers, phone_answers = answers["agent"], answers["phone"]
+    total_answers = email_answers + phone_answers
+    escalated, escalated_tickets, waiting = _escalations(session, start, end)
+    timing = _response_times(session, start, end)
+    calls = _calls(session, start, end)
+    slots, average, peak = _slots(session, start, end, timezone, call_line)
+    n_calls = sum(calls.values())
+    return MonthlyReport(
+        month=month,
+        timezone=timezone,
+        emails_received=received,
+        answers=total_answers,
+        answers_by_email=email_answers,
+        answers_by_phone=phone_answers,
+        answered_ratio_pct=round(100 * total_answers / received, 2) if received else 0.0,
+        escalated=share(escalated, received),
+        other_actions=share(_other_actions(session, start, end), received),
+        escalated_waiting=share(waiting, escalated_tickets),
+        escalated_tickets=escalated_tickets,
+        under_24h=share(timing["lt24"], timing["n"]),
+        under_48h=share(timing["lt48"], timing["n"]),
+        over_48h=share(timing["n"] - timing["lt48"], timing["n"]),
+        response_buckets=_buckets(timing),
+        calls=n_calls,
+        attended=share(calls.get("answered", 0), n_calls),
+        lost=share(calls.get("lost", 0), n_calls),
+        abandoned=share(calls.get("abandoned", 0), n_calls),
+        slots=slots,
+        quiet_windows=quiet_windows(slots),
+        average_wait_seconds=average,
+        peak_wait_seconds=peak,
+        daily=_daily(session, start, end, timezone),
+        categories=_categories(session, start, end),
+    )
+
+
+def _in(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(column >= start, column < end)
+
+
+def _received_filter(start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(Message.direction == "in", Message.kind == "user", _in(Message.created_at, start, end))
+
+
+def _count_received(session: Session, start: datetime, end: datetime) -> int:
+    query = select(func.count()).select_from(Message).where(_received_filter(start, end))
+    return int(session.scalar(query) or 0)
+
+
+def _answers(session: Session, start: datetime, end: datetime) -> dict[str, int]:
+    query = (
+        select(Message.kind, func.count())
+        .where(Message.direction == "in", Message.kind.in_(ANSWER_KINDS), _in(Message.created_at, start, end))  # type: ignore[attr-defined]
+        .group_by(Message.kind)
+    )
+    found = {kind: int(n) for kind, n in session.execute(query)}
+    return {kind: found.get(kind, 0) for kind in ANSWER_KINDS}
+
+
+def _received_on_tickets(session: Session, start: datetime, end: datetime, tickets: Any) -> int:
+    query = (
+        select(func.count())
+        .select_from(Message)
+        .where(_received_filter(start, end), Message.ticket_id.in_(tickets))  # type: ignore[attr-defined]
+    )
+    return int(session.scalar(query) or 0)
+
+
+def _escalated_tickets(end: datetime) -> Any:
+    return select(Event.ticket_id).where(Event.kind == "escalated", Event.at < end)
+
+
+def _escalations(session: Session, start: datetime, end: datetime) -> tuple[int, int, int]:
+    """(received emails on escalated tickets, those tickets, those still unanswered at the end)."""
+    escalated = _received_on_tickets(session, start, end, _escalated_tickets(end))
+    last = (
+        select(Event.ticket_id, func.max(Event.at).label("at"))
+        .where(Event.kind == "escalated", Event.at < end)
+        .where(Event.ticket_id.in_(select(Message.ticket_id).where(_received_filter(start, end))))  # type: ignore[attr-defined]
+        .group_by(Event.ticket_id)
+        .subquery()
+    )
+    answered_after = (
+        select(Message.id)
+        .where(
+            Message.ticket_id == last.c.ticket_id,
+            Message.direction == "in",
+            Message.kind.in_(ANSWER_KINDS),  # type: ignore[attr-defined]
+            Message.created_at >= last.c.at,
+            Message.created_at < end,
+        )
+        .exists()
+    )
+    query = select(func.count(), func.coalesce(func.sum(case((answered_after, 0), else_=1)), 0)).select_from(last)
+    tickets, waiting = session.execute(query).one()
+    return escalated, int(tickets or 0), int(waiting or 0)
+
+
+def _other_actions(session: Session, start: datetime, end: datetime) -> int:
+    tickets = select(Event.ticket_id).where(
+        Event.kind.in_(OTHER_ACTION_KINDS),  # type: ignore[attr-defined]
+        Event.at < end,
+        ~and_(Event.kind == "assigned", Event.detail.like(AUTO_ASSIGN)),  # type: ignore[attr-defined]
+    )
+    return _received_on_tickets(session, start, end, tickets)
+
+
+def _response_times(session: Session, start: datetime, end: datetime) -> dict[str, int]:
+    """Answers of the month by response time, timed from the user's message they answer.
+
+    An answer answers the earliest user message since the ticket's previous answer; an
+    answer with none (a second answer in a row) is timed from the latest user message before
+    it; a call on a ticket with no user message at all took 0 s.
+    """
+    m = Message
+    is_answer = case((m.kind.in_(ANSWER_KINDS), 1), else_=0)  # type: ignore[attr-defined]
+    t = _epoch(session, m.created_at)
+    order = (m.created_at, is_answer, m.id)
+    answered = select(m.ticket_id).where(
+        m.direction == "in", m.kind.in_(ANSWER_KINDS), _in(m.created_at, start, end)  # type: ignore[attr-defined]
+    )
+    timeline = (
+        select(
+            m.ticket_id.label("ticket_id"),
+            t.label("t"),
+            m.created_at.label("at"),
+            is_answer.label("is_answer"),
+            case((m.kind == "user", t)).label("user_t"),
+            (func.sum(is_answer).over(partition_by=m.ticket_id, order_by=order, rows=(None, 0)) - is_answer).label(
+                "grp"
+            ),
+            func.max(case((m.kind == "user", t)))
+            .over(partition_by=m.ticket_id, order_by=order, rows=(None, 0))
+            .label("last_user"),
+        )
+        .where(
+            m.direction == "in",
+            m.kind.in_(("user", *ANSWER_KINDS)),  # type: ignore[attr-defined]
+            m.created_at < end,
+            m.ticket_id.in_(answered),  # type: ignore[attr-defined]
+        )
+        .subquery()
+    )
+    first_user = func.min(timeline.c.user_t).over(partition_by=(timeline.c.ticket_id, timeline.c.grp))
+    grouped = select(
+        timeline.c.t, timeline.c.at, timeline.c.is_answer, timeline.c.last_user, first_user.label("first_user")
+    ).subquery()
+    seconds = grouped.c.t - func.coalesce(grouped.c.first_user, grouped.c.last_user, grouped.c.t)
+    columns = [func.count().label("n")]
+    columns += [func.coalesce(func.sum(case((seconds < limit, 1), else_=0)), 0).label(n) for n, limit in RT_BUCKETS]
+    query = select(*columns).where(grouped.c.is_answer == 1, grouped.c.at >= start)
+    row = session.execute(query).one()._mapping
+    found = {key: int(value or 0) for key, value in row.items()}
+    return {**found, "lt24": found["8-24h"], "lt48": found["24-48h"]}
+
+
+def _buckets(timing: dict[str, int]) -> tuple[tuple[str, int], ...]:
+    """Cumulative SQL sums as a distribution: answers per response-time band."""
+    out, previous = [], 0
+    for name, _limit in RT_BUCKETS:
+        out.append((name, timing[name] - previous))
+        previous = timing[name]
+    out.append((">48h", timing["n"] - previous))
+    return tuple(out)
+
+
+def _calls(session: Session, start: datetime, end: datetime) -> dict[str, int]:
+    query = select(Call.outcome, func.count()).where(_in(Call.started_at, start, end)).group_by(Call.outcome)
+    return {outcome: int(n) for outcome, n in session.execute(query)}
+
+
+def _half_hours(session: Session, column: Any) -> ColumnElement[Any]:
+    return cast(_epoch(session, column) / SLOT_SECONDS, Integer)
+
+
+def _slots(
+    session: Session, start: datetime, end: datetime, timezone: str, line: str
+) -> tuple[tuple[Slot, ...], float, float]:
+    """Calls and wait per local half hour (grouped by UTC half hour in SQL, then by local slot)."""
+    bucket = _half_hours(session, Call.started_at).label("b")
+    query = (
+        select(bucket, func.count(), func.sum(Call.wait_seconds))
+        .where(_in(Call.started_at, start, end), Call.line == line)
+        .group_by(bucket)
+    )
+    zone = ZoneInfo(timezone)
+    totals: dict[str, list[int]] = {}
+    for number, calls, wait in session.execute(query):
+        local = datetime.fromtimestamp(int(number) * SLOT_SECONDS, UTC).astimezone(zone)
+        key = f"{local.hour:02d}:{30 if local.minute >= 30 else 0:02d}"
+        slot = totals.setdefault(key, [0, 0])
+        slot[0] += int(calls)
+        slot[1] += int(wait or 0)
+    n = sum(c for c, _ in totals.values())
+    average = round(sum(w for _, w in totals.values()) / n, 1) if n else 0.0
+    slots = tuple(
+        Slot(start=key, calls=c, avg_wait_seconds=round(w / c, 1), quiet=w / c <= average)
+        for key, (c, w) in sorted(totals.items())
+    )
+    peak = max((s.avg_wait_seconds for s in slots), default=0.0)
+    return slots, average, peak
+
+
+def quiet_windows(slots: tuple[Slot, ...]) -> tuple[str, ...]:
+    """Runs of consecutive quiet half hours, as "08:00–10:30"."""
+    windows: list[list[int]] = []
+    for slot in slots:
+        h, m = (int(p) for p in slot.start.split(":"))
+        minute = h * 60 + m
+        if not slot.quiet:
+            continue
+        if windows and windows[-1][1] == minute:
+            windows[-1][1] = minute + 30
+        else:
+            windows.append([minute, minute + 30])
+    return tuple(f"{a // 60:02d}:{a % 60:02d}–{b // 60:02d}:{b % 60:02d}" for a, b in windows)
+
+
+def _daily(session: Session, start: datetime, end: datetime, timezone: str) -> tuple[Day, ...]:
+    zone = ZoneInfo(timezone)
+    first = start.astimezone(zone).date()
+    days = {(first + timedelta(days=i)).isoformat(): [0, 0] for i in range((end - start).days + 1)}
+    emails = _per_half_hour(session, _received_filter(start, end))
+    answer_filter = and_(
+        Message.direction == "in", Message.kind.in_(ANSWER_KINDS), _in(Message.created_at, start, end)  # type: ignore[attr-defined]
+    )
+    for column, counts in ((0, emails), (1, _per_half_hour(session, answer_filter))):
+        for number, n in counts:
+            day = datetime.fromtimestamp(number * SLOT_SECONDS, UTC).astimezone(zone).date().isoformat()
+            days.setdefault(day, [0, 0])[column] += n
+    last = (end - timedelta(seconds=1)).astimezone(zone).date()
+    return tuple(Day(day=d, emails=e, answers=a) for d, (e, a) in sorted(days.items()) if date.fromisoformat(d) <= last)
+
+
+def _per_half_hour(session: Session, where: ColumnElement[bool]) -> list[tuple[int, int]]:
+    bucket = _half_hours(session, Message.created_at).label("b")
+    query = select(bucket, func.count()).where(where).group_by(bucket)
+    return [(int(b), int(n)) for b, n in session.execute(query)]
+
+
+def _categories(session: Session, start: datetime, end: datetime) -> tuple[tuple[str, int], ...]:
+    query = (
+        select(Ticket.category, func.count())
+        .select_from(Message)
+        .join(Ticket, Ticket.id == Message.ticket_id)  # type: ignore[arg-type]
+        .where(_received_filter(start, end))
+        .group_by(Ticket.category)
+    )
+    rows = [(str(c), int(n)) for c, n in session.execute(query)]
+    return tuple(sorted(rows, key=lambda r: (-r[1], r[0])))
+
+
+def _num(value: float, language: str) -> str:
+    text = f"{value:,}"
+    return text.replace(",", ".") if language == "es" else text
+
+
+def _pct(value: float, language: str, decimals: int = 2) -> str:
+    text = f"{value:.{decimals}f}"
+    return text.replace(".", ",") + " %" if language == "es" else text + "%"
+
+
+def _minutes(seconds: float, language: str) -> str:
+    text = f"{seconds / 60:.1f}"
+    return (text.replace(".", ",") if language == "es" else text) + " min"
+
+
+def _width(value: float, top: float, full: int = 300) -> int:
+    return round(full * value / top) if top else 0
+
+
+def display(report: MonthlyReport, language: str) -> dict[str, Any]:
+    """The report's figures as display strings and bar widths (px), for templates; no labels."""
+
+    def pct(s: Share) -> str:
+        return _pct(s.pct, language)
+
+    top_slot = max((s.calls for s in report.slots), default=0)
+    top_bucket = max((n for _, n in report.response_buckets), default=0)
+    top_day = max((max(d.emails, d.answers) for d in report.daily), default=0)
+    top_category = max((n for _, n in report.categories), default=0)
+    return {
+        "month": report.month,
+        "timezone": report.timezone,
+        "emails_received": _num(report.emails_received, language),
+        "answers": _num(report.answers, language),
+        "answers_by_email": _num(report.answers_by_email, language),
+        "answers_by_phone": _num(report.answers_by_phone, language),
+        "answered_ratio": _pct(report.answered_ratio_pct, language, 0),
+        "escalated": pct(report.escalated),
+        "escalated_count": _num(report.escalated.count, language),
+        "other_actions": pct(report.other_actions),
+        "other_actions_count": _num(report.other_actions.count, language),
+        "escalated_waiting": pct(report.escalated_waiting),
+        "escalated_waiting_count": _num(report.escalated_waiting.count, language),
+        "under_24h": pct(report.under_24h),
+        "under_24h_count": _num(report.under_24h.count, language),
+        "under_48h": pct(report.under_48h),
+        "under_48h_count": _num(report.under_48h.count, language),
+        "over_48h": pct(report.over_48h),
+        "over_48h_count": _num(report.over_48h.count, language),
+        "calls": _num(report.calls, language),
+        "attended": pct(report.attended),
+        "lost": pct(report.lost),
+        "abandoned": pct(report.abandoned),
+        "quiet_windows": ", ".join(report.quiet_windows),
+        "peak_wait": _minutes(report.peak_wait_seconds, language),
+        "average_wait": _minutes(report.average_wait_seconds, language),
+        "slots": [
+            {
+                "start": s.start,
+                "calls": _num(s.calls, language),
+                "wait": _minutes(s.avg_wait_seconds, language),
+                "calls_width": _width(s.calls, top_slot, 160),
+                "wait_width": _width(s.avg_wait_seconds, report.peak_wait_seconds, 160),
+                "quiet": s.quiet,
+            }
+            for s in report.slots
+        ],
+        "buckets": [
+            {"name": name, "count": _num(n, language), "width": _width(n, top_bucket)}
+            for name, n in report.response_buckets
+        ],
+        "daily": [
+            {
+                "day": d.day[8:],
+                "emails": _num(d.emails, language),
+                "answers": _num(d.answers, language),
+                "emails_height": _width(d.emails, top_day, 80),
+                "answers_height": _width(d.answers, top_day, 80),
+            }
+            for d in report.daily
+        ],
+        "categories": [
+            {"name": name, "count": _num(n, language), "width": _width(n, top_category, 200)}
+            for name, n in report.categories
+        ],
+    }

@@ -1,0 +1,87 @@
+"""`ventanilla tickets reply|note|escalate|resolve|close|assign|reopen`: agents' actions from a shell.
+
+The commands call the same use cases as agents' emails (tickets.agent_actions) and queue
+the resulting mail in the same transaction. `register(app)` adds them to `tickets`.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlmodel import Session
+
+from config.agents import AgentSettings
+from mailer.outgoing import OutgoingQueue
+from tickets import agent_actions
+from tickets.agent_mail import AgentPolicy, agent_policy
+from tickets.db import unit_of_work
+from tickets.values import OutgoingEmail
+from ventanilla.context import AppContext
+
+Action = Callable[[Session, int, str, str, datetime, AgentPolicy], tuple[OutgoingEmail, ...]]
+console = Console(stderr=True)
+
+AgentOption = Annotated[str, typer.Option("--agent", "-a", help="the acting agent's address (as in [helpdesk] agents)")]
+TextOption = Annotated[str | None, typer.Option("--text", "-t", help="the text")]
+FileOption = Annotated[Path | None, typer.Option("--file", "-f", help="read the text from this file ('-' = stdin)")]
+
+
+def policy_of(app_ctx: AppContext) -> AgentPolicy:
+    settings = app_ctx.settings
+    section = getattr(settings, "agents", None)
+    return agent_policy(settings.helpdesk, section if isinstance(section, AgentSettings) else None)
+
+
+def read_text(text: str | None, file: Path | None, *, required: bool) -> str:
+    if text is not None and file is not None:
+        raise typer.BadParameter("give --text or --file, not both")
+    if file is not None:
+        return typer.get_text_stream("stdin").read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    if text is None and required:
+        raise typer.BadParameter("give --text or --file")
+    return text or ""
+
+
+def run_action(app_ctx: AppContext, action: Action, number: int, agent: str, text: str) -> None:
+    """One unit of work: the action, and its mail queued alongside."""
+    now = app_ctx.clock.now()
+    queue = OutgoingQueue(app_ctx.settings)
+    try:
+        with unit_of_work(app_ctx.engine) as session:
+            for intent in action(session, number, agent.strip().lower(), text, now, policy_of(app_ctx)):
+                queue(session, intent, now)
+    except agent_actions.AgentActionError as exc:
+        console.print(f"[red]not done:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"ticket #{number}: {action.__name__} done")
+
+
+def _command(action: Action, *, required: bool, help_text: str) -> Callable[..., None]:
+    def command(
+        ctx: typer.Context, number: int, agent: AgentOption, text: TextOption = None, file: FileOption = None
+    ) -> None:
+        run_action(ctx.obj, action, number, agent, read_text(text, file, required=required))
+
+    command.__doc__ = help_text
+    command.__name__ = action.__name__
+    return command
+
+
+COMMANDS: tuple[tuple[str, Action, bool, str], ...] = (
+    ("reply", agent_actions.reply, True, "Answer the user (from the support address, in their thread)."),
+    ("note", agent_actions.note, True, "Add an internal note; other agents are told, the user is not."),
+    ("escalate", agent_actions.escalate, True, "Escalate; the text is the reason; supervisors are told."),
+    ("resolve", agent_actions.resolve, False, "Mark resolved; a text is sent to the user as the last answer."),
+    ("close", agent_actions.close, False, "Close; a text is sent to the user first."),
+    ("assign", agent_actions.assign, True, "Give the ticket to the agent named by the text."),
+    ("reopen", agent_actions.reopen, False, "Reopen with a new response clock; a text is kept as a note."),
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the agent commands to the `tickets` sub-app."""
+    for name, action, required, help_text in COMMANDS:
+        app.command(name)(_command(action, required=required, help_text=help_text))

@@ -1,0 +1,81 @@
+"""The demo's second act: an agent answers by email, the user replies, and SLA clocks run out."""
+
+import email
+import email.policy
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from config.settings import Settings
+from mailer.outgoing import OutgoingQueue
+from scheduler.jobs import run_sla_sweep
+from tickets.db import read_only
+from tickets.models import Outbox
+from tickets.sla_service import SweepPolicy
+
+
+def _sent(engine: Engine, *, kind: str, ticket_id: int, to: str) -> EmailMessage | None:
+    """The newest message of this kind we queued to `to` for the ticket, parsed."""
+    with read_only(engine) as session:
+        raw = session.scalars(
+            select(Outbox.raw)
+            .where(Outbox.kind == kind, Outbox.ticket_id == ticket_id, Outbox.recipients == to)
+            .order_by(Outbox.id.desc())  # type: ignore[union-attr]
+        ).first()
+    if raw is None:
+        return None
+    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def _reply(original: EmailMessage, *, sender: str, text: str, when: datetime) -> bytes:
+    """What pressing Reply in a mail client produces: quoted original, thread headers."""
+    quoted = "\n".join("> " + line for line in original.get_body(("plain",)).get_content().splitlines()[:12])
+    reply = EmailMessage()
+    reply["From"] = sender
+    reply["To"] = original["Reply-To"] or original["From"]
+    reply["Subject"] = "Re: " + str(original["Subject"])
+    reply["Date"] = format_datetime(when)
+    reply["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1].rstrip(">"))
+    reply["In-Reply-To"] = original["Message-ID"]
+    reply["References"] = original["Message-ID"]
+    reply.set_content(f"{text}\n\nEl {format_datetime(when)}, {original['From']} escribió:\n{quoted}\n")
+    return bytes(reply)
+
+
+def agent_answers(engine: Engine, settings: Settings, ticket_id: int, when: datetime) -> bytes | None:
+    """Ana presses Reply on her notification, writes on top, and adds #pending."""
+    agent = settings.helpdesk.agents[0]
+    notification = _sent(engine, kind="agent_notification", ticket_id=ticket_id, to=agent)
+    if notification is None:
+        return None
+    text = (
+        "#pending\n"
+        "Hola María:\n\n"
+        "El código de solicitud solo sirve en el mismo equipo y navegador en que pidió el certificado.\n"
+        "Abra Firefox en ese equipo, vaya a «Descargar certificado» e introduzca el NIF, el primer\n"
+        "apellido y el código tal como le llegó por correo.\n\n"
+        "Un saludo,\nAna"
+    )
+    return _reply(notification, sender=f"Ana Martín <{agent}>", text=text, when=when)
+
+
+def user_replies(engine: Engine, ticket_id: int, requester: str, when: datetime) -> bytes | None:
+    """María answers the agent's email in her own mail client."""
+    answer = _sent(engine, kind="agent_reply", ticket_id=ticket_id, to=requester)
+    if answer is None:
+        return None
+    text = "Gracias, Ana. Ya lo he descargado, pero ahora no sé cómo hacer una copia de seguridad."
+    return _reply(answer, sender=f"María López <{requester}>", text=text, when=when)
+
+
+def sla_sweeps(engine: Engine, settings: Settings, start: datetime, hours: tuple[int, ...]) -> list[tuple[int, list]]:
+    """Sweeps at start + each hour mark: (hour, alerts fired) for each."""
+    policy = SweepPolicy.from_settings(settings)
+    queue = OutgoingQueue(settings)
+    return [
+        (h, list(run_sla_sweep(engine, now=start + timedelta(hours=h), policy=policy, queue=queue).alerts))
+        for h in hours
+    ]

@@ -1,0 +1,103 @@
+"""`ventanilla sla ...`: run one sweep at a given time, show every waiting ticket's SLA clock."""
+
+import json
+from datetime import datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from mailer.outgoing import OutgoingQueue
+from scheduler.jobs import run_daily_digest, run_sla_sweep
+from tickets.db import read_only
+from tickets.migrate import upgrade
+from tickets.sla_digest import TicketClock, sla_status
+from tickets.sla_service import SweepPolicy
+from ventanilla.context import AppContext
+
+app = typer.Typer(help="SLA clocks: sweep for alerts, show time left.", no_args_is_help=True)
+console = Console()
+
+
+def parse_now(value: str | None, ctx: AppContext) -> datetime:
+    """`--now` as an aware moment; a value without an offset is local to the service calendar."""
+    if not value:
+        return ctx.clock.now()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not an ISO-8601 time: {value!r}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(ctx.settings.calendar.timezone))
+    return moment
+
+
+@app.command()
+def sweep(
+    ctx: typer.Context,
+    now: Annotated[str | None, typer.Option("--now", help="sweep as of this ISO-8601 time")] = None,
+    digest: Annotated[bool, typer.Option("--digest", help="also queue the daily digest")] = False,
+) -> None:
+    """Run one SLA sweep: write alerts, escalations and their mail to the outbox."""
+    app_ctx: AppContext = ctx.obj
+    at = parse_now(now, app_ctx)
+    upgrade(app_ctx.engine)
+    queue = OutgoingQueue(app_ctx.settings)
+    policy = SweepPolicy.from_settings(app_ctx.settings)
+    result = run_sla_sweep(app_ctx.engine, now=at, policy=policy, queue=queue)
+    if result.skipped:
+        console.print("another worker is sweeping right now; nothing done")
+        return
+    for alert in result.alerts:
+        late = f" ({alert.late.total_seconds() / 3600:.1f} h late)" if alert.late > policy.sla.catch_up else ""
+        console.print(f"#{alert.ticket_id} cycle {alert.cycle}: {alert.threshold.key}{late}")
+    console.print(
+        f"sweep at {at.isoformat()}: {result.candidates} due, {len(result.alerts)} alerts, "
+        f"{len(result.escalated)} escalated, {len(result.outgoing)} emails queued"
+    )
+    if digest:
+        sent = run_daily_digest(app_ctx.engine, now=at, policy=policy, queue=queue)
+        console.print(f"digest queued for {sent} supervisors")
+
+
+def _colour(clock: TicketClock) -> str:
+    if clock.left_hours < 0:
+        return "bold red"
+    if clock.next_threshold in ("breach-24h", "breach-48h"):  # the warning has fired
+        return "yellow"
+    return "green"
+
+
+def status_table(clocks: list[TicketClock], now: datetime, zone: ZoneInfo) -> Table:
+    table = Table(title=f"Waiting for us at {now.astimezone(zone):%Y-%m-%d %H:%M %Z}")
+    for column in ("#", "priority", "status", "requester", "subject", "waited", "deadline", "left", "next", "agent"):
+        table.add_column(column)
+    for c in clocks:
+        style = _colour(c)
+        table.add_row(
+            str(c.ticket_id), c.priority, c.status, escape(c.requester), escape(c.subject[:40]),
+            f"{c.waited_hours:.1f} h", f"{c.deadline.astimezone(zone):%a %d %H:%M}",
+            f"[{style}]{c.left_hours:+.1f} h[/]", c.next_threshold or "-", escape(c.assigned_agent or "-"),
+        )
+    return table
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    now: Annotated[str | None, typer.Option("--now", help="as of this ISO-8601 time")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Every ticket waiting for an answer, least time left first."""
+    app_ctx: AppContext = ctx.obj
+    at = parse_now(now, app_ctx)
+    policy = SweepPolicy.from_settings(app_ctx.settings)
+    with read_only(app_ctx.engine) as session:
+        clocks = sla_status(session, now=at, policy=policy)
+    if as_json:
+        typer.echo(json.dumps([c.as_dict() for c in clocks], indent=2, ensure_ascii=False))
+        return
+    console.print(status_table(clocks, at, policy.sla.zone))
