@@ -20,6 +20,8 @@ from tickets import repository as repo
 from tickets.clock import SystemClock
 from tickets.db import make_engine, read_only
 from tickets.migrate import upgrade
+from tickets.models import Ticket
+from ventanilla import demo_story
 from ventanilla.demo_mail import first_wave, second_wave
 from ventanilla.tickets_cli import tickets_table
 from ventanilla.wiring import make_drainer, make_poller
@@ -67,7 +69,50 @@ def run_demo(directory: Path) -> None:
         second_wave(start + timedelta(hours=2)),
         "a reply in a thread, and a stranger quoting [#1]",
     )
+    _agent_round_trip(settings, engine, clock, start)
     _show(settings, engine, directory, config)
+    _sla(settings, engine, start)
+
+
+def _agent_round_trip(settings: Settings, engine, clock, start) -> None:  # type: ignore[no-untyped-def]
+    """Ana answers #1 from her mail client with #pending; María writes back."""
+    ticket = 1
+    with read_only(engine) as session:
+        requester = session.get(Ticket, ticket).requester_email  # type: ignore[union-attr]
+    answer = demo_story.agent_answers(engine, settings, ticket, start + timedelta(hours=2, minutes=30))
+    if answer is not None:
+        _deliver_and_run(
+            settings,
+            engine,
+            clock,
+            [(start + timedelta(hours=2, minutes=30), answer)],
+            "agent Ana replies to her notification with #pending",
+        )
+    reply = demo_story.user_replies(engine, ticket, requester, start + timedelta(hours=2, minutes=50))
+    if reply is not None:
+        _deliver_and_run(
+            settings,
+            engine,
+            clock,
+            [(start + timedelta(hours=2, minutes=50), reply)],
+            "María answers Ana's email: the ticket opens again, a new clock starts",
+        )
+
+
+def _sla(settings: Settings, engine, start) -> None:  # type: ignore[no-untyped-def]
+    """Sweeps at +21 h, +25 h, +45 h and +49 h: warnings, breaches, automatic escalation."""
+    table = Table(title="SLA sweeps after the first message arrived")
+    for column in ("sweep at", "alerts (ticket: threshold)", "escalated"):
+        table.add_column(column, overflow="fold")
+    for hours, alerts in demo_story.sla_sweeps(engine, settings, start, (21, 25, 45, 49)):
+        fired = ", ".join(f"#{a.ticket_id}: {a.threshold.key}" for a in alerts) or "-"
+        escalated = ", ".join(f"#{a.ticket_id}" for a in alerts if a.threshold.key == "breach-48h") or "-"
+        table.add_row(f"+{hours} h", fired, escalated)
+    console.print(table)
+    with read_only(engine) as session:
+        tickets = repo.list_tickets(session)
+    console.print(tickets_table(tickets, title="Tickets after the sweeps"))
+    console.print("Alert mail to supervisors is in the outbox folder, one email per sweep (grouped).")
 
 
 def _deliver_and_run(settings: Settings, engine, clock, mails, title: str) -> None:  # type: ignore[no-untyped-def]
@@ -87,14 +132,21 @@ def _show(settings: Settings, engine, directory: Path, config: Path) -> None:  #
         tickets = repo.list_tickets(session)
         counts = repo.count_receipts(session)
         thread = repo.ticket_messages(session, 1)
+        events = repo.ticket_events(session, 1)
     console.print(tickets_table(tickets, title="Tickets in the demo database"))
     console.print(f"Received mail by outcome: {counts}")
     table = Table(title="Ticket #1, the whole thread")
-    for column in ("when (UTC)", "direction", "kind", "from", "subject"):
+    for column in ("when (UTC)", "direction", "kind", "from → to", "subject"):
         table.add_column(column)
     for m in thread:
-        table.add_row(f"{m.created_at:%H:%M}", m.direction, m.kind, m.from_addr, escape(m.subject))
+        table.add_row(f"{m.created_at:%H:%M}", m.direction, m.kind, f"{m.from_addr} → {m.to_addrs}", escape(m.subject))
     console.print(table)
+    history = Table(title="Ticket #1, its history")
+    for column in ("at (UTC)", "event", "by", "detail"):
+        history.add_column(column, overflow="fold")
+    for e in events:
+        history.add_row(f"{e.at:%H:%M}", e.kind, escape(e.actor), escape(e.detail[:80]))
+    console.print(history)
     _show_ack(Path(settings.outbound.path))
     console.print(
         Panel.fit(
