@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from config.agents import AgentSettings
 from config.calendar import CalendarSettings
+from config.phone import PhoneSettings
 from config.sla import SchedulerSettings, SlaSettings
 
 ENV_PREFIX = "VENTANILLA_"
@@ -121,6 +122,7 @@ class Settings(BaseSettings):
     templates: TemplatesSettings = TemplatesSettings()
     calendar: CalendarSettings = CalendarSettings()
     agents: AgentSettings = AgentSettings()
+    phone: PhoneSettings = PhoneSettings()
     sla: SlaSettings = SlaSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
 

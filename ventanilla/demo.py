@@ -7,6 +7,7 @@ import logging
 import shutil
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.markup import escape
@@ -70,8 +71,10 @@ def run_demo(directory: Path) -> None:
         "a reply in a thread, and a stranger quoting [#1]",
     )
     _agent_round_trip(settings, engine, clock, start)
+    _phone(settings, engine, clock, start)
     _show(settings, engine, directory, config)
     _sla(settings, engine, start)
+    _report(settings, engine, clock)
 
 
 def _agent_round_trip(settings: Settings, engine, clock, start) -> None:  # type: ignore[no-untyped-def]
@@ -97,6 +100,21 @@ def _agent_round_trip(settings: Settings, engine, clock, start) -> None:  # type
             [(start + timedelta(hours=2, minutes=50), reply)],
             "María answers Ana's email: the ticket opens again, a new clock starts",
         )
+
+
+def _phone(settings: Settings, engine, clock, start) -> None:  # type: ignore[no-untyped-def]
+    """Antonio (#4) calls; Luis helps him and the call becomes a written follow-up."""
+    with read_only(engine) as session:
+        requester = session.get(Ticket, 4).requester_email  # type: ignore[union-attr]
+    demo_story.phone_follow_up(engine, settings, 4, requester, start + timedelta(hours=2, minutes=40))
+    sent = asyncio.run(make_drainer(settings, engine, clock).run_once())
+    console.print(f"[bold]a phone call on #4 becomes an email to the user[/bold]: {sent.sent} sent")
+
+
+def _report(settings: Settings, engine, clock) -> None:  # type: ignore[no-untyped-def]
+    month = clock.now().astimezone(ZoneInfo(settings.calendar.timezone)).strftime("%Y-%m")
+    text = demo_story.monthly_report_text(engine, settings, month, settings.helpdesk.language)
+    console.print(Panel(Text(text), title=f"Monthly report {month} (ventanilla report --month {month})"))
 
 
 def _sla(settings: Settings, engine, start) -> None:  # type: ignore[no-untyped-def]

@@ -79,3 +79,41 @@ def sla_sweeps(engine: Engine, settings: Settings, start: datetime, hours: tuple
         (h, list(run_sla_sweep(engine, now=start + timedelta(hours=h), policy=policy, queue=queue).alerts))
         for h in hours
     ]
+
+
+def phone_follow_up(engine: Engine, settings: Settings, ticket_id: int, requester: str, when: datetime) -> int | None:
+    """Luis helps the requester of a ticket on the phone; the call becomes an email to them."""
+    from tickets import phone
+    from tickets.db import unit_of_work
+    from ventanilla.phone_cli import phone_policy
+
+    call = phone.CallRecord(
+        started_at=when,
+        line="general",
+        outcome="answered",
+        wait_seconds=140,
+        duration_seconds=420,
+        caller_phone="+34 600 000 000",
+        caller_email=requester,
+        agent=settings.helpdesk.agents[-1],
+        summary=(
+            "Le explicamos que puede renovar el certificado por internet, desde el mismo navegador,"
+            " antes de que caduque."
+        ),
+        ticket_id=ticket_id,
+    )
+    queue = OutgoingQueue(settings)
+    with unit_of_work(engine) as session:
+        result = phone.record_call(session, call, now=when, policy=phone_policy(settings))
+        for intent in result.outgoing:
+            queue(session, intent, when)
+    return result.ticket_id
+
+
+def monthly_report_text(engine: Engine, settings: Settings, month: str, language: str) -> str:
+    from mailer.report_render import render
+    from tickets.report import monthly_report
+
+    with read_only(engine) as session:
+        report = monthly_report(session, month=month, timezone=settings.calendar.timezone)
+    return render(report, "text", language)
