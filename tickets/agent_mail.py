@@ -12,7 +12,7 @@ from config.settings import HelpdeskSettings
 from tickets import repository as repo
 from tickets import tokens
 from tickets.commands import HELP
-from tickets.models import Ticket
+from tickets.models import Ticket, ticket_fields
 from tickets.values import OutgoingEmail
 
 THREAD_KINDS = frozenset({"user", "ack", "agent_reply", "phone_followup"})  # what the user's thread holds
@@ -76,14 +76,7 @@ def agent_policy(
 
 def ticket_context(ticket: Ticket) -> dict[str, object]:
     return {
-        "ticket": {
-            "id": ticket.id,
-            "subject": ticket.subject,
-            "status": ticket.status,
-            "priority": ticket.priority,
-            "category": ticket.category,
-            "assigned_agent": ticket.assigned_agent,
-        },
+        "ticket": ticket_fields(ticket),
         "requester": {"name": ticket.requester_name, "email": ticket.requester_email},
     }
 

@@ -35,10 +35,11 @@ def _spans_on(line: PhoneLineSettings, day: date) -> list[tuple[int, int]]:
     for rule in line.rules_for(day.month, day.day):
         if day.weekday() in rule.days:
             spans.extend(rule.spans)
-    return _merge(sorted(spans))
+    return merge_spans(sorted(spans))
 
 
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted (start, end) spans with overlapping ones joined."""
     merged: list[tuple[int, int]] = []
     for start, end in spans:
         if merged and start <= merged[-1][1]:

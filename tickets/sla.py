@@ -17,6 +17,7 @@ import holidays as holiday_calendars
 
 from config.calendar import DAY_SECONDS, WeeklyRule, parse_hours
 from config.sla import BusinessHoursSettings, PrioritySla, SlaSettings
+from tickets.calendar import merge_spans
 
 THRESHOLDS = ("warn-24h", "breach-24h", "warn-48h", "breach-48h")
 SEARCH_DAYS = 800  # a business clock that finds no opening hour in this many days is broken
@@ -84,7 +85,7 @@ class BusinessClock:
             for rule in self._rules_for(day):
                 if day.weekday() in rule.days:
                     seconds.extend(rule.spans)
-        spans = tuple((self._moment(day, s), self._moment(day, e)) for s, e in _merge(sorted(seconds)))
+        spans = tuple((self._moment(day, s), self._moment(day, e)) for s, e in merge_spans(sorted(seconds)))
         self._spans[day] = spans
         return spans
 
@@ -124,16 +125,6 @@ class BusinessClock:
                 overlap = (min(closes, end) - max(opens, start)).total_seconds()
                 total += max(0.0, overlap)
         return total / 3600
-
-
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for start, end in spans:
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    return merged
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 
 from config.settings import Settings
 from tickets import repository as repo
-from tickets.models import Message, Ticket
+from tickets.models import Message, Ticket, ticket_fields
 from tickets.rules import OPEN_STATUSES
 from tickets.sla import SlaPolicy, Threshold, is_answered
 from tickets.sla_models import SlaAlert
@@ -127,7 +127,10 @@ def sweep(session: Session, *, now: datetime, policy: SweepPolicy) -> SweepResul
     outgoing = alert_mail(session, fired, by_id, now, policy)  # type: ignore[arg-type]
     if fired:
         logger.info(
-            "sla sweep: %d alerts, %d escalated, %d emails", len(fired), len(escalated), len(outgoing),
+            "sla sweep: %d alerts, %d escalated, %d emails",
+            len(fired),
+            len(escalated),
+            len(outgoing),
             extra={"action": "sla-sweep"},
         )
     return SweepResult(
@@ -240,14 +243,8 @@ def _hours(value: float) -> float | int:
 
 
 def ticket_summary(ticket: Ticket) -> dict[str, object]:
-    return {
-        "id": ticket.id,
-        "subject": ticket.subject,
-        "status": ticket.status,
-        "priority": ticket.priority,
-        "category": ticket.category,
-        "assigned_agent": ticket.assigned_agent,
-    }
+    """The ticket as templates see it."""
+    return ticket_fields(ticket)
 
 
 def thread_root(session: Session, ticket_id: int) -> str:

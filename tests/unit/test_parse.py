@@ -190,9 +190,9 @@ def test_authentication_results_are_kept_in_order_top_first_and_unfolded() -> No
 )
 def test_hostile_address_lists_parse_quickly(stuffing: str) -> None:
     raw = raw_mail(f"From: maria@example.org\nTo: {OURS}\nCc: {stuffing}\nSubject: x")
-    start = time.perf_counter()
+    start = time.process_time()
     msg = parse_message(raw, ParsePolicy(max_header_bytes=1_000_000, max_line_bytes=1_000_000))
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
     assert msg.sender.email == "maria@example.org" and len(msg.cc) <= 500
 
 
@@ -326,9 +326,9 @@ HOSTILE_HTML = {  # ~900 KB each, under the 1 MB HTML cap; (markup, how the text
 @pytest.mark.parametrize(("html", "tail"), HOSTILE_HTML.values(), ids=HOSTILE_HTML.keys())
 def test_hostile_html_bodies_are_rendered_in_bounded_time(html: str, tail: str) -> None:
     raw = raw_mail("From: a@example.org\nContent-Type: text/html", html + "<p>fin</p>")
-    start = time.perf_counter()
+    start = time.process_time()
     msg = parse_message(raw, POLICY)
-    assert time.perf_counter() - start < 5.0
+    assert time.process_time() - start < 5.0
     assert msg.text.endswith(tail) and len(msg.text) < 1_000_000
 
 
@@ -446,9 +446,9 @@ def test_attachments_over_the_budget_are_dropped_with_a_defect() -> None:
         f"--b\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n"
         f'Content-Disposition: attachment; filename="ok.pdf"\n\n{small}--b--\n',
     )
-    start = time.perf_counter()
+    start = time.process_time()
     msg = parse_message(raw, POLICY)
-    assert time.perf_counter() - start < 10
+    assert time.process_time() - start < 10
     assert [a.filename for a in msg.attachments] == ["ok.pdf"]
     assert "attachment dropped: too large" in msg.defects
     assert msg.text == "Adjunto la copia de seguridad del certificado."
@@ -500,10 +500,10 @@ def test_nested_messages_count_towards_depth() -> None:
 def test_ten_thousand_tiny_parts_are_refused() -> None:
     parts = "".join("--b\nContent-Type: text/plain\n\nx\n" for _ in range(10_000))
     raw = raw_mail('From: a@example.org\nContent-Type: multipart/mixed; boundary="b"', parts + "--b--\n")
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(UnparseableMessageError, match="too many MIME parts"):
         parse_message(raw, POLICY)
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
 
 
 @pytest.mark.parametrize(
@@ -516,9 +516,9 @@ def test_hostile_content_type_parameters_are_cheap(content_type: str) -> None:
         'From: a@example.org\nContent-Type: multipart/mixed; boundary="b"',
         f"--b\nContent-Type: {content_type}\n\nhola\n--b--\n",
     )
-    start = time.perf_counter()
+    start = time.process_time()
     parse_message(raw, ParsePolicy(max_header_bytes=200_000))
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
 
 
 def test_a_very_long_body_line_is_noted() -> None:
