@@ -12,6 +12,7 @@ from email.message import EmailMessage, Message
 from typing import Protocol
 
 from mailer.addresses import index_headers, parse_addr_spec, parse_address_list
+from tickets.rules import is_own_address
 
 Headers = dict[str, list[str]]
 Verdict = tuple[str, str]
@@ -76,7 +77,7 @@ def _loop(mail: _Mail, policy: ClassifyPolicy) -> str:
 
 
 def _own(mail: _Mail, policy: ClassifyPolicy) -> str:
-    if mail.senders & policy.own_addresses:
+    if any(is_own_address(sender, policy.own_addresses) for sender in mail.senders):
         return "From is one of our addresses"
     match = _MSGID_DOMAIN.search(mail.first("message-id"))
     if match and match.group(1).lower() in policy.own_domain_message_ids:
@@ -173,9 +174,7 @@ def bounce_details(msg: Message) -> tuple[str, tuple[str, ...]]:
     if part is None:
         return "", ()
     actions = [
-        (fields["action"].lower()[:20], _recipient(fields))
-        for fields in _status_blocks(part)
-        if fields.get("action")
+        (fields["action"].lower()[:20], _recipient(fields)) for fields in _status_blocks(part) if fields.get("action")
     ]
     found = {action for action, _ in actions}
     first = actions[0][0] if actions else ""

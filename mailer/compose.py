@@ -10,7 +10,7 @@ import re
 import unicodedata
 from datetime import datetime
 from email import policy as email_policy
-from email.charset import QP, Charset
+from email.charset import BASE64, QP, Charset
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
@@ -24,7 +24,9 @@ from tickets.values import OutgoingEmail
 # Lines up to 998 octets (RFC 5322): a long Message-ID is never folded away from its header.
 WIRE = email_policy.compat32.clone(linesep="\r\n", max_line_length=998)
 _UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP
+_UTF8_QP.body_encoding = QP  # the text part stays readable in the raw message
+_UTF8_B64 = Charset("utf-8")
+_UTF8_B64.body_encoding = BASE64  # the HTML part: base64 is encoded in C, QP in Python
 MAX_HEADER_CHARS = 256
 MAX_REFERENCES = 20
 AUTO_SUBMITTED = frozenset({"auto-replied", "auto-generated", "auto-notified"})
@@ -119,7 +121,7 @@ def compose_email(
         raise HeaderValueError(f"bad Message-ID {message_id!r}")
     msg = MIMEMultipart("alternative")
     msg.attach(MIMEText(rendered.text, "plain", _UTF8_QP))
-    msg.attach(MIMEText(rendered.html, "html", _UTF8_QP))
+    msg.attach(MIMEText(rendered.html, "html", _UTF8_B64))
     name = header_safe(helpdesk.name)
     msg["From"] = formataddr((name, safe_address(helpdesk.address)), charset="utf-8")
     msg["To"] = ", ".join(safe_address(rcpt) for rcpt in intent.to)

@@ -49,7 +49,11 @@ def queue_outgoing(
         kind=intent.kind,
         ticket_id=intent.ticket_id,
         domain=helpdesk.address,
-        unique=f"{int(now.timestamp())}.{secrets.token_hex(6)}",
+        # The agent's reply token rides in the Message-ID too: a reply that lost the plus-address
+        # (some providers drop it) still proves itself through In-Reply-To/References.
+        unique=".".join(
+            filter(None, [str(intent.context.get("token") or ""), str(int(now.timestamp())), secrets.token_hex(6)])
+        ),
     )
     raw = compose_email(
         intent,
@@ -71,8 +75,13 @@ def queue_outgoing(
     )
     if created:
         record_outgoing(
-            session, intent=intent, message_id=message_id, subject=rendered.subject,
-            text=rendered.text, sender=helpdesk.address, now=now,
+            session,
+            intent=intent,
+            message_id=message_id,
+            subject=rendered.subject,
+            text=rendered.text,
+            sender=helpdesk.address,
+            now=now,
         )
     return row_id
 
@@ -165,9 +174,7 @@ class OutboxDrainer:
     async def _sleep(self, stop: asyncio.Event) -> None:
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
         try:
-            await asyncio.wait(
-                waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
-            )
+            await asyncio.wait(waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()
@@ -188,9 +195,7 @@ class OutboxDrainer:
         if not pending:
             await self._settle(mail, results, "", stats)
             return
-        envelope = verp_address(
-            self.helpdesk.address, mail.id, self.helpdesk.secret.get_secret_value()
-        )
+        envelope = verp_address(self.helpdesk.address, mail.id, self.helpdesk.secret.get_secret_value())
         try:
             answer = await self.transport.send(envelope, pending, mail.raw, outbox_id=mail.id)
         except PermanentDeliveryError as exc:
@@ -206,23 +211,17 @@ class OutboxDrainer:
             return
         self._breaker_trips, self._breaker_until = 0, None
         results.update(answer)
-        self._accepted.setdefault(mail.id, {}).update(
-            {r: res for r, res in answer.items() if 200 <= res[0] < 300}
-        )
+        self._accepted.setdefault(mail.id, {}).update({r: res for r, res in answer.items() if 200 <= res[0] < 300})
         refused = "; ".join(f"{r}: {res[1]}" for r, res in answer.items() if res[0] >= 400)
         if _pending(mail, results):
             await self._retry(mail, results, refused, stats)
         else:
             await self._settle(mail, results, refused, stats)
 
-    async def _retry(
-        self, mail: ClaimedMail, results: Results, reply: str, stats: DrainStats
-    ) -> None:
+    async def _retry(self, mail: ClaimedMail, results: Results, reply: str, stats: DrainStats) -> None:
         now = self.clock.now()
         attempts = mail.attempts + 1
-        if queries.is_expired(mail.created_at, now, self.max_age) and (
-            attempts >= queries.MIN_ATTEMPTS_BEFORE_EXPIRY
-        ):
+        if queries.is_expired(mail.created_at, now, self.max_age) and (attempts >= queries.MIN_ATTEMPTS_BEFORE_EXPIRY):
             await self._settle(mail, results, f"gave up after {attempts} attempts: {reply}", stats)
             return
         next_at = queries.next_attempt(attempts, now, self.rng)
@@ -235,9 +234,7 @@ class OutboxDrainer:
             extra={"action": "outbox_retry", "ticket": mail.ticket_id, "outbox": mail.id},
         )
 
-    async def _settle(
-        self, mail: ClaimedMail, results: Results, reply: str, stats: DrainStats
-    ) -> None:
+    async def _settle(self, mail: ClaimedMail, results: Results, reply: str, stats: DrainStats) -> None:
         accepted = any(200 <= code < 300 for code, _ in results.values())
         status = "sent" if accepted else "failed"
         self._final[mail.id] = (status, results, reply)
@@ -281,10 +278,6 @@ class OutboxDrainer:
     def _write_final(self, outbox_id: int, status: str, results: Results, reply: str) -> None:
         with unit_of_work(self.engine) as session:
             if status == "sent":
-                queries.mark_sent(
-                    session, outbox_id, self.clock.now(), reply=reply, results=results
-                )
+                queries.mark_sent(session, outbox_id, self.clock.now(), reply=reply, results=results)
             else:
-                queries.mark_failed(
-                    session, outbox_id, self.clock.now(), reply=reply, results=results
-                )
+                queries.mark_failed(session, outbox_id, self.clock.now(), reply=reply, results=results)

@@ -22,15 +22,24 @@ class OutgoingQueue:
     def __init__(self, settings: Settings, renderer: TemplateRenderer | None = None) -> None:
         self._settings = settings
         self._renderer = renderer or TemplateRenderer(settings.templates.path, settings.helpdesk.language)
+        self._lines_at: datetime | None = None
+        self._lines_cache: dict[str, object] = {}
 
     def context(self, intent: OutgoingEmail, now: datetime) -> dict[str, object]:
         helpdesk = self._settings.helpdesk
         return {
             "helpdesk": {"name": helpdesk.name, "address": helpdesk.address},
             "response_hours": 24,
-            **service_lines(self._settings.calendar, now),
+            **self._lines(now),
             **intent.context,
         }
+
+    def _lines(self, now: datetime) -> dict[str, object]:
+        """The phone lines as of this minute (the same for every message queued in it)."""
+        minute = now.replace(second=0, microsecond=0)
+        if self._lines_at != minute:
+            self._lines_at, self._lines_cache = minute, service_lines(self._settings.calendar, minute)
+        return self._lines_cache
 
     def __call__(self, session: Session, intent: OutgoingEmail, now: datetime) -> None:
         full = OutgoingEmail(**{**_fields(intent), "context": self.context(intent, now)})

@@ -176,6 +176,8 @@ def _classification(msg: Message, policy: ParsePolicy) -> dict[str, Any]:
 
 
 def _message_ids(value: str) -> list[str]:
+    if "=?" in value:  # Python's email package encodes a long msg-id it cannot fold; undo that
+        value = decode_words(value)
     return [f"<{m}>" for m in _MSGID.findall(value)]
 
 

@@ -13,6 +13,8 @@ from tickets.clock import FakeClock
 from tickets.db import make_engine
 from tickets.migrate import upgrade
 
+pytest_plugins = ["tests.integration.smtp_sink"]  # the aiosmtpd sink fixtures, for every test folder
+
 PG_ADMIN_URL = os.environ.get("VENTANILLA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"
 

@@ -40,11 +40,18 @@ def handle_agent_message(
     shell; `html_only` says the text was rendered from HTML (no text/plain part).
     """
     sender = msg.sender.email
+    # A token in the address the mail was sent to is the proof. Only for an agent's own address,
+    # and only when there is none (a client that answered our From, a provider that drops
+    # plus-addresses), do tokens in the thread's Message-IDs count.
     found = tokens.find_tokens(
         addresses=[*msg.envelope_to, *(a.email for a in (*msg.to, *msg.cc))],
-        message_ids=[*msg.in_reply_to, *msg.references],
+        message_ids=[],
         helpdesk_address=policy.helpdesk_address,
     )
+    if not found and policy.is_agent(sender):
+        found = tokens.find_tokens(
+            addresses=[], message_ids=[*msg.in_reply_to, *msg.references], helpdesk_address=policy.helpdesk_address
+        )
     agent_tokens = [t for t in found if t.role == "a"]
     if not policy.is_agent(sender):
         return _foreign_token(session, msg, reply_text, agent_tokens, now, policy)

@@ -13,6 +13,7 @@ from sqlmodel import Session, create_engine
 from tickets.errors import DatabaseUnavailableError
 
 logger = logging.getLogger(__name__)
+READ_ONLY = "ventanilla_read_only"
 
 
 def normalise_url(url: str) -> str:
@@ -46,8 +47,10 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
 
 
 def _sqlite_begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
-    # Writers serialise at BEGIN instead of failing later with "database is locked".
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers serialise at BEGIN instead of failing later with "database is locked";
+    # readers take no write lock, so a long report never holds up ingestion.
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -76,6 +79,7 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
 
 @contextmanager
 def read_only(engine: Engine) -> Iterator[Session]:
-    """A session for queries; nothing is committed."""
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
+    """A session for queries; nothing is committed (on SQLite it takes no write lock)."""
+    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+        with Session(bind=connection, expire_on_commit=False) as session:
+            yield session

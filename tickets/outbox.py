@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from tickets.models import Outbox
-from tickets.repository import insert_row
+from tickets.repository import insert_ignore
 
 BACKOFF_MINUTES = (1, 5, 15, 30, 60)  # then hourly
 JITTER = 0.2  # +/- 20 %
@@ -207,9 +207,6 @@ def enqueue(
     now: datetime,
 ) -> tuple[int, bool]:
     """Add a rendered message to the outbox once per idempotency key: (row id, newly added)."""
-    existing = session.execute(select(Outbox.id).where(Outbox.idempotency_key == idempotency_key)).first()
-    if existing is not None:
-        return int(existing[0]), False
     values = {
         "idempotency_key": idempotency_key,
         "ticket_id": ticket_id,
@@ -225,4 +222,8 @@ def enqueue(
         "last_reply": "",
         "results": "",
     }
-    return insert_row(session, Outbox, values), True
+    new_id = insert_ignore(session, Outbox, values)
+    if new_id is not None:
+        return int(new_id), True
+    existing = session.execute(select(Outbox.id).where(Outbox.idempotency_key == idempotency_key)).one()
+    return int(existing[0]), False

@@ -38,3 +38,11 @@ class Call(SQLModel, table=True):
 # The monthly report selects messages and events by kind and time; without these it scans.
 Index("ix_message_kind_created", Message.__table__.c.kind, Message.__table__.c.created_at)  # type: ignore[attr-defined]
 Index("ix_event_kind_at", Event.__table__.c.kind, Event.__table__.c.at)  # type: ignore[attr-defined]
+# Per-ticket timelines (response times, escalations) without table statistics (SQLite never runs ANALYZE).
+Index(
+    "ix_message_ticket_kind_created",
+    Message.__table__.c.ticket_id,  # type: ignore[attr-defined]
+    Message.__table__.c.kind,  # type: ignore[attr-defined]
+    Message.__table__.c.created_at,  # type: ignore[attr-defined]
+    Message.__table__.c.direction,  # type: ignore[attr-defined]
+)

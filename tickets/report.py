@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Integer, and_, case, cast, func, select
+from sqlalchemy import BigInteger, and_, case, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
@@ -117,7 +117,7 @@ def _epoch(session: Session, column: Any) -> ColumnElement[Any]:
     """Seconds since 1970 of a stored UTC datetime, in the session's SQL dialect."""
     if session.get_bind().dialect.name == "sqlite":
         return cast(func.strftime("%s", column), BigInteger)
-    return cast(func.extract("epoch", column), BigInteger)
+    return cast(func.floor(func.extract("epoch", column)), BigInteger)  # a bigint cast would round
 
 
 def monthly_report(session: Session, *, month: str, timezone: str, call_line: str = "general") -> MonthlyReport:
@@ -297,7 +297,8 @@ def _calls(session: Session, start: datetime, end: datetime) -> dict[str, int]:
 
 
 def _half_hours(session: Session, column: Any) -> ColumnElement[Any]:
-    return cast(_epoch(session, column) / SLOT_SECONDS, Integer)
+    # Integer division on both backends: PostgreSQL would round a NUMERIC quotient to the nearest slot.
+    return _epoch(session, column) // SLOT_SECONDS
 
 
 def _slots(

@@ -24,12 +24,21 @@ from tickets.rules import TicketFacts
 from tickets.values import ReceiptKey
 
 
-def insert_ignore(session: Session, model: type[SQLModel], values: dict[str, Any]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike."""
+def insert_ignore(session: Session, model: type[SQLModel], values: dict[str, Any]) -> int | None:
+    """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike; the new id, or None on conflict."""
+    if session.new or session.dirty:
+        session.flush()
     dialect = session.get_bind().dialect.name
+    row = session.execute(_insert_ignore_stmt(model, dialect), values).first()
+    return None if row is None else row[0]
+
+
+@functools.cache
+def _insert_ignore_stmt(model: type[SQLModel], dialect: str) -> Any:
     table = model.__table__  # type: ignore[attr-defined]
     maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(maker(table).values(**values).on_conflict_do_nothing())
+    key = table.primary_key.columns.values()[0]
+    return maker(table).on_conflict_do_nothing().returning(key)
 
 
 def insert_row(session: Session, model: type[SQLModel], values: dict[str, Any]) -> int:

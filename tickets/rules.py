@@ -149,6 +149,12 @@ def sla_due_times(
     return cycle_start + timedelta(hours=response_hours), cycle_start + timedelta(hours=hard_hours)
 
 
+def is_own_address(address: str, own_addresses: frozenset[str]) -> bool:
+    """One of our addresses, including sub-addresses (`support+anything@`) of them."""
+    local, at, domain = address.partition("@")
+    return address in own_addresses or (at != "" and f"{local.split('+', 1)[0]}@{domain}" in own_addresses)
+
+
 def is_no_reply_address(address: str) -> bool:
     return not address or bool(NO_REPLY.match(address.split("@", 1)[0]))
 
@@ -158,7 +164,7 @@ def ack_refusal(msg: IncomingMessage, *, own_addresses: frozenset[str], acks_las
     sender = msg.sender.email
     if msg.auto:
         return f"no ack: {msg.auto}"
-    if sender in own_addresses:
+    if is_own_address(sender, own_addresses):
         return "no ack: sender is our own address"
     if is_no_reply_address(sender):
         return "no ack: no-reply or system sender"

@@ -103,8 +103,10 @@ def _decide(
         return IngestResult(action="quarantined", reason=f"no single sender address (From has {msg.from_count})")
     if msg.auto in ("loop", "own"):
         return IngestResult(action="ignored", reason=f"{msg.auto}: {msg.auto_reason}")
-    if msg.auto == "bounce" or bounce_of is not None:
+    if msg.auto == "bounce":
         return _bounce(session, msg, now, bounce_of)
+    if bounce_of is not None:
+        return _reply_to_envelope(session, msg, bounce_of)
     if policy.agents is not None:
         handled = agent_service.handle_agent_message(
             session,
@@ -147,7 +149,7 @@ def _bounce(session: Session, msg: IncomingMessage, now: datetime, bounce_of: in
     row = session.get(Outbox, bounce_of) if bounce_of is not None else None
     ticket_ids = [row.ticket_id] if row is not None and row.ticket_id else []
     ticket_ids = ticket_ids or repo.tickets_by_message_ids(session, [*msg.references, *msg.in_reply_to])
-    status = msg.bounce_status or "failed"
+    status = msg.bounce_status or "unknown"  # a report we cannot read marks nobody undeliverable
     if row is not None and status == "failed":
         row.status, row.last_reply = "bounced", f"DSN: {', '.join(msg.bounce_recipients) or 'failed'}"[:2000]
         session.add(row)
@@ -162,6 +164,17 @@ def _bounce(session: Session, msg: IncomingMessage, now: datetime, bounce_of: in
     detail = f"{status}: {', '.join(sorted(failed))}" + (f" (outbox {bounce_of})" if bounce_of else "")
     repo.add_event(session, ticket.id, now, "bounce", detail=detail)
     return IngestResult(action="attached", ticket_id=ticket.id, reason=f"bounce {status}")
+
+
+def _reply_to_envelope(session: Session, msg: IncomingMessage, outbox_id: int) -> IngestResult:
+    """Mail to one of our VERP addresses that is not a DSN (an auto-responder answering the
+    Return-Path, RFC 3834 3.1.1): attached to the ticket of that outbox row, changing nothing."""
+    row = session.get(Outbox, outbox_id)
+    if row is None or row.ticket_id is None:
+        return IngestResult(action="ignored", reason="mail to a bounce address of no known ticket")
+    return IngestResult(
+        action="attached", ticket_id=row.ticket_id, reason=f"reply to the envelope of outbox {outbox_id}"
+    )
 
 
 def _new_ticket(

@@ -13,7 +13,7 @@ from rich.console import Console
 from config.settings import ConfigError
 from tickets.errors import DatabaseUnavailableError
 from tickets.migrate import upgrade
-from ventanilla import agent_cli, outbox_cli, phone_cli, report_cli, sla_cli, tickets_cli
+from ventanilla import agent_cli, check_cli, outbox_cli, phone_cli, report_cli, sla_cli, tickets_cli
 from ventanilla.context import AppContext
 from ventanilla.logs import setup_logging
 
@@ -25,6 +25,7 @@ agent_cli.register(tickets_cli.app)
 app.add_typer(tickets_cli.app, name="tickets")
 app.add_typer(sla_cli.app, name="sla")
 app.add_typer(outbox_cli.app, name="outbox")
+check_cli.register(app)
 app.add_typer(phone_cli.app, name="phone")
 report_cli.register(app)
 console = Console(stderr=True)
@@ -41,6 +42,7 @@ def root(
 ) -> None:
     setup_logging(verbose)
     ctx.obj = AppContext(config)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _ctx(ctx: typer.Context) -> AppContext:

@@ -34,6 +34,11 @@ class AppContext:
     def engine(self) -> Engine:
         return make_engine(self.settings.database.url)
 
+    def close(self) -> None:
+        """Release database connections (called when the command ends)."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
     def announce(self) -> None:
         """The first log line says where the configuration came from."""
         if self.settings_source.startswith("embedded default"):

@@ -39,9 +39,7 @@ REVOCATION = "+34 900 000 024"
 
 def smtp_settings(make_settings: Callable[..., Settings], db_url: str, port: int, **extra: object) -> Settings:
     """The embedded default settings with [outbound] = the sink on 127.0.0.1:`port`, no TLS."""
-    outbound = OutboundSettings(
-        kind="smtp", host="127.0.0.1", port=port, security="none", timeout_seconds=5, **extra
-    )
+    outbound = OutboundSettings(kind="smtp", host="127.0.0.1", port=port, security="none", timeout_seconds=5, **extra)
     return make_settings(db_url=db_url, outbound=outbound)
 
 
@@ -154,8 +152,13 @@ LANGUAGES = {
             f"llame al {REVOCATION}, disponible las 24 horas, todos los días del año.",
             "Soporte Ventanilla",
         ],
-        "html": ["<strong>[#{id}]</strong>", "<strong>24 horas</strong>", 'href="tel:+34900000000"',
-                 'href="tel:+34900000024"', '<html lang="es">'],
+        "html": [
+            "<strong>[#{id}]</strong>",
+            "<strong>24 horas</strong>",
+            'href="tel:+34900000000"',
+            'href="tel:+34900000024"',
+            '<html lang="es">',
+        ],
     },
     "en": {
         "subject": "Cannot install my certificate",
@@ -172,8 +175,13 @@ LANGUAGES = {
             f"call {REVOCATION}, open 24 hours a day, every day of the year.",
             "Soporte Ventanilla",
         ],
-        "html": ["<strong>[#{id}]</strong>", "<strong>24 hours</strong>", 'href="tel:+34900000000"',
-                 'href="tel:+34900000024"', '<html lang="en">'],
+        "html": [
+            "<strong>[#{id}]</strong>",
+            "<strong>24 hours</strong>",
+            'href="tel:+34900000000"',
+            'href="tel:+34900000024"',
+            '<html lang="en">',
+        ],
     },
 }
 
@@ -222,7 +230,10 @@ async def test_new_ticket_gets_exactly_one_ack_in_the_users_language(
 
     # Replying to the ack (to its Reply-To, threaded under it) lands in the same ticket.
     _, reply = user_mail(
-        index=2, subject=f"Re: {msg['Subject']}", body="Adjunto más datos.\n", when=clock.now(),
+        index=2,
+        subject=f"Re: {msg['Subject']}",
+        body="Adjunto más datos.\n",
+        when=clock.now(),
         extra=[("In-Reply-To", row.message_id), ("References", f"{user_id} {row.message_id}")],
     )
     followup = desk.receive(reply)
@@ -236,7 +247,11 @@ async def test_new_ticket_gets_exactly_one_ack_in_the_users_language(
 
 
 async def test_ack_waits_while_the_server_is_down_and_is_delivered_once_when_it_is_back(
-    make_settings, db_url: str, engine: Engine, clock: FakeClock, free_port: int,
+    make_settings,
+    db_url: str,
+    engine: Engine,
+    clock: FakeClock,
+    free_port: int,
     smtp_sink_factory: Callable[..., SmtpSink],
 ) -> None:
     desk = Desk(smtp_settings(make_settings, db_url, free_port), engine, clock)
