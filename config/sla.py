@@ -93,6 +93,7 @@ class SchedulerSettings(_Section):
     digest_days: str = "mon-sun"  # cron day_of_week
     monthly_report_day: int = Field(default=1, ge=1, le=28)
     monthly_report_time: str = "07:00"
+    resolved_close_days: float = Field(default=7.0, gt=0)  # quiet period before a resolved ticket closes
 
     @field_validator("digest_time", "monthly_report_time")
     @classmethod

@@ -25,6 +25,7 @@ KINDS = (
     "phone_followup",
     "missed_call",
     "command_error",
+    "ticket_closed",
 )
 PARTS = ("subject.txt", "txt", "html")
 PACKAGED_PATH = Path(packaged_templates.__file__).parent
@@ -232,6 +233,7 @@ def sample_context(kind: str, now: datetime) -> dict[str, object]:
         },
         "missed_call": {"call": {"at": local}, "phone": lines["phone"]},
         "command_error": {"command": {"text": "#assign nadie", "error": "nadie is not an agent"}},
+        "ticket_closed": {"quiet_days": 7},
     }
     context = {**base, **extra[kind]}
     if kind == "digest":

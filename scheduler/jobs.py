@@ -10,6 +10,7 @@ from sqlmodel import Session
 from config.phone import PhoneSettings
 from config.settings import Settings
 from scheduler.locking import try_job_lock
+from tickets.closing import close_quiet_resolved
 from tickets.db import unit_of_work
 from tickets.report import display, monthly_report, previous_month
 from tickets.sla_digest import daily_digest
@@ -29,7 +30,8 @@ def run_sla_sweep(engine: Engine, *, now: datetime, policy: SweepPolicy, queue: 
             logger.debug("another worker is sweeping", extra={"action": "sla-sweep-skipped"})
             return SweepResult(now=now, skipped=True)
         result = sweep(session, now=now, policy=policy)
-        for intent in result.outgoing:
+        closing = close_quiet_resolved(session, now=now, quiet=policy.resolved_quiet)
+        for intent in (*result.outgoing, *closing):
             queue(session, intent, now)
     return result
 

@@ -37,6 +37,7 @@ class SweepPolicy:
     supervisors: tuple[str, ...]
     language: str = "es"
     notify_agents: bool = True
+    resolved_quiet: timedelta = timedelta(days=7)  # a resolved ticket closes after this long untouched
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "SweepPolicy":
@@ -44,6 +45,7 @@ class SweepPolicy:
             sla=SlaPolicy.from_settings(settings.sla, settings.calendar.timezone),
             supervisors=tuple(settings.helpdesk.supervisors),
             language=settings.helpdesk.language,
+            resolved_quiet=timedelta(days=settings.scheduler.resolved_close_days),
         )
 
 
