@@ -200,21 +200,18 @@ def _new_ticket(
         "assigned_agent": "",
     }
     linked_id = linked.ticket_id if linked.action == "new-linked" else None
-    ticket_id = repo.insert_row(
-        session,
-        Ticket,
-        {
-            **facts,
-            "created_at": arrived_at,
-            "updated_at": now,
-            "cycle": 1,
-            "cycle_started_at": arrived_at,
-            "response_due_at": response_due,
-            "hard_due_at": hard_due,
-            "linked_ticket_id": linked_id,
-            "requester_undeliverable": False,
-        },
-    )
+    values = {
+        **facts,
+        "created_at": arrived_at,
+        "updated_at": now,
+        "cycle": 1,
+        "cycle_started_at": arrived_at,
+        "response_due_at": response_due,
+        "hard_due_at": hard_due,
+        "linked_ticket_id": linked_id,
+        "requester_undeliverable": False,
+    }
+    ticket_id = repo.insert_row(session, Ticket, values)
     repo.add_participant(session, ticket_id, msg.sender.email, "requester")
     for cc in msg.cc:
         if cc.email and cc.email not in policy.own_addresses:
@@ -225,8 +222,8 @@ def _new_ticket(
     repo.add_event(session, ticket_id, now, "created", actor=msg.sender.email, detail=detail)
     outgoing = _acknowledgement(session, {"id": ticket_id, **facts}, msg, now, policy)
     if policy.agents is not None:
-        ticket = session.get(Ticket, ticket_id)
-        assert ticket is not None
+        # A detached copy of the row just inserted: what the notifications read, without a SELECT.
+        ticket = Ticket(id=ticket_id, **values)
         outgoing += agent_service.notify_agents(session, ticket, msg, now, policy.agents, event="new")
     return IngestResult(action="ticketed", ticket_id=ticket_id, reason=linked.reason, outgoing=outgoing)
 
@@ -350,7 +347,7 @@ def quarantine(
 def record_outgoing(
     session: Session, *, intent: OutgoingEmail, message_id: str, subject: str, text: str, sender: str, now: datetime
 ) -> None:
-    """Show a queued outgoing message in its ticket's thread and history (same transaction)."""
+    """Show a queued outgoing message in its ticket's thread (same transaction)."""
     if intent.ticket_id is None:
         return
     repo.insert_row(
@@ -371,4 +368,3 @@ def record_outgoing(
             "created_at": now,
         },
     )
-    repo.add_event(session, intent.ticket_id, now, f"queued-{intent.kind}", detail=", ".join(intent.to))
