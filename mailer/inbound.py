@@ -37,6 +37,7 @@ class Arrival:
     arrived_at: datetime
     attempts: int = 1
     oversize_bytes: int = 0  # > 0: not downloaded, too large
+    key_is_new: bool = False  # the caller saw no receipt with this key just before
 
 
 class Ingestor:
@@ -113,6 +114,7 @@ class Ingestor:
             now=now,
             policy=self._policy,
             bounce_of=self._bounce_of(msg),
+            key_is_new=arrival.key_is_new,
         )
         for intent in result.outgoing:
             self._queue(session, intent, now)

@@ -125,6 +125,7 @@ class Poller:
                 arrived_at=m.arrived_at,
                 attempts=attempts[m.uid],
                 oversize_bytes=m.size if m.oversize else 0,
+                key_is_new=True,  # run_once only fetches UIDs without a committed receipt
             )
             for m in messages
         ]

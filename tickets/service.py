@@ -48,12 +48,14 @@ def ingest(
     now: datetime,
     policy: IngestPolicy,
     bounce_of: int | None = None,
+    key_is_new: bool = False,
 ) -> IngestResult:
     """Store one parsed message and decide what it is: new ticket, follow-up, or neither.
 
-    `bounce_of` is the outbox row a verified VERP bounce address names, if any.
+    `bounce_of` is the outbox row a verified VERP bounce address names, if any. `key_is_new` says
+    the caller has just seen that no receipt has this key (the unique key still guards a race).
     """
-    existing = repo.receipt_by_key(session, key)
+    existing = None if key_is_new else repo.receipt_by_key(session, key)
     if existing is not None:
         return IngestResult(action="already", ticket_id=existing[2], reason=existing[1])
     repo.put_blob(session, msg.raw_sha256, raw)
