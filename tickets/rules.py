@@ -83,6 +83,7 @@ class ThreadDecision:
     action: str  # "new" | "join" | "new-linked"
     ticket_id: int | None = None
     reason: str = ""
+    refused: tuple[int, ...] = ()  # tickets the message referenced but its sender does not belong to
 
 
 def subject_ticket_refs(subject: str) -> tuple[int, ...]:
@@ -105,9 +106,9 @@ def decide_thread(
         if facts.status == "closed":
             return ThreadDecision(action="new-linked", ticket_id=facts.id, reason=f"{how}; closed")
         return ThreadDecision(action="join", ticket_id=facts.id, reason=how)
-    strangers = [f.id for f in [*by_headers, *by_subject]]
+    strangers = tuple(dict.fromkeys(f.id for f in [*by_headers, *by_subject]))
     reason = f"not a participant of #{strangers[0]}" if strangers else ""
-    return ThreadDecision(action="new", reason=reason)
+    return ThreadDecision(action="new", reason=reason, refused=strangers)
 
 
 def _candidates(

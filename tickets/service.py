@@ -121,7 +121,7 @@ def _decide(
         )
         if handled is not None:
             return handled
-    decision = _thread(session, msg)
+    decision = _thread(session, msg, now)
     if msg.auto:
         if decision.action == "join" and decision.ticket_id is not None:
             return IngestResult(
@@ -133,7 +133,7 @@ def _decide(
     return _new_ticket(session, arrived_at, msg, now, policy, linked=decision)
 
 
-def _thread(session: Session, msg: IncomingMessage) -> rules.ThreadDecision:
+def _thread(session: Session, msg: IncomingMessage, now: datetime) -> rules.ThreadDecision:
     by_headers = repo.tickets_by_message_ids(session, [*msg.references, *msg.in_reply_to])
     by_subject = list(rules.subject_ticket_refs(msg.subject))
     decision = rules.decide_thread(
@@ -141,7 +141,11 @@ def _thread(session: Session, msg: IncomingMessage) -> rules.ThreadDecision:
         by_headers=repo.ticket_facts(session, by_headers),
         by_subject=repo.ticket_facts(session, by_subject),
     )
-    if decision.reason and decision.action == "new":
+    for ticket_id in decision.refused[:5]:
+        # Recorded on the ticket for its agents; nothing of it reaches the outsider.
+        detail = "referenced this ticket without belonging to it; kept out (a ticket of their own)"
+        repo.add_event(session, ticket_id, now, "outsider-reference", actor=msg.sender.email, detail=detail)
+    if decision.refused:
         logger.info("stranger did not join a ticket", extra={"action": "thread", "reason": decision.reason})
     return decision
 

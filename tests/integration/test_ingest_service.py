@@ -129,7 +129,10 @@ def test_stranger_with_forged_reference_or_subject_gets_own_ticket(engine) -> No
     assert first.ticket_id not in (forged.ticket_id, quoted.ticket_id)
     with read_only(engine) as session:
         senders = {m.from_addr for m in repo.ticket_messages(session, first.ticket_id)}
+        events = repo.ticket_events(session, first.ticket_id)
     assert "eve@evil.example" not in senders
+    # Each attempt is recorded on the ticket it aimed at, for its agents.
+    assert [e.actor for e in events if e.kind == "outsider-reference"] == ["eve@evil.example"] * 2
 
 
 def test_reply_to_closed_ticket_opens_a_linked_one(engine) -> None:
