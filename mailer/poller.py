@@ -39,7 +39,7 @@ class Poller:
 
     def __init__(self, source: MailSource, ingestor: Ingestor, engine: Engine, limits: PollLimits) -> None:
         self.source = source
-        self._ingestor = ingestor
+        self.ingestor = ingestor
         self._engine = engine
         self._limits = limits
 
@@ -99,7 +99,7 @@ class Poller:
     def _run_batch(self, uidvalidity: int, uids: list[int], stats: PollStats) -> None:
         fetched = self.source.fetch(uids, max_bytes=self._limits.max_bytes)
         keys = {m.uid: ReceiptKey(mailbox=self.source.name, uidvalidity=uidvalidity, uid=m.uid) for m in fetched}
-        if any(self._ingestor.attempts(list(keys.values())).values()):
+        if any(self.ingestor.attempts(list(keys.values())).values()):
             # After a crash, go one message at a time so only the poison one is blamed.
             results = [r for m in fetched for r in self._ingest([m], keys)]
         else:
@@ -108,7 +108,7 @@ class Poller:
         quarantined = [m.uid for m, r in zip(fetched, results, strict=True) if r.action == "quarantined"]
         for result in results:
             stats.actions[result.action] = stats.actions.get(result.action, 0) + 1
-        self._ingestor.clear_attempts([keys[uid] for uid in processed + quarantined])
+        self.ingestor.clear_attempts([keys[uid] for uid in processed + quarantined])
         if processed:
             self.source.mark_processed(processed)
         if quarantined:
@@ -117,7 +117,7 @@ class Poller:
         stats.quarantined += len(quarantined)
 
     def _ingest(self, messages: list[FetchedMessage], keys: dict[int, ReceiptKey]) -> list[IngestResult]:
-        attempts = self._ingestor.bump_attempts([keys[m.uid] for m in messages])
+        attempts = self.ingestor.bump_attempts([keys[m.uid] for m in messages])
         arrivals = [
             Arrival(
                 key=keys[m.uid],
@@ -129,4 +129,4 @@ class Poller:
             )
             for m in messages
         ]
-        return self._ingestor.process_batch(arrivals)
+        return self.ingestor.process_batch(arrivals)

@@ -1,7 +1,6 @@
 """Shared fixtures: databases (SQLite and PostgreSQL), clocks, settings."""
 
 import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -9,13 +8,13 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
+from tests.dbhelpers import PG_ADMIN_URL, pg_schema
 from tickets.clock import FakeClock
 from tickets.db import make_engine
 from tickets.migrate import upgrade
 
 pytest_plugins = ["tests.integration.smtp_sink"]  # the aiosmtpd sink fixtures, for every test folder
 
-PG_ADMIN_URL = os.environ.get("VENTANILLA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"
 
 
@@ -39,10 +38,6 @@ def postgres_ok() -> bool:
     return ok
 
 
-def _pg_schema_url(schema: str) -> str:
-    return f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-
-
 def _migrate(url: str) -> None:
     engine = make_engine(url)
     upgrade(engine)
@@ -59,16 +54,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path, postgres_ok: bool) -> Itera
         return
     if not postgres_ok:
         pytest.skip("PostgreSQL not reachable")
-    schema = "t_" + uuid.uuid4().hex[:12]
-    admin = create_engine(PG_ADMIN_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = _pg_schema_url(schema)
-    _migrate(url)
-    yield url
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with pg_schema("t") as url:
+        _migrate(url)
+        yield url
 
 
 @pytest.fixture

@@ -110,10 +110,6 @@ def find_same_message(session: Session, message_id: str, raw_sha256: str) -> tup
     return None if row is None else (row[0], row[1])
 
 
-def message_id_seen(session: Session, message_id: str) -> bool:
-    return session.scalar(select(Receipt.id).where(Receipt.message_id == message_id).limit(1)) is not None
-
-
 def get_mailbox_state(session: Session, name: str) -> MailboxState | None:
     return session.get(MailboxState, name)
 
@@ -171,10 +167,6 @@ def count_outbox_since(session: Session, *, kind: str, recipient: str, since: da
         .where(Outbox.kind == kind, Outbox.recipients == recipient, Outbox.created_at >= since)
     )
     return int(session.scalar(query) or 0)
-
-
-def outbox_key_exists(session: Session, key: str) -> bool:
-    return session.scalar(select(Outbox.id).where(Outbox.idempotency_key == key)) is not None
 
 
 def attempts_of(session: Session, keys: Sequence[ReceiptKey]) -> dict[int, int]:

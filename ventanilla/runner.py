@@ -40,8 +40,12 @@ class BacklogProgress:
 async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
     settings, engine, clock = app_ctx.settings, app_ctx.engine, app_ctx.clock
     await asyncio.to_thread(upgrade, engine)
-    loop = MailboxLoop(make_poller(settings, engine, clock), engine, clock, settings)
+    poller = make_poller(settings, engine, clock)
     drainer = make_drainer(settings, engine, clock)
+    # Ingest commits in a worker thread; the drainer sends what it queued at once, not at its next poll.
+    event_loop = asyncio.get_running_loop()
+    poller.ingestor.on_committed = lambda _results: event_loop.call_soon_threadsafe(drainer.wake)
+    loop = MailboxLoop(poller, engine, clock, settings)
     scheduler = make_scheduler(settings, engine, clock, OutgoingQueue(settings))
     progress = BacklogProgress(settings.inbox.batch_size)
     if once:

@@ -63,7 +63,6 @@ class MailboxLoop:
         self._settings = settings
         self._owner = worker_id()
         self._stop: asyncio.Event | None = None
-        self.on_stats: Callable[[PollStats], None] | None = None
 
     def _lease(self) -> bool:
         now = self._clock.now()
@@ -84,8 +83,6 @@ class MailboxLoop:
         stats = await asyncio.to_thread(self._poller.run_once, progress, self._keep_going)
         if stats.processed or stats.quarantined or stats.leftovers:
             logger.info("pass over %s: %s", self._poller.source.name, stats, extra={"action": "pass"})
-        if self.on_stats:
-            self.on_stats(stats)
         return stats
 
     def _keep_going(self) -> bool:

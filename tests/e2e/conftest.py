@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 # The session Dovecot and a fresh user per test (fixtures are found by name in this module).
-from tests.conftest import PG_ADMIN_URL
+from tests.dbhelpers import pg_schema
 from tests.integration.conftest import dovecot, dovecot_server  # noqa: F401
 from tests.integration.dovecot import Dovecot
 from tickets.db import make_engine, read_only
@@ -154,16 +154,8 @@ def any_db_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_ok: bool
         return
     if not postgres_ok:
         pytest.skip("PostgreSQL not reachable")
-    schema = "e2e_" + uuid.uuid4().hex[:12]
-    admin = create_engine(PG_ADMIN_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with pg_schema("e2e") as url:
+        yield url
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from tests.dbhelpers import inbound_by_message_id
 from tests.e2e.conftest import (
     clean_env,
     count_rows,
@@ -24,7 +25,7 @@ from tests.e2e.conftest import (
 )
 from tests.mailgen import append_all, backlog
 from tickets.db import read_only
-from tickets.models import MailboxState, Message, Outbox, Receipt, Ticket
+from tickets.models import MailboxState, Outbox, Receipt, Ticket
 
 BACKLOG = 2000
 KILL_AFTER = 300
@@ -39,15 +40,6 @@ def _config(tmp_path: Path, dovecot, db_url: str) -> Path:  # type: ignore[no-un
             "outbound": {"kind": "file", "path": str(tmp_path / "sent")},
         },
     )
-
-
-def _inbound(engine) -> dict[str, list[int]]:  # type: ignore[no-untyped-def]
-    with read_only(engine) as session:
-        rows = session.execute(select(Message.message_id, Message.ticket_id).where(Message.direction == "in"))
-        found: dict[str, list[int]] = {}
-        for message_id, ticket_id in rows:
-            found.setdefault(message_id, []).append(ticket_id)
-    return found
 
 
 def _receipt_ids(engine) -> list[str]:  # type: ignore[no-untyped-def]
@@ -93,7 +85,7 @@ def test_sigkill_mid_backlog_then_restart_takes_every_message_exactly_once(
     assert restart.returncode == 0, restart.stderr[-3000:]
 
     # Every Message-ID is stored exactly once, on the right ticket.
-    found = _inbound(engine)
+    found = inbound_by_message_id(engine)
     expected = {m["message_id"] for m in mails}
     assert set(found) == expected, f"missing {len(expected - set(found))}, extra {len(set(found) - expected)}"
     doubled = {mid: t for mid, t in found.items() if len(t) != 1}
@@ -131,7 +123,7 @@ def test_sigkill_mid_backlog_then_restart_takes_every_message_exactly_once(
     # A second restart finds nothing to do and changes nothing.
     again = ventanilla("--config", config, "run", "--once", cwd=tmp_path, timeout=60)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert _inbound(engine) == found and len(_receipt_ids(engine)) == BACKLOG
+    assert inbound_by_message_id(engine) == found and len(_receipt_ids(engine)) == BACKLOG
 
 
 @pytest.mark.timeout(90)

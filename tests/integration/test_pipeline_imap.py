@@ -6,20 +6,12 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from tests.dbhelpers import inbound_by_message_id
 from tests.mailgen import append_all, backlog
 from tickets.db import read_only
-from tickets.models import Message, Receipt, Ticket
+from tickets.models import Receipt, Ticket
 from ventanilla.wiring import make_poller
 from ventanilla.worker import MailboxLoop
-
-
-def inbound_by_message_id(engine) -> dict[str, list[int]]:  # type: ignore[no-untyped-def]
-    with read_only(engine) as session:
-        rows = session.execute(select(Message.message_id, Message.ticket_id).where(Message.direction == "in"))
-        found: dict[str, list[int]] = {}
-        for message_id, ticket_id in rows:
-            found.setdefault(message_id, []).append(ticket_id)
-    return found
 
 
 def count(engine, model) -> int:  # type: ignore[no-untyped-def]
