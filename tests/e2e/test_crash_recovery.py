@@ -108,7 +108,10 @@ def test_sigkill_mid_backlog_then_restart_takes_every_message_exactly_once(
     held = [a for a in acks if a.status != "sent"]
     assert len(held) <= 20 and all(a.status == "queued" for a in held), held[:3]
     written = list((tmp_path / "sent").glob("*.eml"))
-    assert len(written) == len(acks) - len(held)
+    # The drainer runs while ingest does, so the kill may land between handing one message to the
+    # transport and marking it sent: that one row is still held, its file already written (once, under
+    # its outbox id, so a later resend replaces it with the same Message-ID: RFC 1047's allowed duplicate).
+    assert len(acks) - len(held) <= len(written) <= len(acks) - len(held) + 1
 
     # The server side is settled: INBOX empty, each message in Processed once, nothing left behind.
     assert dovecot.uids("INBOX") == []
