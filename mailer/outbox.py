@@ -25,13 +25,18 @@ from mailer.templating import TemplateRenderer
 from mailer.transport import Results, ServerUnreachableError, Transport
 from tickets import outbox as queries
 from tickets.clock import Clock
-from tickets.db import unit_of_work
-from tickets.outbox import ClaimedMail
+from tickets.db import transaction, unit_of_work
+from tickets.outbox import ClaimedMail, Outcome
 from tickets.service import record_outgoing
 from tickets.values import OutgoingEmail
 
 logger = logging.getLogger(__name__)
 MAX_BATCHES_PER_RUN = 1000
+# Outcomes are written in groups of this many, beside the sending (and the rest when a drain ends):
+# a crash between sending and writing can resend at most MAX_UNRECORDED messages, each with its
+# stable Message-ID (invariant 2). 1 writes every row on its own, at about half the speed.
+RECORD_GROUP = 8
+MAX_UNRECORDED = 2 * RECORD_GROUP  # sending waits for the database beyond this (a slow or locked DB)
 
 
 def queue_outgoing(
@@ -130,7 +135,9 @@ class OutboxDrainer:
         self.max_age = timedelta(hours=outbound.max_age_hours)
         self.lease = timedelta(seconds=outbound.timeout_seconds * (batch_size + 2) + 60)
         self._accepted: dict[int, Results] = {}  # recipients that took each row, this process
-        self._final: dict[int, tuple[str, Results, str]] = {}  # settled, not yet recorded
+        self._unrecorded: dict[int, Outcome] = {}  # attempts that ended, not yet written
+        self._writer: asyncio.Task[None] | None = None
+        self._write_all = False  # write what waits even if it is less than a group (the drain ends)
         self.sent_ids: set[int] = set()  # rows this process has sent: never sent again
         self._breaker_until: datetime | None = None
         self._breaker_trips = 0
@@ -146,21 +153,40 @@ class OutboxDrainer:
         if self._breaker_until is not None and self.clock.now() < self._breaker_until:
             stats.deferred = True
             return stats
-        for _ in range(MAX_BATCHES_PER_RUN):
-            batch = await asyncio.to_thread(self._claim)
-            if not batch:
-                break
-            stats.claimed += len(batch)
-            for index, mail in enumerate(batch):
-                try:
-                    await self._deliver(mail, stats)
-                except ServerUnreachableError:
-                    await asyncio.to_thread(self._release, [m.id for m in batch[index + 1 :]])
-                    stats.deferred = True
-                    return stats
-                if progress is not None:
-                    progress(stats)
+        try:
+            await self._drain(stats, progress)
+        finally:
+            await self._flush()
         return stats
+
+    async def _drain(self, stats: DrainStats, progress: Callable[[DrainStats], None] | None) -> None:
+        # The next batch is claimed while this one is sent, so the claim costs no time of its own.
+        upcoming: asyncio.Task[list[ClaimedMail]] | None = asyncio.create_task(asyncio.to_thread(self._claim))
+        try:
+            for _ in range(MAX_BATCHES_PER_RUN):
+                assert upcoming is not None
+                batch, upcoming = await upcoming, None
+                if not batch:
+                    return
+                if self._write_failed():
+                    await self._flush()  # raises: a failed write stops the drain before more is sent
+                upcoming = asyncio.create_task(asyncio.to_thread(self._claim))
+                stats.claimed += len(batch)
+                for index, mail in enumerate(batch):
+                    if len(self._unrecorded) >= MAX_UNRECORDED:
+                        await self._flush()  # the database lags behind the sending: let it catch up
+                    try:
+                        await self._deliver(mail, stats)
+                    except ServerUnreachableError:
+                        await asyncio.to_thread(self._release, [m.id for m in batch[index + 1 :]])
+                        stats.deferred = True
+                        return
+                    if progress is not None:
+                        progress(stats)
+        finally:
+            if upcoming is not None:  # claimed ahead but not sent: give those rows back at once
+                ahead = await upcoming
+                await asyncio.to_thread(self._release, [m.id for m in ahead])
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until `stop` is set; waits wake on `stop` or `wake()`. The loop never dies."""
@@ -183,11 +209,13 @@ class OutboxDrainer:
     # -- one row -------------------------------------------------------------------------
 
     async def _deliver(self, mail: ClaimedMail, stats: DrainStats) -> None:
-        if mail.id in self._final or mail.id in self.sent_ids:
+        settled = self._unrecorded.get(mail.id)
+        if mail.id in self.sent_ids or (settled is not None and settled.status != "queued"):
             # Settled before by this process; only the database did not hear of it.
-            status, results, reply = self._final.get(mail.id, ("sent", mail.results, ""))
-            await asyncio.to_thread(self._write_final, mail.id, status, results, reply)
-            self._final.pop(mail.id, None)
+            now = self.clock.now()
+            self._record(
+                settled or Outcome(outbox_id=mail.id, status="sent", reply="", results=mail.results, sent_at=now)
+            )
             stats.recovered += 1
             return
         results = {**mail.results, **self._accepted.get(mail.id, {})}
@@ -225,7 +253,7 @@ class OutboxDrainer:
             await self._settle(mail, results, f"gave up after {attempts} attempts: {reply}", stats)
             return
         next_at = queries.next_attempt(attempts, now, self.rng)
-        await asyncio.to_thread(self._write_retry, mail.id, next_at, results, reply)
+        self._record(Outcome(outbox_id=mail.id, status="queued", reply=reply, results=results, next_attempt_at=next_at))
         stats.retried += 1
         logger.info(
             "outbox %s deferred: %s",
@@ -237,11 +265,12 @@ class OutboxDrainer:
     async def _settle(self, mail: ClaimedMail, results: Results, reply: str, stats: DrainStats) -> None:
         accepted = any(200 <= code < 300 for code, _ in results.values())
         status = "sent" if accepted else "failed"
-        self._final[mail.id] = (status, results, reply)
+        now = self.clock.now()
         if accepted:
             self.sent_ids.add(mail.id)
-        await asyncio.to_thread(self._write_final, mail.id, status, results, reply)
-        self._final.pop(mail.id, None)
+            self._record(Outcome(outbox_id=mail.id, status=status, reply=reply, results=results, sent_at=now))
+        else:
+            self._record(Outcome(outbox_id=mail.id, status=status, reply=reply, results=results, next_attempt_at=now))
         self._accepted.pop(mail.id, None)
         if accepted:
             stats.sent += 1
@@ -256,6 +285,50 @@ class OutboxDrainer:
             extra={"action": f"outbox_{status}", "ticket": mail.ticket_id, "outbox": mail.id},
         )
 
+    # -- recording outcomes: a group commit beside the sending ------------------------------
+
+    def _record(self, outcome: Outcome) -> None:
+        """Have `outcome` written soon, without waiting for it: sending goes on meanwhile.
+
+        A writer takes the waiting outcomes in one transaction (a group commit) once RECORD_GROUP
+        of them wait; `_flush` writes the rest when the drain ends.
+        """
+        self._unrecorded[outcome.outbox_id] = outcome
+        self._start_writer()
+
+    def _start_writer(self, *, everything: bool = False) -> None:
+        self._write_all = self._write_all or everything
+        if self._writer is not None:
+            if not self._writer.done():
+                return  # the running writer looks again when its write is done
+            if self._write_failed():
+                return  # the failed write is reported by the next _flush; outcomes are kept
+        if self._writing_due():
+            self._writer = asyncio.create_task(self._write_pending())
+
+    def _write_failed(self) -> bool:
+        writer = self._writer
+        return writer is not None and writer.done() and not writer.cancelled() and writer.exception() is not None
+
+    def _writing_due(self) -> bool:
+        return len(self._unrecorded) >= RECORD_GROUP or (self._write_all and bool(self._unrecorded))
+
+    async def _write_pending(self) -> None:
+        while self._writing_due():
+            outcomes, self._write_all = list(self._unrecorded.values()), False
+            await asyncio.to_thread(self._write, outcomes)
+            for outcome in outcomes:
+                if self._unrecorded.get(outcome.outbox_id) is outcome:
+                    del self._unrecorded[outcome.outbox_id]
+
+    async def _flush(self) -> None:
+        """Write every outcome now and wait for it; raises what a failed write raised."""
+        self._start_writer(everything=True)
+        while self._writer is not None:
+            writer, self._writer = self._writer, None
+            await writer
+            self._start_writer(everything=True)
+
     def _trip_breaker(self) -> None:
         self._breaker_trips += 1
         self._breaker_until = queries.next_attempt(self._breaker_trips, self.clock.now(), self.rng)
@@ -263,21 +336,14 @@ class OutboxDrainer:
     # -- database, run in a worker thread -------------------------------------------------
 
     def _claim(self) -> list[ClaimedMail]:
-        with unit_of_work(self.engine) as session:
-            return queries.claim_due(session, self.clock.now(), self.batch_size, self.lease)
+        with transaction(self.engine) as connection:
+            return queries.claim_due(connection, self.clock.now(), self.batch_size, self.lease)
 
     def _release(self, ids: list[int]) -> None:
         if ids:
             with unit_of_work(self.engine) as session:
                 queries.release(session, ids, self.clock.now())
 
-    def _write_retry(self, outbox_id: int, next_at: datetime, results: Results, reply: str) -> None:
-        with unit_of_work(self.engine) as session:
-            queries.mark_retry(session, outbox_id, next_at, reply=reply, results=results)
-
-    def _write_final(self, outbox_id: int, status: str, results: Results, reply: str) -> None:
-        with unit_of_work(self.engine) as session:
-            if status == "sent":
-                queries.mark_sent(session, outbox_id, self.clock.now(), reply=reply, results=results)
-            else:
-                queries.mark_failed(session, outbox_id, self.clock.now(), reply=reply, results=results)
+    def _write(self, outcomes: list[Outcome]) -> None:
+        with transaction(self.engine) as connection:
+            queries.record_outcomes(connection, outcomes)

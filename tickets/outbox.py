@@ -4,12 +4,16 @@ A claim is a lease: claimed rows get `next_attempt_at = now + lease`, so another
 this one, after a crash) only picks them up again once the lease has run out.
 """
 
+import functools
 import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import bindparam, func, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from tickets.models import Outbox
@@ -63,39 +67,101 @@ def is_expired(created_at: datetime, now: datetime, max_age: timedelta) -> bool:
     return now - created_at >= max_age
 
 
-def _snapshot(row: Outbox) -> ClaimedMail:
-    assert row.id is not None
-    return ClaimedMail(
-        id=row.id,
-        ticket_id=row.ticket_id,
-        kind=row.kind,
-        message_id=row.message_id,
-        recipients=split_recipients(row.recipients),
-        raw=row.raw,
-        attempts=row.attempts,
-        created_at=row.created_at,
-        results=load_results(row.results),
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """How one attempt at a claimed row ended: `sent`, `failed`, or `queued` again (a retry)."""
+
+    outbox_id: int
+    status: str
+    reply: str
+    results: dict[str, tuple[int, str]]
+    sent_at: datetime | None = None  # set for `sent`
+    next_attempt_at: datetime | None = None  # set for a retry (and `failed`: when it was given up)
+
+
+@functools.cache
+def _claim_statements(dialect: str) -> tuple[Any, Any]:
+    """(due rows, lease them): built once, so a claim pays for no statement construction."""
+    table = Outbox.__table__  # type: ignore[attr-defined]
+    c = table.c
+    due = (
+        select(c.id, c.ticket_id, c.kind, c.message_id, c.recipients, c.raw, c.attempts, c.created_at, c.results)
+        .where(c.status == "queued", c.next_attempt_at <= bindparam("now", type_=c.next_attempt_at.type))
+        # In the index's order (status, next_attempt_at): the scan stops after `limit` rows instead of
+        # sorting every due row of a large backlog on each claim.
+        .order_by(c.next_attempt_at, c.id)
+        .limit(bindparam("limit"))
     )
+    if dialect == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    lease = (
+        update(table)
+        .where(c.id.in_(bindparam("ids", expanding=True)))
+        .values(next_attempt_at=bindparam("until", type_=c.next_attempt_at.type))
+    )
+    return due, lease
 
 
 def claim_due(
-    session: Session, now: datetime, limit: int, lease: timedelta = timedelta(minutes=10)
+    connection: Connection, now: datetime, limit: int, lease: timedelta = timedelta(minutes=10)
 ) -> list[ClaimedMail]:
-    """Lease up to `limit` queued rows that are due, oldest first (SKIP LOCKED on PostgreSQL)."""
-    query = (
-        select(Outbox)
-        .where(Outbox.status == "queued", col(Outbox.next_attempt_at) <= now)
-        .order_by(col(Outbox.id))
-        .limit(limit)
+    """Lease up to `limit` queued rows that are due, longest due first (SKIP LOCKED on PostgreSQL)."""
+    due, lease_rows = _claim_statements(connection.dialect.name)
+    rows = connection.execute(due, {"now": now, "limit": limit}).all()
+    if rows:
+        connection.execute(lease_rows, {"ids": [r.id for r in rows], "until": now + lease})
+    return [
+        ClaimedMail(
+            id=r.id,
+            ticket_id=r.ticket_id,
+            kind=r.kind,
+            message_id=r.message_id,
+            recipients=split_recipients(r.recipients),
+            raw=bytes(r.raw),
+            attempts=r.attempts,
+            created_at=r.created_at,
+            results=load_results(r.results),
+        )
+        for r in rows
+    ]
+
+
+@functools.cache
+def _outcome_update() -> Any:
+    table = Outbox.__table__  # type: ignore[attr-defined]
+    when = table.c.sent_at.type
+    return (
+        update(table)
+        .where(table.c.id == bindparam("o_id"))
+        .values(
+            status=bindparam("o_status"),
+            last_reply=bindparam("o_reply"),
+            results=bindparam("o_results"),
+            attempts=table.c.attempts + 1,
+            sent_at=func.coalesce(bindparam("o_sent_at", type_=when), table.c.sent_at),
+            next_attempt_at=func.coalesce(bindparam("o_next", type_=when), table.c.next_attempt_at),
+        )
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = list(session.exec(query))
-    for row in rows:
-        row.next_attempt_at = now + lease
-        session.add(row)
-    session.flush()
-    return [_snapshot(row) for row in rows]
+
+
+def record_outcomes(connection: Connection, outcomes: Sequence[Outcome]) -> None:
+    """Write what the attempts ended in, each counted as one attempt: one statement for them all."""
+    if not outcomes:
+        return
+    connection.execute(
+        _outcome_update(),
+        [
+            {
+                "o_id": o.outbox_id,
+                "o_status": o.status,
+                "o_reply": o.reply,
+                "o_results": dump_results(o.results),
+                "o_sent_at": o.sent_at,
+                "o_next": o.next_attempt_at,
+            }
+            for o in outcomes
+        ],
+    )
 
 
 def _get(session: Session, outbox_id: int) -> Outbox:
@@ -103,58 +169,6 @@ def _get(session: Session, outbox_id: int) -> Outbox:
     if row is None:
         raise LookupError(f"no outbox row {outbox_id}")
     return row
-
-
-def mark_sent(
-    session: Session,
-    outbox_id: int,
-    now: datetime,
-    *,
-    reply: str = "",
-    results: dict[str, tuple[int, str]] | None = None,
-) -> None:
-    """The server accepted the message (for every recipient that could take it)."""
-    row = _get(session, outbox_id)
-    row.status, row.sent_at, row.last_reply = "sent", now, reply
-    row.attempts += 1
-    if results is not None:
-        row.results = dump_results(results)
-    session.add(row)
-
-
-def mark_retry(
-    session: Session,
-    outbox_id: int,
-    next_at: datetime,
-    *,
-    reply: str,
-    results: dict[str, tuple[int, str]] | None = None,
-) -> None:
-    """A temporary failure: count the attempt and wait until `next_at`."""
-    row = _get(session, outbox_id)
-    row.attempts += 1
-    row.next_attempt_at, row.last_reply = next_at, reply
-    if results is not None:
-        row.results = dump_results(results)
-    session.add(row)
-
-
-def mark_failed(
-    session: Session,
-    outbox_id: int,
-    now: datetime,
-    *,
-    reply: str,
-    results: dict[str, tuple[int, str]] | None = None,
-) -> None:
-    """A permanent failure (or a temporary one past its lifetime); never retried."""
-    row = _get(session, outbox_id)
-    row.status, row.last_reply = "failed", reply
-    row.attempts += 1
-    row.next_attempt_at = now
-    if results is not None:
-        row.results = dump_results(results)
-    session.add(row)
 
 
 def mark_bounced(session: Session, outbox_id: int, detail: str) -> Outbox:

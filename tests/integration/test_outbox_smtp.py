@@ -1,6 +1,7 @@
 """The outbox drained through a real aiosmtpd sink, on a real database (SQLite and PostgreSQL)."""
 
 import random
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 
 from config.settings import HelpdeskSettings, OutboundSettings, Settings
 from mailer.compose import parse_verp
-from mailer.outbox import OutboxDrainer, queue_outgoing
+from mailer.outbox import MAX_UNRECORDED, OutboxDrainer, queue_outgoing
 from mailer.templating import TemplateRenderer, sample_context
 from mailer.transport import FileTransport, SmtpTransport, Transport
 from tests.integration.smtp_sink import *  # noqa: F403
@@ -36,9 +37,7 @@ _NOW = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
 
 
 def outbound(port: int, **extra: Any) -> OutboundSettings:
-    return OutboundSettings(
-        kind="smtp", host="127.0.0.1", port=port, security="none", timeout_seconds=5, **extra
-    )
+    return OutboundSettings(kind="smtp", host="127.0.0.1", port=port, security="none", timeout_seconds=5, **extra)
 
 
 def ack_intent(key: str = "ack:1", to: tuple[str, ...] = (USER,), **context: Any) -> OutgoingEmail:
@@ -76,17 +75,11 @@ def row_of(engine: Engine, outbox_id: int) -> Outbox:
         return row
 
 
-def drainer(
-    engine: Engine, transport: Transport, clock: FakeClock, settings: OutboundSettings
-) -> OutboxDrainer:
-    return OutboxDrainer(
-        engine, transport, clock, helpdesk=HELPDESK, outbound=settings, rng=random.Random(3)
-    )
+def drainer(engine: Engine, transport: Transport, clock: FakeClock, settings: OutboundSettings) -> OutboxDrainer:
+    return OutboxDrainer(engine, transport, clock, helpdesk=HELPDESK, outbound=settings, rng=random.Random(3))
 
 
-async def test_a_queued_ack_reaches_the_sink_once(
-    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
-) -> None:
+async def test_a_queued_ack_reaches_the_sink_once(engine: Engine, clock: FakeClock, smtp_sink: SmtpSink) -> None:
     outbox_id = queue(engine, clock, ack_intent())
     transport = SmtpTransport(outbound(smtp_sink.port))
     stats = await drainer(engine, transport, clock, outbound(smtp_sink.port)).run_once()
@@ -95,9 +88,7 @@ async def test_a_queued_ack_reaches_the_sink_once(
     assert len(smtp_sink.received) == 1
     got = smtp_sink.received[0]
     assert got.rcpt_tos == (USER,)
-    assert (
-        parse_verp(got.mail_from, HELPDESK.address, HELPDESK.secret.get_secret_value()) == outbox_id
-    )
+    assert parse_verp(got.mail_from, HELPDESK.address, HELPDESK.secret.get_secret_value()) == outbox_id
     msg = got.parsed()
     row = row_of(engine, outbox_id)
     assert msg["Message-ID"] == row.message_id
@@ -111,20 +102,14 @@ async def test_a_queued_ack_reaches_the_sink_once(
     text = str(plain.get_content()).replace("\r\n", "\n")
     assert "Hemos recibido su consulta y la hemos registrado con la referencia [#1234]." in text
     assert "Llame al +34 900 000 000." in text
-    assert html.get_content_type() == "text/html" and "<strong>[#1234]</strong>" in str(
-        html.get_content()
-    )
+    assert html.get_content_type() == "text/html" and "<strong>[#1234]</strong>" in str(html.get_content())
     assert row.status == "sent" and row.sent_at == clock.now() and row.attempts == 1
     assert load_results(row.results) == {USER: (250, "250 2.0.0 queued as sink")}
-    again = await drainer(
-        engine, transport, clock.advance(hours=1), outbound(smtp_sink.port)
-    ).run_once()
+    again = await drainer(engine, transport, clock.advance(hours=1), outbound(smtp_sink.port)).run_once()
     assert again.claimed == 0 and len(smtp_sink.received) == 1
 
 
-async def test_one_connection_carries_many_messages(
-    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
-) -> None:
+async def test_one_connection_carries_many_messages(engine: Engine, clock: FakeClock, smtp_sink: SmtpSink) -> None:
     for i in range(5):
         queue(engine, clock, ack_intent(key=f"ack:{i}"))
     transport = SmtpTransport(outbound(smtp_sink.port))
@@ -138,9 +123,7 @@ async def test_queueing_twice_with_one_key_is_one_row(engine: Engine, clock: Fak
     assert queue(engine, clock, ack_intent()) == queue(engine, clock, ack_intent())
 
 
-async def test_451_twice_then_250_is_delivered_once(
-    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
-) -> None:
+async def test_451_twice_then_250_is_delivered_once(engine: Engine, clock: FakeClock, smtp_sink: SmtpSink) -> None:
     smtp_sink.script("data", "451 4.3.0 try again later", "451 4.3.0 try again later")
     outbox_id = queue(engine, clock, ack_intent())
     transport = SmtpTransport(outbound(smtp_sink.port))
@@ -233,9 +216,7 @@ async def test_connection_refused_waits_and_is_delivered_when_the_server_is_back
     assert len(sink.received) == 1 and row_of(engine, outbox_id).status == "sent"
 
 
-async def test_421_at_greeting_is_temporary(
-    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
-) -> None:
+async def test_421_at_greeting_is_temporary(engine: Engine, clock: FakeClock, smtp_sink: SmtpSink) -> None:
     for i in range(3):
         queue(engine, clock, ack_intent(key=f"ack:{i}"))
     smtp_sink.script("greeting", "421 4.3.2 too busy, come back later")
@@ -286,7 +267,7 @@ async def test_a_crash_after_claiming_is_sent_after_the_lease(
 ) -> None:
     queue(engine, clock, ack_intent())
     with unit_of_work(engine) as session:  # a worker claims, then dies before sending
-        assert len(queries.claim_due(session, clock.now(), 10, timedelta(minutes=10))) == 1
+        assert len(queries.claim_due(session.connection(), clock.now(), 10, timedelta(minutes=10))) == 1
     transport = SmtpTransport(outbound(smtp_sink.port))
     restarted = drainer(engine, transport, clock, outbound(smtp_sink.port))
     assert (await restarted.run_once()).claimed == 0
@@ -302,20 +283,84 @@ async def test_never_sent_twice_by_one_process(
     outbox_id = queue(engine, clock, ack_intent())
     transport = SmtpTransport(outbound(smtp_sink.port))
     sender = drainer(engine, transport, clock, outbound(smtp_sink.port))
-    real_write = sender._write_final
+    real_write = sender._write
 
     def database_down(*args: Any) -> None:
         raise ConnectionError("database went away")
 
-    monkeypatch.setattr(sender, "_write_final", database_down)
+    monkeypatch.setattr(sender, "_write", database_down)
     with pytest.raises(ConnectionError):
         await sender.run_once()
-    monkeypatch.setattr(sender, "_write_final", real_write)
+    monkeypatch.setattr(sender, "_write", real_write)
     clock.advance(hours=1)  # past the lease: the row is due again
     stats = await sender.run_once()
     await transport.close()
     assert stats.recovered == 1 and stats.sent == 0
     assert len(smtp_sink.received) == 1 and row_of(engine, outbox_id).status == "sent"
+
+
+async def test_rows_claimed_ahead_are_given_back_at_once_when_the_server_is_down(
+    engine: Engine, clock: FakeClock, free_port: int
+) -> None:
+    ids = [queue(engine, clock, ack_intent(key=f"ack:{i}", to=(f"u{i}@example.org",))) for i in range(25)]
+    settings = outbound(free_port)  # nobody listens there
+    transport = SmtpTransport(settings)
+    sender = OutboxDrainer(engine, transport, clock, helpdesk=HELPDESK, outbound=settings, batch_size=10)
+    stats = await sender.run_once()
+    await transport.close()
+    assert stats.deferred and stats.sent == 0
+    rows = [row_of(engine, i) for i in ids]
+    tried = [r for r in rows if r.attempts]
+    assert len(tried) == 1 and "cannot connect" in tried[0].last_reply
+    # The rest of the batch and the batch claimed ahead are due again now, not after the lease.
+    assert all(r.status == "queued" and r.next_attempt_at <= clock.now() for r in rows if not r.attempts)
+
+
+class _Watching:
+    """A transport that, before each send, counts rows sent but not yet recorded as sent."""
+
+    def __init__(self, inner: Transport, engine: Engine) -> None:
+        self.inner, self.engine = inner, engine
+        self.sends, self.unrecorded = 0, [0]
+
+    async def send(self, envelope_from: str, recipients: Any, raw: bytes, *, outbox_id: int | None = None) -> Any:
+        with read_only(self.engine) as session:
+            recorded = len(list(session.exec(select(Outbox.id).where(Outbox.status == "sent"))))
+        self.unrecorded.append(self.sends - recorded)
+        self.sends += 1
+        return await self.inner.send(envelope_from, recipients, raw, outbox_id=outbox_id)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+@pytest.mark.parametrize("write_seconds", [0.0, 0.05], ids=["fast-db", "slow-db"])
+async def test_outcomes_are_written_in_small_groups_beside_the_sending(
+    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink, write_seconds: float
+) -> None:
+    n = 60
+    for i in range(n):
+        queue(engine, clock, ack_intent(key=f"ack:{i}", to=(f"u{i}@example.org",)))
+    transport = _Watching(SmtpTransport(outbound(smtp_sink.port)), engine)
+    sender = drainer(engine, transport, clock, outbound(smtp_sink.port))
+    groups: list[int] = []
+    write = sender._write
+
+    def counting(outcomes: Any) -> None:
+        groups.append(len(outcomes))
+        time.sleep(write_seconds)  # a database slower than the sending (locked by ingest, far away)
+        write(outcomes)
+
+    sender._write = counting  # type: ignore[method-assign]
+    stats = await sender.run_once()
+    await transport.close()
+    assert stats.sent == n and len(smtp_sink.received) == n
+    with read_only(engine) as session:  # everything is recorded when run_once returns
+        assert set(session.exec(select(Outbox.status))) == {"sent"}
+    assert sum(groups) == n and len(groups) < n / 2, groups  # grouped, not one transaction a row
+    # What a SIGKILL could make us resend (sent, not yet recorded) stays bounded, however slow the
+    # database: sending waits for it.
+    assert max(transport.unrecorded) <= MAX_UNRECORDED < sender.batch_size, transport.unrecorded
 
 
 async def test_crlf_in_subject_and_script_in_name_inject_nothing(
@@ -334,9 +379,7 @@ async def test_crlf_in_subject_and_script_in_name_inject_nothing(
     assert smtp_sink.rcpt_log == [USER]
     raw = smtp_sink.received[0].raw
     head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
-    names = [
-        line.split(":", 1)[0].lower() for line in head.split("\r\n") if line[:1] not in (" ", "\t")
-    ]
+    names = [line.split(":", 1)[0].lower() for line in head.split("\r\n") if line[:1] not in (" ", "\t")]
     assert names.count("subject") == 1 and "bcc" not in names and "cc" not in names
     msg = smtp_sink.received[0].parsed()
     assert msg["Subject"] == "[#1234] hi Bcc: v@x"
@@ -344,9 +387,7 @@ async def test_crlf_in_subject_and_script_in_name_inject_nothing(
     assert "&lt;script&gt;" in html and "<script>" not in html
 
 
-async def test_file_transport_writes_a_parseable_eml(
-    engine: Engine, clock: FakeClock, tmp_path: Path
-) -> None:
+async def test_file_transport_writes_a_parseable_eml(engine: Engine, clock: FakeClock, tmp_path: Path) -> None:
     outbox_id = queue(engine, clock, ack_intent())
     folder = tmp_path / "outbox"
     settings = OutboundSettings(kind="file", path=str(folder))
@@ -368,11 +409,7 @@ def test_cli_list_retry_flush(engine: Engine, clock: FakeClock, smtp_sink: SmtpS
     flushed = runner.invoke(outbox_app, ["flush"], obj=obj)
     assert flushed.exit_code == 1 and "1 failed" in flushed.output
     listed = runner.invoke(outbox_app, ["list", "--status", "failed", "--json"], obj=obj)
-    assert (
-        listed.exit_code == 0
-        and f'"id": {outbox_id}' in listed.output
-        and "554 5.6.0" in listed.output
-    )
+    assert listed.exit_code == 0 and f'"id": {outbox_id}' in listed.output and "554 5.6.0" in listed.output
     assert runner.invoke(outbox_app, ["retry", str(outbox_id)], obj=obj).exit_code == 0
     flushed = runner.invoke(outbox_app, ["flush"], obj=obj)
     assert flushed.exit_code == 0 and "1 sent" in flushed.output
