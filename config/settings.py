@@ -49,6 +49,7 @@ class InboxSettings(Section):
     idle_seconds: int = Field(default=540, ge=10, le=1740)
     poll_seconds: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=100, ge=1, le=5000)
+    parse_processes: int = Field(default=1, ge=0, le=16)  # 0: parse in the worker process itself
     timeout_seconds: float = Field(default=60.0, gt=0)
     path: str = "var/maildir"
     ca_file: str = ""

@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from mailer.compose import parse_verp
 from mailer.errors import UnparseableMessageError
+from mailer.parse_ahead import Parse, ParseAhead, Parsed
 from tickets import repository as repo
 from tickets import service
 from tickets.clock import Clock
@@ -24,7 +25,6 @@ from tickets.values import IncomingMessage, IngestResult, OutgoingEmail, Receipt
 
 logger = logging.getLogger(__name__)
 
-Parse = Callable[[bytes], IncomingMessage]
 Queue = Callable[[Session, OutgoingEmail, datetime], None]
 
 
@@ -54,9 +54,10 @@ class Ingestor:
         verp_secret: str = "",
         max_bytes: int = 25 * 1024 * 1024,
         max_attempts: int = 3,
+        parse_processes: int = 0,
     ) -> None:
         self._engine = engine
-        self._parse = parse
+        self._parse_ahead = ParseAhead(parse, parse_processes)
         self._queue = queue
         self._policy = policy
         self._clock = clock
@@ -71,23 +72,33 @@ class Ingestor:
 
     def process_batch(self, arrivals: Sequence[Arrival]) -> list[IngestResult]:
         """Ingest these messages; commit once. Results are in the same order."""
+        to_parse = [a for a in arrivals if not self._refused(a)]
+        parsed = dict(zip(map(id, to_parse), self._parse_ahead.start([a.raw for a in to_parse]), strict=True))
         with unit_of_work(self._engine) as session:
-            results = [self._one(session, arrival) for arrival in arrivals]
+            results = [self._one(session, arrival, parsed.get(id(arrival))) for arrival in arrivals]
         for arrival, result in zip(arrivals, results, strict=True):
             _log(arrival.key, result)
         if self.on_committed and any(r.outgoing for r in results):
             self.on_committed(results)
         return results
 
-    def _one(self, session: Session, arrival: Arrival) -> IngestResult:
+    def close(self) -> None:
+        """Stop the parsing processes, if any."""
+        self._parse_ahead.close()
+
+    def _refused(self, arrival: Arrival) -> bool:
+        return bool(arrival.oversize_bytes) or arrival.attempts > self._max_attempts
+
+    def _one(self, session: Session, arrival: Arrival, parsed: Parsed | None) -> IngestResult:
         if arrival.oversize_bytes:
             return self._quarantine(
                 session, arrival, f"too large: {arrival.oversize_bytes} bytes (limit {self._max_bytes})"
             )
         if arrival.attempts > self._max_attempts:
             return self._quarantine(session, arrival, f"poison: processing failed {arrival.attempts - 1} times")
+        assert parsed is not None
         try:
-            msg = self._parse(arrival.raw)
+            msg = parsed()
             with session.begin_nested():
                 return self._ingest(session, arrival, msg)
         except UnparseableMessageError as exc:

@@ -137,7 +137,10 @@ def _deliver_and_run(settings: Settings, engine, clock, mails, title: str) -> No
     for when, raw in mails:
         deliver_to_maildir(settings.inbox.path, raw, when)
     poller = make_poller(settings, engine, clock)
-    stats = poller.run_once()
+    try:
+        stats = poller.run_once()
+    finally:
+        poller.ingestor.close()
     sent = asyncio.run(make_drainer(settings, engine, clock).run_once())
     console.print(
         f"[bold]{escape(title)}[/bold]: {stats.processed} processed {dict(stats.actions)}; "

@@ -53,6 +53,7 @@ def make_ingestor(settings: Settings, engine: Engine, clock: Clock) -> Ingestor:
         verp_secret=settings.helpdesk.secret.get_secret_value(),
         max_bytes=settings.limits.max_message_bytes,
         max_attempts=settings.limits.max_attempts,
+        parse_processes=settings.inbox.parse_processes,
     )
 
 

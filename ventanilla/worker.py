@@ -127,6 +127,7 @@ class MailboxLoop:
 
     def close_source(self) -> None:
         self._poller.source.close()
+        self._poller.ingestor.close()
 
     def _release(self) -> None:
         try:

@@ -1,0 +1,107 @@
+"""Parse a batch in child processes while this process stores the messages before them.
+
+Parsing is pure CPU and needs nothing from the database, so a batch's messages are handed to
+a small process pool (the worker's other core) the moment the batch arrives; ingest takes
+each result when it reaches that message, by then usually parsed. A batch of one (`deliver`,
+a single new mail after IDLE, a retry one message at a time) is parsed here: starting a child
+would cost more than it saves.
+"""
+
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+
+from mailer.errors import MailerError
+from tickets.values import IncomingMessage
+
+Parse = Callable[[bytes], IncomingMessage]
+Parsed = Callable[[], IncomingMessage]
+WORKER_CHECK_SECONDS = 1.0
+
+
+class ParserCrashedError(MailerError):
+    """The child process parsing this batch died; the message counts one failed attempt."""
+
+
+def exit_with_worker(worker_pid: int) -> None:
+    """Runs first in each child: end it once the worker that started it is gone.
+
+    A SIGKILLed worker cannot stop its pool, and a pool child waiting for work never sees the end
+    of its queue (it holds copies of the pipes it would wait on), so it watches the worker itself.
+    """
+
+    def watch() -> None:
+        while _running(worker_pid):
+            time.sleep(WORKER_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-worker", daemon=True).start()
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")  # a zombie is gone
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+class ParseAhead:
+    """Starts parsing a whole batch at once; each message's result is taken when needed."""
+
+    def __init__(self, parse: Parse, processes: int = 0, *, min_batch: int = 2) -> None:
+        self._parse = parse
+        self._processes = processes
+        self._min_batch = min_batch
+        self._pool: ProcessPoolExecutor | None = None
+
+    def start(self, raws: Sequence[bytes]) -> list[Parsed]:
+        """One callable per message, in order: it returns the parsed message or raises what parsing raised."""
+        if self._processes < 1 or len(raws) < self._min_batch:
+            return [partial(self._parse, raw) for raw in raws]
+        pool = self._running_pool()
+        try:
+            futures = [pool.submit(self._parse, raw) for raw in raws]
+        except BrokenProcessPool:
+            self._pool = None  # died between two batches: parse this one here
+            return [partial(self._parse, raw) for raw in raws]
+        return [partial(self._result, future) for future in futures]
+
+    def _running_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # Not fork: the worker has threads (the event loop, the database pool). A fork server
+            # that imported only the parser keeps the child small, where spawn would import the
+            # whole CLI again as the child's __main__.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["mailer.parse"])
+            self._pool = ProcessPoolExecutor(
+                max_workers=self._processes,
+                mp_context=context,
+                initializer=exit_with_worker,
+                initargs=(os.getpid(),),
+            )
+        return self._pool
+
+    def _result(self, future: "Future[IncomingMessage]") -> IncomingMessage:
+        try:
+            return future.result()
+        except BrokenProcessPool as exc:
+            self._pool = None  # a fresh pool for the next batch
+            raise ParserCrashedError("the parsing process died on this message or one beside it") from exc
+
+    def close(self) -> None:
+        """Stop the children (pending work is dropped: nothing was committed from it)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
