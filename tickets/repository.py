@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
 
@@ -29,7 +29,7 @@ def insert_ignore(session: Session, model: type[SQLModel], values: dict[str, Any
     if session.new or session.dirty:
         session.flush()
     dialect = session.get_bind().dialect.name
-    row = session.execute(_insert_ignore_stmt(model, dialect), values).first()
+    row = session.connection().execute(_insert_ignore_stmt(model, dialect), values).first()
     return None if row is None else row[0]
 
 
@@ -45,7 +45,7 @@ def insert_row(session: Session, model: type[SQLModel], values: dict[str, Any]) 
     """A plain INSERT returning the new id: several times cheaper than ORM add + flush."""
     if session.new or session.dirty:
         session.flush()  # rows added through the ORM must exist before ours refer to them
-    return int(session.execute(_insert_returning_id(model), values).scalar_one())
+    return int(session.connection().execute(_insert_returning_id(model), values).scalar_one())
 
 
 @functools.cache
@@ -100,14 +100,20 @@ def high_water_uid(session: Session, mailbox: str, uidvalidity: int) -> int:
 
 def find_same_message(session: Session, message_id: str, raw_sha256: str) -> tuple[int, int | None] | None:
     """(id, ticket_id) of a receipt of the very same message (same Message-ID and bytes) under another key."""
-    query = (
-        select(Receipt.id, Receipt.ticket_id)
-        .where(Receipt.message_id == message_id, Receipt.raw_sha256 == raw_sha256)
-        .order_by(Receipt.id)  # type: ignore[arg-type]
+    row = session.connection().execute(_same_message(), {"mid": message_id, "sha": raw_sha256}).first()
+    return None if row is None else (row[0], row[1])
+
+
+@functools.cache
+def _same_message() -> Any:
+    """Built once: ingest asks this for every message."""
+    c = Receipt.__table__.c  # type: ignore[attr-defined]
+    return (
+        select(c.id, c.ticket_id)
+        .where(c.message_id == bindparam("mid"), c.raw_sha256 == bindparam("sha"))
+        .order_by(c.id)
         .limit(1)
     )
-    row = session.execute(query).first()
-    return None if row is None else (row[0], row[1])
 
 
 def get_mailbox_state(session: Session, name: str) -> MailboxState | None:
@@ -161,12 +167,23 @@ def add_event(session: Session, ticket_id: int, at: datetime, kind: str, actor: 
 
 
 def count_outbox_since(session: Session, *, kind: str, recipient: str, since: datetime) -> int:
-    query = (
+    params = {"kind": kind, "rcpt": recipient, "since": since}
+    return int(session.connection().execute(_outbox_count(), params).scalar() or 0)
+
+
+@functools.cache
+def _outbox_count() -> Any:
+    """Built once: ingest asks this for every acknowledgement (the rate limit)."""
+    c = Outbox.__table__.c  # type: ignore[attr-defined]
+    return (
         select(func.count())
-        .select_from(Outbox)
-        .where(Outbox.kind == kind, Outbox.recipients == recipient, Outbox.created_at >= since)
+        .select_from(Outbox.__table__)  # type: ignore[attr-defined]
+        .where(
+            c.kind == bindparam("kind"),
+            c.recipients == bindparam("rcpt"),
+            c.created_at >= bindparam("since", type_=c.created_at.type),
+        )
     )
-    return int(session.scalar(query) or 0)
 
 
 def attempts_of(session: Session, keys: Sequence[ReceiptKey]) -> dict[int, int]:
