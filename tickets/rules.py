@@ -1,5 +1,6 @@
 """Pure decisions about inbound mail: threading, language, category, SLA, acknowledgements."""
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -121,7 +122,12 @@ def _candidates(
 
 def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.lower())
+    if decomposed.isascii():  # nothing to strip: skip the loop over every character
+        return decomposed
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+_fold_keyword = functools.lru_cache(maxsize=4096)(_fold)
 
 
 def detect_language(text: str, default: str) -> str:
@@ -138,7 +144,7 @@ def categorise(text: str, rules: Sequence[CategoryRuleSpec]) -> tuple[str, str]:
     """(category, priority) of the first rule whose keyword occurs in the text."""
     folded = _fold(text)
     for rule in rules:
-        if any(_fold(k) in folded for k in rule.keywords):
+        if any(_fold_keyword(k) in folded for k in rule.keywords):
             return rule.name, rule.priority
     return "general", "normal"
 

@@ -1,3 +1,4 @@
 from ventanilla.cli import main
 
-main()
+if __name__ == "__main__":  # not when a parsing process imports it as __mp_main__
+    main()
