@@ -25,12 +25,13 @@ import time
 import uuid
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from config.settings import DatabaseSettings, InboxSettings, OutboundSettings, load_settings  # noqa: E402
+from config.settings import DatabaseSettings, OutboundSettings, load_settings  # noqa: E402
 from tests.corpus import realistic_backlog  # noqa: E402
 from tests.integration.dovecot import Dovecot  # noqa: E402
 from tests.mailgen import append_all, backlog  # noqa: E402
@@ -76,8 +77,17 @@ def pipeline_child(port: int, user: str, password: str, url: str, out: str, batc
     from ventanilla.wiring import make_poller
 
     base, _ = load_settings(None)
-    inbox = InboxSettings(
-        kind="imap", host="127.0.0.1", port=port, security="none", username=user, password=password, batch_size=batch
+    # From the loaded settings, so that VENTANILLA_INBOX__* (e.g. PARSE_PROCESSES) apply here too.
+    inbox = base.inbox.model_copy(
+        update={
+            "kind": "imap",
+            "host": "127.0.0.1",
+            "port": port,
+            "security": "none",
+            "username": user,
+            "password": SecretStr(password),
+            "batch_size": batch,
+        }
     )
     settings = base.model_copy(
         update={
@@ -95,8 +105,17 @@ def pipeline_child(port: int, user: str, password: str, url: str, out: str, batc
     poller.source.close()
     helpers = descendants_peak_rss_mb()
     poller.ingestor.close()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mb()
     queue.put((stats.processed, elapsed, rss, helpers))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS since exec (VmHWM). Not ru_maxrss: after fork + exec it keeps the
+    peak of the forked copy of the parent, which holds the whole fetched backlog here."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def descendants_peak_rss_mb() -> float:
