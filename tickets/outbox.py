@@ -132,7 +132,8 @@ def _outcome_update() -> Any:
     when = table.c.sent_at.type
     return (
         update(table)
-        .where(table.c.id == bindparam("o_id"))
+        # Only a row still queued: a bounce recorded meanwhile is never turned back into "sent".
+        .where(table.c.id == bindparam("o_id"), table.c.status == "queued")
         .values(
             status=bindparam("o_status"),
             last_reply=bindparam("o_reply"),

@@ -24,7 +24,7 @@ from tests.integration.smtp_sink import *  # noqa: F403
 from tests.integration.smtp_sink import SmtpSink
 from tickets import outbox as queries
 from tickets.clock import FakeClock
-from tickets.db import read_only, unit_of_work
+from tickets.db import read_only, transaction, unit_of_work
 from tickets.models import Outbox
 from tickets.outbox import load_results
 from tickets.values import OutgoingEmail
@@ -361,6 +361,17 @@ async def test_outcomes_are_written_in_small_groups_beside_the_sending(
     # What a SIGKILL could make us resend (sent, not yet recorded) stays bounded, however slow the
     # database: sending waits for it.
     assert max(transport.unrecorded) <= MAX_UNRECORDED < sender.batch_size, transport.unrecorded
+
+
+def test_a_late_outcome_never_overwrites_a_bounce(engine: Engine, clock: FakeClock) -> None:
+    outbox_id = queue(engine, clock, ack_intent())
+    with unit_of_work(engine) as session:
+        queries.mark_bounced(session, outbox_id, "550 5.1.1 no such user")
+    with transaction(engine) as connection:
+        sent = queries.Outcome(outbox_id=outbox_id, status="sent", reply="", results={USER: (250, "250 ok")})
+        queries.record_outcomes(connection, [sent])
+    row = row_of(engine, outbox_id)
+    assert (row.status, row.attempts, row.last_reply) == ("bounced", 0, "550 5.1.1 no such user")
 
 
 async def test_crlf_in_subject_and_script_in_name_inject_nothing(
