@@ -72,10 +72,13 @@ class Ingestor:
 
     def process_batch(self, arrivals: Sequence[Arrival]) -> list[IngestResult]:
         """Ingest these messages; commit once. Results are in the same order."""
-        to_parse = [a for a in arrivals if not self._refused(a)]
-        parsed = dict(zip(map(id, to_parse), self._parse_ahead.start([a.raw for a in to_parse]), strict=True))
+        refusals = [self._refusal(a) for a in arrivals]
+        parsed = iter(self._parse_ahead.start([a.raw for a, why in zip(arrivals, refusals, strict=True) if not why]))
         with unit_of_work(self._engine) as session:
-            results = [self._one(session, arrival, parsed.get(id(arrival))) for arrival in arrivals]
+            results = [
+                self._quarantine(session, arrival, why) if why else self._one(session, arrival, next(parsed))
+                for arrival, why in zip(arrivals, refusals, strict=True)
+            ]
         for arrival, result in zip(arrivals, results, strict=True):
             _log(arrival.key, result)
         if self.on_committed and any(r.outgoing for r in results):
@@ -86,17 +89,15 @@ class Ingestor:
         """Stop the parsing processes, if any."""
         self._parse_ahead.close()
 
-    def _refused(self, arrival: Arrival) -> bool:
-        return bool(arrival.oversize_bytes) or arrival.attempts > self._max_attempts
-
-    def _one(self, session: Session, arrival: Arrival, parsed: Parsed | None) -> IngestResult:
+    def _refusal(self, arrival: Arrival) -> str:
+        """Why this message goes to quarantine without being parsed; "" when it does not."""
         if arrival.oversize_bytes:
-            return self._quarantine(
-                session, arrival, f"too large: {arrival.oversize_bytes} bytes (limit {self._max_bytes})"
-            )
+            return f"too large: {arrival.oversize_bytes} bytes (limit {self._max_bytes})"
         if arrival.attempts > self._max_attempts:
-            return self._quarantine(session, arrival, f"poison: processing failed {arrival.attempts - 1} times")
-        assert parsed is not None
+            return f"poison: processing failed {arrival.attempts - 1} times"
+        return ""
+
+    def _one(self, session: Session, arrival: Arrival, parsed: Parsed) -> IngestResult:
         try:
             msg = parsed()
             with session.begin_nested():

@@ -221,7 +221,7 @@ class OutboxDrainer:
         results = {**mail.results, **self._accepted.get(mail.id, {})}
         pending = _pending(mail, results)
         if not pending:
-            await self._settle(mail, results, "", stats)
+            self._settle(mail, results, "", stats)
             return
         envelope = verp_address(self.helpdesk.address, mail.id, self.helpdesk.secret.get_secret_value())
         try:
@@ -229,10 +229,10 @@ class OutboxDrainer:
         except PermanentDeliveryError as exc:
             reply = str(exc)
             results.update({r: (_code_of(reply, 554), reply) for r in pending})
-            await self._settle(mail, results, reply, stats)
+            self._settle(mail, results, reply, stats)
             return
         except TemporaryDeliveryError as exc:
-            await self._retry(mail, results, str(exc), stats)
+            self._retry(mail, results, str(exc), stats)
             if isinstance(exc, ServerUnreachableError):
                 self._trip_breaker()
                 raise
@@ -242,15 +242,15 @@ class OutboxDrainer:
         self._accepted.setdefault(mail.id, {}).update({r: res for r, res in answer.items() if 200 <= res[0] < 300})
         refused = "; ".join(f"{r}: {res[1]}" for r, res in answer.items() if res[0] >= 400)
         if _pending(mail, results):
-            await self._retry(mail, results, refused, stats)
+            self._retry(mail, results, refused, stats)
         else:
-            await self._settle(mail, results, refused, stats)
+            self._settle(mail, results, refused, stats)
 
-    async def _retry(self, mail: ClaimedMail, results: Results, reply: str, stats: DrainStats) -> None:
+    def _retry(self, mail: ClaimedMail, results: Results, reply: str, stats: DrainStats) -> None:
         now = self.clock.now()
         attempts = mail.attempts + 1
         if queries.is_expired(mail.created_at, now, self.max_age) and (attempts >= queries.MIN_ATTEMPTS_BEFORE_EXPIRY):
-            await self._settle(mail, results, f"gave up after {attempts} attempts: {reply}", stats)
+            self._settle(mail, results, f"gave up after {attempts} attempts: {reply}", stats)
             return
         next_at = queries.next_attempt(attempts, now, self.rng)
         self._record(Outcome(outbox_id=mail.id, status="queued", reply=reply, results=results, next_attempt_at=next_at))
@@ -262,17 +262,23 @@ class OutboxDrainer:
             extra={"action": "outbox_retry", "ticket": mail.ticket_id, "outbox": mail.id},
         )
 
-    async def _settle(self, mail: ClaimedMail, results: Results, reply: str, stats: DrainStats) -> None:
+    def _settle(self, mail: ClaimedMail, results: Results, reply: str, stats: DrainStats) -> None:
         accepted = any(200 <= code < 300 for code, _ in results.values())
         status = "sent" if accepted else "failed"
         now = self.clock.now()
-        if accepted:
-            self.sent_ids.add(mail.id)
-            self._record(Outcome(outbox_id=mail.id, status=status, reply=reply, results=results, sent_at=now))
-        else:
-            self._record(Outcome(outbox_id=mail.id, status=status, reply=reply, results=results, next_attempt_at=now))
+        self._record(
+            Outcome(
+                outbox_id=mail.id,
+                status=status,
+                reply=reply,
+                results=results,
+                sent_at=now if accepted else None,
+                next_attempt_at=None if accepted else now,
+            )
+        )
         self._accepted.pop(mail.id, None)
         if accepted:
+            self.sent_ids.add(mail.id)
             stats.sent += 1
         else:
             stats.failed += 1

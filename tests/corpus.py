@@ -6,19 +6,20 @@ comes from one of five client profiles (Gmail, Outlook, Thunderbird, Apple Mail,
 the trace a receiving server adds (Received chain, DKIM-Signature, ARC, Authentication-Results),
 multipart/alternative text + HTML (Outlook's HTML is heavy), quoted-printable or base64 bodies
 in UTF-8 or ISO-8859-1, RFC 2047 names and subjects, replies quoting the thread below a
-signature, and about one in six carrying a screenshot or a PDF. Deterministic for a seed.
+signature, and about one in six carrying a screenshot or a PDF. Deterministic for a seed, except
+the MIME boundaries (the standard library draws them).
 """
 
 import base64
 import hashlib
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
-from tests.mailgen import SUPPORT, TOPICS_EN, TOPICS_ES
+from tests.mailgen import SUPPORT, TOPICS_EN, TOPICS_ES, thread_plan
 
 NAMES = [
     "María José Fernández",
@@ -251,14 +252,10 @@ def realistic_message(
 def realistic_backlog(count: int, *, reply_every: int = 5, seed: int = 7) -> list[dict]:
     """Like `tests.mailgen.backlog` (same fields), with messages as real clients send them."""
     rng = random.Random(seed)
-    start = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
     out: list[dict] = []
-    for i in range(count):
-        when = start + timedelta(seconds=37 * i)
-        if i and i % reply_every == 0:
-            parent = out[rng.randrange(len(out))]
-            while parent["parent"] is not None:
-                parent = out[parent["parent"]]
+    for i, when, root in thread_plan(count, reply_every=reply_every, rng=rng):
+        if root is not None:
+            parent = out[root]
             mid, raw = realistic_message(
                 rng=rng,
                 index=i,
@@ -276,7 +273,7 @@ def realistic_backlog(count: int, *, reply_every: int = 5, seed: int = 7) -> lis
                     "sender": parent["sender"],
                     "name": parent["name"],
                     "subject": parent["subject"],
-                    "parent": out.index(parent),
+                    "parent": root,
                     "when": when,
                     "text": "",
                 }

@@ -1,6 +1,7 @@
 """Realistic support mail for tests and benchmarks: new questions and replies in their threads."""
 
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -45,21 +46,33 @@ def message(
     return msg_id, bytes(msg)
 
 
-def backlog(count: int, *, reply_every: int = 5, seed: int = 7) -> list[dict]:
-    """`count` messages; every `reply_every`-th one replies in the thread of an earlier one."""
-    rng = random.Random(seed)
+def thread_plan(count: int, *, reply_every: int, rng: random.Random) -> Iterator[tuple[int, datetime, int | None]]:
+    """(index, time, index of the thread's first message or None): every `reply_every`-th message
+    replies in the thread of a random earlier one. Lazy, so the caller's draws from `rng` interleave."""
     start = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
-    out: list[dict] = []
+    root_of: list[int] = []
     for i in range(count):
         when = start + timedelta(seconds=37 * i)
         if i and i % reply_every == 0:
-            parent = out[rng.randrange(len(out))]
-            while parent["parent"] is not None:
-                parent = out[parent["parent"]]
+            root = root_of[rng.randrange(i)]
+            root_of.append(root)
+            yield i, when, root
+        else:
+            root_of.append(i)
+            yield i, when, None
+
+
+def backlog(count: int, *, reply_every: int = 5, seed: int = 7) -> list[dict]:
+    """`count` messages; every `reply_every`-th one replies in the thread of an earlier one."""
+    rng = random.Random(seed)
+    out: list[dict] = []
+    for i, when, root in thread_plan(count, reply_every=reply_every, rng=rng):
+        if root is not None:
+            parent = out[root]
             mid, raw = message(index=i, sender=parent["sender"], subject="Re: " + parent["subject"],
                                body="Os doy más datos.", when=when, in_reply_to=parent["message_id"])
             out.append({"message_id": mid, "raw": raw, "sender": parent["sender"], "subject": parent["subject"],
-                        "parent": out.index(parent), "when": when})
+                        "parent": root, "when": when})
             continue
         subject, body = rng.choice(TOPICS_ES + TOPICS_EN)
         sender = f"user{i}@correo{i % 13}.example"
