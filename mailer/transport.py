@@ -170,7 +170,9 @@ class FileTransport:
 
     def _write(self, name: str, raw: bytes) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".eml")
+        # Not "*.eml" until complete: a worker killed mid-write leaves a ".tmp-*.part" file that
+        # nobody reading the folder's mail takes for a message.
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(raw)

@@ -170,6 +170,42 @@ def test_long_references_are_folded_not_encoded() -> None:
     assert parse(raw)["In-Reply-To"] == long_ids[-1]
 
 
+BODIES = [
+    "",
+    "no final newline",
+    "Línea con tilde y eñe.\r\nCRLF line\rCR only\n",
+    ".\n..\nFrom a dot line and a From line\n",
+    "trailing spaces   \ntab\t\n" + "x" * 300 + "\n" + "ü" * 120 + "\n",
+    "=?utf-8?q?not_a_header?= and = signs == \n",
+    "emoji 🎫 and a bidi \u202e mark\n",
+]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_bodies_survive_the_wire(body: str) -> None:
+    raw = compose(rendered=RenderedTemplate(subject="s", text=body, html=f"<pre>{body}</pre>"))
+    assert b"\n" not in raw.replace(b"\r\n", b"") and b"\r" not in raw.replace(b"\r\n", b"")
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n\r\n", 1)[1].split(b"\r\n"))
+    assert raw.isascii()
+    plain, html = parse(raw).iter_parts()
+    expected = body.replace("\r\n", "\n").replace("\r", "\n")
+    expected += "" if expected.endswith("\n") or not expected else "\n"
+    assert text_of(plain) == expected
+    assert text_of(html).rstrip("\n") == f"<pre>{body}</pre>".replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
+
+
+def test_long_non_ascii_subject_and_name_are_encoded_and_folded() -> None:
+    subject = "[#7] " + "Renovación del certificado de representante " * 5
+    helpdesk = HelpdeskSettings(name="Oficina de Atención Ciudadana — Área de Certificación Electrónica")
+    raw = compose(rendered=RenderedTemplate(subject=subject, text="t", html="<p>t</p>"), helpdesk=helpdesk)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii() and all(len(line) <= 998 for line in head.split(b"\r\n"))
+    msg = parse(raw)
+    assert msg["Subject"] == header_safe(subject)
+    assert msg["From"].addresses[0].display_name == helpdesk.name
+    assert msg["Reply-To"].addresses[0].display_name == helpdesk.name
+
+
 def test_message_ids() -> None:
     assert (
         make_message_id(
