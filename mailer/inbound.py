@@ -8,7 +8,8 @@ Nothing is moved on the server before the commit (invariant 1).
 """
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +19,7 @@ from sqlmodel import Session
 
 from mailer.compose import parse_verp
 from mailer.errors import UnparseableMessageError
+from mailer.outgoing import OutgoingBatch, OutgoingQueue
 from mailer.parse_ahead import Parse, ParseAhead, Parsed
 from tickets import repository as repo
 from tickets import service
@@ -44,6 +46,17 @@ class Arrival:
 
 class _FailedInBatchError(Exception):
     """A message failed in a batch stored without savepoints: store the batch again with them."""
+
+
+@contextmanager
+def _failing_the_batch(what: str) -> Iterator[None]:
+    """Any failure but the database's becomes _FailedInBatchError (the batch is stored again carefully)."""
+    try:
+        yield
+    except OperationalError:
+        raise
+    except Exception as exc:
+        raise _FailedInBatchError(what) from exc
 
 
 class Ingestor:
@@ -107,32 +120,40 @@ class Ingestor:
         self, arrivals: Sequence[Arrival], refusals: list[str], parsed: list[Parsed], *, careful: bool
     ) -> list[IngestResult]:
         """One transaction for the batch. `careful`: a savepoint for each message, so one that
-        fails rolls back alone; otherwise any failure rolls back the whole batch and raises
-        _FailedInBatchError (the parsed messages can be taken again)."""
+        fails rolls back alone, and its mail written at once; otherwise any failure rolls back the
+        whole batch and raises _FailedInBatchError (the parsed messages can be taken again), and
+        the batch's outgoing mail is written at its end, in the parsing processes."""
         taken = iter(parsed)
+        batch = (
+            None
+            if careful or not isinstance(self._queue, OutgoingQueue)
+            else self._queue.batch(self._parse_ahead.submit)
+        )
         with unit_of_work(self._engine) as session:
-            return [
+            results = [
                 self._quarantine(session, arrival, why)
                 if why
                 else self._one(session, arrival, next(taken))
                 if careful
-                else self._straight(session, arrival, next(taken))
+                else self._straight(session, arrival, next(taken), batch)
                 for arrival, why in zip(arrivals, refusals, strict=True)
             ]
+            if batch is not None:
+                with _failing_the_batch("writing its mail"):
+                    batch.finish(session)
+            return results
 
-    def _straight(self, session: Session, arrival: Arrival, parsed: Parsed) -> IngestResult:
+    def _straight(
+        self, session: Session, arrival: Arrival, parsed: Parsed, batch: OutgoingBatch | None
+    ) -> IngestResult:
         try:
             msg = parsed()
         except UnparseableMessageError as exc:
             return self._quarantine(session, arrival, f"unparseable: {exc}")
         except Exception as exc:
             raise _FailedInBatchError(f"uid={arrival.key.uid}") from exc
-        try:
-            return self._ingest(session, arrival, msg)
-        except OperationalError:
-            raise
-        except Exception as exc:
-            raise _FailedInBatchError(f"uid={arrival.key.uid}") from exc
+        with _failing_the_batch(f"uid={arrival.key.uid}"):
+            return self._ingest(session, arrival, msg, batch.add if batch is not None else self._queue)
 
     def _one(self, session: Session, arrival: Arrival, parsed: Parsed) -> IngestResult:
         try:
@@ -152,7 +173,9 @@ class Ingestor:
                 return self._quarantine(session, arrival, f"poison: {type(exc).__name__}: {exc}")
             return IngestResult(action="error", reason=f"{type(exc).__name__}: {exc}")
 
-    def _ingest(self, session: Session, arrival: Arrival, msg: IncomingMessage) -> IngestResult:
+    def _ingest(
+        self, session: Session, arrival: Arrival, msg: IncomingMessage, queue: Queue | None = None
+    ) -> IngestResult:
         now = self._clock.now()
         result = service.ingest(
             session,
@@ -166,7 +189,7 @@ class Ingestor:
             key_is_new=arrival.key_is_new,
         )
         for intent in result.outgoing:
-            self._queue(session, intent, now)
+            (queue or self._queue)(session, intent, now)
         return result
 
     def _bounce_of(self, msg: IncomingMessage) -> int | None:

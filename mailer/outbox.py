@@ -10,7 +10,6 @@ import asyncio
 import logging
 import random
 import re
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +18,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from config.settings import HelpdeskSettings, OutboundSettings
-from mailer.compose import compose_email, make_message_id, verp_address
+from mailer.compose import verp_address
+from mailer.drafts import Draft, Written, new_draft, write
 from mailer.errors import PermanentDeliveryError, TemporaryDeliveryError
 from mailer.templating import TemplateRenderer
 from mailer.transport import Results, ServerUnreachableError, Transport
@@ -27,7 +27,7 @@ from tickets import outbox as queries
 from tickets.clock import Clock
 from tickets.db import transaction, unit_of_work
 from tickets.outbox import ClaimedMail, Outcome
-from tickets.service import record_outgoing
+from tickets.service import OutgoingRecord, record_outgoing
 from tickets.values import OutgoingEmail
 
 logger = logging.getLogger(__name__)
@@ -49,46 +49,56 @@ def queue_outgoing(
     now: datetime,
 ) -> int:
     """Render, compose and add `intent` to the outbox in the caller's transaction (idempotent); its id."""
-    rendered = renderer.render(intent.kind, intent.language, intent.context)
-    message_id = make_message_id(
-        kind=intent.kind,
-        ticket_id=intent.ticket_id,
-        domain=helpdesk.address,
-        # The agent's reply token rides in the Message-ID too: a reply that lost the plus-address
-        # (some providers drop it) still proves itself through In-Reply-To/References.
-        unique=".".join(
-            filter(None, [str(intent.context.get("token") or ""), str(int(now.timestamp())), secrets.token_hex(6)])
-        ),
-    )
-    raw = compose_email(
-        intent,
-        rendered,
-        helpdesk=helpdesk,
-        message_id=message_id,
-        reply_to=reply_to or helpdesk.address,
-        now=now,
-    )
-    row_id, created = queries.enqueue(
+    draft = new_draft(intent, helpdesk=helpdesk, reply_to=reply_to, now=now)
+    return store_outgoing(session, draft, write(draft, renderer=renderer, helpdesk=helpdesk), helpdesk=helpdesk)
+
+
+def store_outgoing(session: Session, draft: Draft, written: Written, *, helpdesk: HelpdeskSettings) -> int:
+    """Add a written message to the outbox in the caller's transaction (idempotent); its row id."""
+    row_id, created = _enqueue(session, draft, written.raw)
+    if created:
+        record_outgoing(session, [_thread_entry(draft, written, helpdesk)])
+    return row_id
+
+
+def reserve_outgoing(session: Session, draft: Draft) -> int | None:
+    """Add the draft's outbox row without its bytes yet (same transaction; `complete_outgoing`
+    writes them before the commit); its id, or None when the idempotency key is taken."""
+    row_id, created = _enqueue(session, draft, b"")
+    return row_id if created else None
+
+
+def complete_outgoing(
+    session: Session, reserved: list[tuple[int, Draft, Written]], *, helpdesk: HelpdeskSettings
+) -> None:
+    """Write the bytes of reserved rows and show each in its ticket's thread: two statements in all."""
+    queries.set_raw(session.connection(), [(row_id, written.raw) for row_id, _, written in reserved])
+    record_outgoing(session, [_thread_entry(draft, written, helpdesk) for _, draft, written in reserved])
+
+
+def _enqueue(session: Session, draft: Draft, raw: bytes) -> tuple[int, bool]:
+    intent = draft.intent
+    return queries.enqueue(
         session,
         idempotency_key=intent.idempotency_key,
         ticket_id=intent.ticket_id,
         kind=intent.kind,
-        message_id=message_id,
+        message_id=draft.message_id,
         recipients=intent.to,
         raw=raw,
-        now=now,
+        now=draft.now,
     )
-    if created:
-        record_outgoing(
-            session,
-            intent=intent,
-            message_id=message_id,
-            subject=rendered.subject,
-            text=rendered.text,
-            sender=helpdesk.address,
-            now=now,
-        )
-    return row_id
+
+
+def _thread_entry(draft: Draft, written: Written, helpdesk: HelpdeskSettings) -> OutgoingRecord:
+    return OutgoingRecord(
+        intent=draft.intent,
+        message_id=draft.message_id,
+        subject=written.subject,
+        text=written.text,
+        sender=helpdesk.address,
+        now=draft.now,
+    )
 
 
 @dataclass(slots=True)

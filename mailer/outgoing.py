@@ -1,16 +1,20 @@
 """Turns the core's outgoing intents into queued mail: template context, rendering, outbox."""
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from sqlmodel import Session
 
 from config.settings import Settings
 from mailer.compose import HeaderValueError
-from mailer.outbox import queue_outgoing
+from mailer.drafts import Draft, Unsendable, WriterSetup, Written, new_draft, write, write_all
+from mailer.outbox import complete_outgoing, reserve_outgoing, store_outgoing
 from mailer.templating import TemplateRenderer
 from tickets import repository as repo
 from tickets.calendar import service_lines
+from tickets.outbox import discard
 from tickets.values import OutgoingEmail
 
 logger = logging.getLogger(__name__)
@@ -41,21 +45,85 @@ class OutgoingQueue:
             self._lines_at, self._lines_cache = minute, service_lines(self._settings.calendar, minute)
         return self._lines_cache
 
-    def __call__(self, session: Session, intent: OutgoingEmail, now: datetime) -> None:
+    def draft(self, intent: OutgoingEmail, now: datetime) -> Draft:
         full = OutgoingEmail(**{**_fields(intent), "context": self.context(intent, now)})
+        helpdesk = self._settings.helpdesk
+        return new_draft(full, helpdesk=helpdesk, reply_to=str(intent.context.get("reply_to") or ""), now=now)
+
+    def __call__(self, session: Session, intent: OutgoingEmail, now: datetime) -> None:
+        """Render, compose and queue at once."""
+        draft = self.draft(intent, now)
         try:
-            queue_outgoing(
-                session,
-                full,
-                renderer=self._renderer,
-                helpdesk=self._settings.helpdesk,
-                reply_to=str(intent.context.get("reply_to") or self._settings.helpdesk.address),
-                now=now,
-            )
+            written = write(draft, renderer=self._renderer, helpdesk=self._settings.helpdesk)
         except HeaderValueError as exc:
-            logger.info("not sent: %s", exc, extra={"action": "unsendable", "ticket": intent.ticket_id})
-            if intent.ticket_id is not None:
-                repo.add_event(session, intent.ticket_id, now, f"{intent.kind}-not-sent", detail=str(exc))
+            _not_sent(session, draft, str(exc))
+            return
+        store_outgoing(session, draft, written, helpdesk=self._settings.helpdesk)
+
+    def batch(self, offload: "Offload | None" = None) -> "OutgoingBatch":
+        """Queue many now, their mail written meanwhile through `offload` (here, at the end, without one)."""
+        setup = WriterSetup(
+            templates_path=self._settings.templates.path,
+            default_language=self._settings.helpdesk.language,
+            helpdesk=self._settings.helpdesk,
+        )
+        return OutgoingBatch(self, setup, offload)
+
+
+# Starts fn(items) somewhere (a parsing process) and returns how to get its result.
+Offload = Callable[
+    [Callable[[list[Draft]], list[Written | Unsendable]], list[Draft]], Callable[[], list[Written | Unsendable]]
+]
+WRITE_CHUNK = 32  # drafts handed over at a time: written while the batch's next messages are stored
+
+
+class OutgoingBatch:
+    """Outbox rows added as their intents arrive (idempotency and rate limits see them at once);
+    their bytes written elsewhere meanwhile, in chunks, and stored at the end of the transaction."""
+
+    def __init__(self, queue: OutgoingQueue, setup: WriterSetup, offload: Offload | None = None) -> None:
+        self._queue = queue
+        self._write = partial(write_all, setup)
+        self._helpdesk = setup.helpdesk
+        self._offload: Offload = offload or (lambda fn, drafts: partial(fn, drafts))
+        self._waiting: list[tuple[int, Draft]] = []
+        self._writing: list[tuple[list[tuple[int, Draft]], Callable[[], list[Written | Unsendable]]]] = []
+
+    def add(self, session: Session, intent: OutgoingEmail, now: datetime) -> None:
+        draft = self._queue.draft(intent, now)
+        row_id = reserve_outgoing(session, draft)
+        if row_id is not None:
+            self._waiting.append((row_id, draft))
+        if len(self._waiting) >= WRITE_CHUNK:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if self._waiting:
+            self._writing.append((self._waiting, self._offload(self._write, [d for _, d in self._waiting])))
+            self._waiting = []
+
+    def finish(self, session: Session) -> None:
+        """Wait for every reserved message to be written and store the bytes (two statements)."""
+        self._hand_over()
+        paired = [
+            (row_id, draft, r)
+            for rows, later in self._writing
+            for (row_id, draft), r in zip(rows, later(), strict=True)
+        ]
+        self._writing = []
+        done = [(row_id, draft, r) for row_id, draft, r in paired if isinstance(r, Written)]
+        refused = [(row_id, draft, r) for row_id, draft, r in paired if isinstance(r, Unsendable)]
+        discard(session, [row_id for row_id, _, _ in refused])
+        for _, draft, unsendable in refused:
+            _not_sent(session, draft, unsendable.reason)
+        complete_outgoing(session, done, helpdesk=self._helpdesk)
+
+
+def _not_sent(session: Session, draft: Draft, reason: str) -> None:
+    intent = draft.intent
+    logger.info("not sent: %s", reason, extra={"action": "unsendable", "ticket": intent.ticket_id})
+    if intent.ticket_id is not None:
+        repo.add_event(session, intent.ticket_id, draft.now, f"{intent.kind}-not-sent", detail=reason)
 
 
 def _fields(intent: OutgoingEmail) -> dict[str, object]:

@@ -4,7 +4,8 @@ Parsing is pure CPU and needs nothing from the database, so a batch's messages a
 a small process pool (the worker's other core) the moment the batch arrives; ingest takes
 each result when it reaches that message, by then usually parsed. A batch of one (`deliver`,
 a single new mail after IDLE, a retry one message at a time) is parsed here: starting a child
-would cost more than it saves.
+would cost more than it saves. The same processes write the batch's outgoing mail
+(`submit`, from mailer.outgoing) once parsing is done.
 """
 
 import multiprocessing
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
+from typing import TypeVar
 
 from mailer.errors import MailerError
 from tickets.values import IncomingMessage
@@ -22,6 +24,8 @@ from tickets.values import IncomingMessage
 Parse = Callable[[bytes], IncomingMessage]
 Parsed = Callable[[], IncomingMessage]
 WORKER_CHECK_SECONDS = 1.0
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class ParserCrashedError(MailerError):
@@ -78,13 +82,33 @@ class ParseAhead:
             return [partial(self._parse, raw) for raw in raws]
         return [partial(self._result, future) for future in futures]
 
+    def submit(self, fn: Callable[[list[T]], list[R]], items: list[T]) -> Callable[[], list[R]]:
+        """Start `fn(items)` in a process (queued behind the parsing already started); a callable
+        that returns its result, or computes it here when there are no processes or few items.
+        `fn` must be picklable: a module function or a partial of one."""
+        if self._processes < 1 or len(items) < self._min_batch:
+            return partial(fn, items)
+        try:
+            future = self._running_pool().submit(fn, items)
+        except BrokenProcessPool:
+            self._pool = None
+            return partial(fn, items)
+        return partial(self._result_or_here, future, fn, items)
+
+    def _result_or_here(self, future: "Future[list[R]]", fn: Callable[[list[T]], list[R]], items: list[T]) -> list[R]:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self._pool = None  # a fresh pool for the next batch; this work is done here
+            return fn(items)
+
     def _running_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # Not fork: the worker has threads (the event loop, the database pool). Children of a
             # fork server that has imported the parser share its pages: about half the memory of
             # spawned ones (measured by bench.ingest).
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["mailer.parse"])
+            context.set_forkserver_preload(["mailer.parse", "mailer.drafts"])
             self._pool = ProcessPoolExecutor(
                 max_workers=self._processes,
                 mp_context=context,

@@ -165,6 +165,25 @@ def record_outcomes(connection: Connection, outcomes: Sequence[Outcome]) -> None
     )
 
 
+def set_raw(connection: Connection, rows: Sequence[tuple[int, bytes]]) -> None:
+    """Write the message bytes of rows added without them earlier in this transaction (one statement)."""
+    if rows:
+        connection.execute(_raw_update(), [{"r_id": row_id, "r_raw": raw} for row_id, raw in rows])
+
+
+@functools.cache
+def _raw_update() -> Any:
+    table = Outbox.__table__  # type: ignore[attr-defined]
+    return update(table).where(table.c.id == bindparam("r_id")).values(raw=bindparam("r_raw"))
+
+
+def discard(session: Session, outbox_ids: Sequence[int]) -> None:
+    """Remove rows added earlier in this transaction that turned out unsendable."""
+    if outbox_ids:
+        table = Outbox.__table__  # type: ignore[attr-defined]
+        session.connection().execute(table.delete().where(table.c.id.in_(list(outbox_ids))))
+
+
 def _get(session: Session, outbox_id: int) -> Outbox:
     row = session.get(Outbox, outbox_id)
     if row is None:

@@ -48,6 +48,18 @@ def insert_row(session: Session, model: type[SQLModel], values: dict[str, Any]) 
     return int(session.connection().execute(_insert_returning_id(model), values).scalar_one())
 
 
+def insert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """One INSERT of many rows (executemany), ids not returned."""
+    if session.new or session.dirty:
+        session.flush()
+    session.connection().execute(_insert(model), rows)
+
+
+@functools.cache
+def _insert(model: type[SQLModel]) -> Any:
+    return insert(model.__table__)  # type: ignore[attr-defined]
+
+
 @functools.cache
 def _insert_returning_id(model: type[SQLModel]) -> Any:
     table = model.__table__  # type: ignore[attr-defined]

@@ -349,27 +349,38 @@ def quarantine(
     return receipt
 
 
-def record_outgoing(
-    session: Session, *, intent: OutgoingEmail, message_id: str, subject: str, text: str, sender: str, now: datetime
-) -> None:
-    """Show a queued outgoing message in its ticket's thread (same transaction)."""
-    if intent.ticket_id is None:
-        return
-    repo.insert_row(
-        session,
-        Message,
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutgoingRecord:
+    """A queued outgoing message as its ticket's thread shows it."""
+
+    intent: OutgoingEmail
+    message_id: str
+    subject: str
+    text: str
+    sender: str
+    now: datetime
+
+
+def record_outgoing(session: Session, records: list[OutgoingRecord]) -> None:
+    """Show queued outgoing messages in their tickets' threads (same transaction, one statement)."""
+    rows = [
         {
-            "ticket_id": intent.ticket_id,
+            "ticket_id": r.intent.ticket_id,
+            "receipt_id": None,
             "direction": "out",
-            "kind": intent.kind,
-            "from_addr": sender,
+            "kind": r.intent.kind,
+            "from_addr": r.sender,
             "from_name": "",
-            "to_addrs": ", ".join(intent.to),
+            "to_addrs": ", ".join(r.intent.to),
             "cc_addrs": "",
-            "subject": subject,
-            "message_id": message_id,
-            "text": text,
+            "subject": r.subject,
+            "message_id": r.message_id,
+            "text": r.text,
             "html": "",
-            "created_at": now,
-        },
-    )
+            "created_at": r.now,
+        }
+        for r in records
+        if r.intent.ticket_id is not None
+    ]
+    if rows:
+        repo.insert_rows(session, Message, rows)

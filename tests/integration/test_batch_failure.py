@@ -4,17 +4,20 @@ The batch is first stored without savepoints; the failure rolls that whole trans
 the batch is stored again one savepoint per message. Nothing of the first pass may survive.
 """
 
+from email import message_from_bytes, policy
 
 from sqlalchemy import func, select
 
+from config.settings import TemplatesSettings
 from mailer.inbound import Arrival, Ingestor
 from mailer.outgoing import OutgoingQueue
 from mailer.parse import parse_message, policy_from_settings
+from mailer.templating import PACKAGED_PATH
 from tests.mailgen import backlog
 from tickets.db import read_only
 from tickets.models import Event, Message, Outbox, Participant, Receipt, Ticket
 from tickets.values import ReceiptKey
-from ventanilla.wiring import ingest_policy
+from ventanilla.wiring import ingest_policy, make_ingestor
 
 
 def test_a_failure_after_some_writes_rolls_back_only_that_message(make_settings, db_url, engine, clock) -> None:
@@ -61,3 +64,69 @@ def test_a_failure_after_some_writes_rolls_back_only_that_message(make_settings,
     with read_only(engine) as session:
         assert session.scalar(select(func.count()).select_from(Ticket)) == 5
     ingestor.close()
+
+
+def utf8_sender_mail() -> bytes:
+    return (
+        "From: José <josé@ejemplo.es>\r\nTo: soporte@ventanilla.example\r\nSubject: Renovar certificado\r\n"
+        "Message-ID: <utf8-1@ejemplo.es>\r\nDate: Mon, 05 Oct 2026 09:00:00 +0000\r\n\r\nHola, ¿cómo renuevo?\r\n"
+    ).encode()
+
+
+def test_batch_mail_is_written_in_the_parsing_process_and_stored_whole(make_settings, db_url, engine, clock) -> None:
+    settings = make_settings(db_url=db_url)
+    ingestor = make_ingestor(settings, engine, clock)  # one parsing process (the default): mail is written there
+    mails = [m["raw"] for m in backlog(40, reply_every=100)]
+    mails.insert(7, utf8_sender_mail())  # an address compose cannot put in a header (no SMTPUTF8)
+    arrivals = [
+        Arrival(key=ReceiptKey(mailbox="INBOX", uidvalidity=1, uid=i + 1), raw=raw, arrived_at=clock.now())
+        for i, raw in enumerate(mails)
+    ]
+    try:
+        results = ingestor.process_batch(arrivals)
+    finally:
+        ingestor.close()
+
+    assert [r.action for r in results] == ["ticketed"] * 41
+    with read_only(engine) as session:
+        rows = session.scalars(select(Outbox).order_by(Outbox.id)).all()
+        acks = [r for r in rows if r.kind == "ack"]
+        assert len(acks) == 40 and len(rows) == 40 + 41 * 2  # an ack each but José's; the two agents told of all
+        for row in rows:  # every row has its bytes; nothing reserved is left empty
+            parsed = message_from_bytes(row.raw, policy=policy.default)
+            assert parsed["Message-ID"] == row.message_id and parsed["To"] == row.recipients
+        out = session.scalars(select(Message).where(Message.direction == "out")).all()
+        assert sorted(m.message_id for m in out) == sorted(r.message_id for r in rows)
+        jose = session.scalars(select(Ticket).where(Ticket.requester_email == "josé@ejemplo.es")).one()
+        kinds = set(session.scalars(select(Event.kind).where(Event.ticket_id == jose.id)))
+        assert "ack-not-sent" in kinds
+
+
+def test_a_template_failing_in_the_parsing_process_fails_only_its_message(
+    make_settings, db_url, engine, clock, tmp_path
+) -> None:
+    # An operator's ack template that breaks for one requester (StrictUndefined), in both languages.
+    for language in ("es", "en"):
+        folder = tmp_path / "templates" / language
+        folder.mkdir(parents=True)
+        packaged = (PACKAGED_PATH / language / "ack.txt").read_text()
+        trap = '{% if requester.email == "user3@correo3.example" %}{{ no_such_value }}{% endif %}'
+        (folder / "ack.txt").write_text(trap + packaged)
+    settings = make_settings(db_url=db_url, templates=TemplatesSettings(path=str(tmp_path / "templates")))
+    ingestor = make_ingestor(settings, engine, clock)
+    mails = backlog(40, reply_every=100)
+    arrivals = [
+        Arrival(key=ReceiptKey(mailbox="INBOX", uidvalidity=1, uid=i + 1), raw=m["raw"], arrived_at=clock.now())
+        for i, m in enumerate(mails)
+    ]
+    try:
+        results = ingestor.process_batch(arrivals)
+    finally:
+        ingestor.close()
+
+    assert [r.action for r in results].count("ticketed") == 39
+    assert results[3].action == "error" and "no_such_value" in results[3].reason
+    with read_only(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Ticket)) == 39
+        assert session.scalar(select(func.count()).select_from(Outbox)) == 39 * 3
+        assert not session.scalars(select(Ticket).where(Ticket.requester_email == mails[3]["sender"])).all()
