@@ -9,7 +9,7 @@ Nothing is moved on the server before the commit (invariant 1).
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -129,7 +129,7 @@ class Ingestor:
             if careful or not isinstance(self._queue, OutgoingQueue)
             else self._queue.batch(self._parse_ahead.submit)
         )
-        with unit_of_work(self._engine) as session:
+        with unit_of_work(self._engine) as session, nullcontext() if careful else repo.deferred_writes(session):
             results = [
                 self._quarantine(session, arrival, why)
                 if why
@@ -138,9 +138,10 @@ class Ingestor:
                 else self._straight(session, arrival, next(taken), batch)
                 for arrival, why in zip(arrivals, refusals, strict=True)
             ]
-            if batch is not None:
-                with _failing_the_batch("writing its mail"):
+            with _failing_the_batch("writing its mail and deferred rows"):
+                if batch is not None:
                     batch.finish(session)
+                repo.flush_deferred(session)
             return results
 
     def _straight(

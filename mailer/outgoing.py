@@ -105,10 +105,13 @@ class OutgoingBatch:
     def finish(self, session: Session) -> None:
         """Wait for every reserved message to be written and store the bytes (two statements)."""
         self._hand_over()
+        # Last chunk first: those not started yet are taken back and written here while the
+        # parsing process finishes the earlier ones (ParseAhead.submit).
+        written = [later() for _, later in reversed(self._writing)][::-1]
         paired = [
             (row_id, draft, r)
-            for rows, later in self._writing
-            for (row_id, draft), r in zip(rows, later(), strict=True)
+            for (rows, _), results in zip(self._writing, written, strict=True)
+            for (row_id, draft), r in zip(rows, results, strict=True)
         ]
         self._writing = []
         done = [(row_id, draft, r) for row_id, draft, r in paired if isinstance(r, Written)]

@@ -5,7 +5,8 @@ a small process pool (the worker's other core) the moment the batch arrives; ing
 each result when it reaches that message, by then usually parsed. A batch of one (`deliver`,
 a single new mail after IDLE, a retry one message at a time) is parsed here: starting a child
 would cost more than it saves. The same processes write the batch's outgoing mail
-(`submit`, from mailer.outgoing) once parsing is done.
+(`submit`, from mailer.outgoing) once parsing is done. Work the processes have not started when
+its result is wanted is cancelled there and done here: this process never waits idle for a queue.
 """
 
 import multiprocessing
@@ -80,7 +81,7 @@ class ParseAhead:
         except BrokenProcessPool:
             self._pool = None  # died between two batches: parse this one here
             return [partial(self._parse, raw) for raw in raws]
-        return [partial(self._result, future) for future in futures]
+        return [partial(self._result, future, raw) for future, raw in zip(futures, raws, strict=True)]
 
     def submit(self, fn: Callable[[list[T]], list[R]], items: list[T]) -> Callable[[], list[R]]:
         """Start `fn(items)` in a process (queued behind the parsing already started); a callable
@@ -96,6 +97,8 @@ class ParseAhead:
         return partial(self._result_or_here, future, fn, items)
 
     def _result_or_here(self, future: "Future[list[R]]", fn: Callable[[list[T]], list[R]], items: list[T]) -> list[R]:
+        if future.cancel():  # not started yet: the processes are behind, so this one does it now
+            return fn(items)
         try:
             return future.result()
         except BrokenProcessPool:
@@ -117,7 +120,9 @@ class ParseAhead:
             )
         return self._pool
 
-    def _result(self, future: "Future[IncomingMessage]") -> IncomingMessage:
+    def _result(self, future: "Future[IncomingMessage]", raw: bytes) -> IncomingMessage:
+        if future.cancel():  # not started yet: parse it here rather than wait for the queue ahead of it
+            return self._parse(raw)
         try:
             return future.result()
         except BrokenProcessPool as exc:

@@ -1,7 +1,8 @@
 """Queries and inserts. Never commits: the unit of work does."""
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -34,11 +35,16 @@ def insert_ignore(session: Session, model: type[SQLModel], values: dict[str, Any
 
 
 @functools.cache
-def _insert_ignore_stmt(model: type[SQLModel], dialect: str) -> Any:
-    table = model.__table__  # type: ignore[attr-defined]
+def _insert_ignore_many(model: type[SQLModel], dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING, for one row or many."""
     maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    key = table.primary_key.columns.values()[0]
-    return maker(table).on_conflict_do_nothing().returning(key)
+    return maker(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _insert_ignore_stmt(model: type[SQLModel], dialect: str) -> Any:
+    key = model.__table__.primary_key.columns.values()[0]  # type: ignore[attr-defined]
+    return _insert_ignore_many(model, dialect).returning(key)
 
 
 def insert_row(session: Session, model: type[SQLModel], values: dict[str, Any]) -> int:
@@ -139,6 +145,7 @@ def save_mailbox_state(session: Session, name: str, uidvalidity: int) -> None:
 
 
 def participants(session: Session, ticket_ids: Iterable[int]) -> dict[int, set[str]]:
+    flush_deferred(session)
     ids = list(ticket_ids)
     result: dict[int, set[str]] = {i: set() for i in ids}
     if not ids:
@@ -171,11 +178,54 @@ def tickets_by_message_ids(session: Session, message_ids: Sequence[str]) -> list
 
 def add_participant(session: Session, ticket_id: int, email: str, role: str) -> None:
     if email:
-        insert_ignore(session, Participant, {"ticket_id": ticket_id, "email": email, "role": role})
+        values = {"ticket_id": ticket_id, "email": email, "role": role}
+        if not _defer(session, Participant, values):
+            insert_ignore(session, Participant, values)
 
 
 def add_event(session: Session, ticket_id: int, at: datetime, kind: str, actor: str = "", detail: str = "") -> None:
-    insert_row(session, Event, {"ticket_id": ticket_id, "at": at, "kind": kind, "actor": actor, "detail": detail})
+    values = {"ticket_id": ticket_id, "at": at, "kind": kind, "actor": actor, "detail": detail}
+    if not _defer(session, Event, values):
+        insert_row(session, Event, values)
+
+
+# Events and participants are written often during ingest and read back rarely (participants by
+# threading, before which they are flushed): within `deferred_writes` they wait in the session and
+# go in one statement per table. Only rows nothing refers to by id are deferred.
+_DEFERRED = "ventanilla.deferred"
+_IGNORE_CONFLICTS = frozenset({Participant})
+
+
+@contextmanager
+def deferred_writes(session: Session) -> Iterator[None]:
+    """Events and participants added inside are inserted together when it ends (rows of a block
+    that raises are dropped with it) or just before participants are read."""
+    session.info[_DEFERRED] = {}
+    try:
+        yield
+        flush_deferred(session)
+    finally:
+        session.info.pop(_DEFERRED, None)
+
+
+def _defer(session: Session, model: type[SQLModel], values: dict[str, Any]) -> bool:
+    pending = session.info.get(_DEFERRED)
+    if pending is None:
+        return False
+    pending.setdefault(model, []).append(values)
+    return True
+
+
+def flush_deferred(session: Session) -> None:
+    """Insert the deferred rows now (one executemany per table)."""
+    pending = session.info.get(_DEFERRED)
+    if not pending:
+        return
+    dialect = session.get_bind().dialect.name
+    for model, rows in pending.items():
+        statement = _insert_ignore_many(model, dialect) if model in _IGNORE_CONFLICTS else _insert(model)
+        session.connection().execute(statement, rows)
+    pending.clear()
 
 
 def count_outbox_since(session: Session, *, kind: str, recipient: str, since: datetime) -> int:

@@ -4,6 +4,7 @@ The batch is first stored without savepoints; the failure rolls that whole trans
 the batch is stored again one savepoint per message. Nothing of the first pass may survive.
 """
 
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 from sqlalchemy import func, select
@@ -13,11 +14,13 @@ from mailer.inbound import Arrival, Ingestor
 from mailer.outgoing import OutgoingQueue
 from mailer.parse import parse_message, policy_from_settings
 from mailer.templating import PACKAGED_PATH
-from tests.mailgen import backlog
+from tests.mailgen import backlog, message
 from tickets.db import read_only
 from tickets.models import Event, Message, Outbox, Participant, Receipt, Ticket
 from tickets.values import ReceiptKey
 from ventanilla.wiring import ingest_policy, make_ingestor
+
+NOW = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
 
 
 def test_a_failure_after_some_writes_rolls_back_only_that_message(make_settings, db_url, engine, clock) -> None:
@@ -130,3 +133,33 @@ def test_a_template_failing_in_the_parsing_process_fails_only_its_message(
         assert session.scalar(select(func.count()).select_from(Ticket)) == 39
         assert session.scalar(select(func.count()).select_from(Outbox)) == 39 * 3
         assert not session.scalars(select(Ticket).where(Ticket.requester_email == mails[3]["sender"])).all()
+
+
+def test_a_reply_by_reference_in_the_same_batch_sees_the_new_tickets_participants(
+    make_settings, db_url, engine, clock
+) -> None:
+    # Participants are written in one statement at the end of the batch; threading by [#N] needs
+    # the sender to be one of them, so they must be there when the second message asks.
+    settings = make_settings(db_url=db_url)
+    first = message(index=1, sender="ana@correo.example", subject="Renovar certificado", body="¿Cómo?", when=NOW)
+    second = message(index=2, sender="ana@correo.example", subject="[#1] Más datos", body="Es el de firma.", when=NOW)
+    stranger = message(index=3, sender="eve@evil.example", subject="[#1] Más datos", body="Yo también.", when=NOW)
+    ingestor = Ingestor(
+        engine,
+        parse=lambda raw: parse_message(raw, policy=policy_from_settings(settings)),
+        queue=OutgoingQueue(settings),
+        policy=ingest_policy(settings),
+        clock=clock,
+    )
+    arrivals = [
+        Arrival(key=ReceiptKey(mailbox="INBOX", uidvalidity=1, uid=i + 1), raw=raw, arrived_at=clock.now())
+        for i, (_, raw) in enumerate([first, second, stranger])
+    ]
+    results = ingestor.process_batch(arrivals)
+    assert [(r.action, r.ticket_id) for r in results] == [("ticketed", 1), ("followup", 1), ("ticketed", 2)]
+    with read_only(engine) as session:
+        assert set(session.scalars(select(Participant.email).where(Participant.ticket_id == 1))) == {
+            "ana@correo.example"
+        }
+        kinds = list(session.scalars(select(Event.kind).where(Event.ticket_id == 1).order_by(Event.id)))
+        assert kinds[0] == "created" and "user-message" in kinds and "outsider-reference" in kinds
