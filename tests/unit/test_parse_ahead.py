@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 from functools import partial
 
 import pytest
@@ -113,3 +114,40 @@ def test_parsing_processes_end_when_the_worker_is_killed() -> None:
     while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in children), "a parsing process outlived the worker"
+
+
+def _slow_on_marker(raw: bytes) -> IncomingMessage:
+    """A parser that takes its time over one message, so everything queued behind it waits."""
+    if b"SLOW-DOWN" in raw:
+        time.sleep(3)
+    return PARSE(raw)
+
+
+def _pid_of(items: list[bytes]) -> list[int]:
+    return [os.getpid() for _ in items]
+
+
+def test_work_the_child_has_not_started_is_done_here_instead_of_waited_for(raws: list[bytes]) -> None:
+    ahead = ParseAhead(_slow_on_marker, processes=1)
+    try:
+        takes = ahead.start([raws[0].replace(b"Subject:", b"X-Test: SLOW-DOWN\r\nSubject:", 1), *raws[1:]])
+        later = ahead.submit(_pid_of, [b"a", b"b"])  # queued behind the whole batch
+        started = time.monotonic()
+        assert takes[-1]() == PARSE(raws[-1])  # not started there (the child is busy): parsed here at once
+        assert later() == [os.getpid()] * 2  # likewise: this process did it
+        assert time.monotonic() - started < 2.5
+        assert takes[0]().subject == PARSE(raws[0]).subject  # the slow one finishes in the child
+    finally:
+        ahead.close()
+
+
+def test_submitted_work_runs_in_the_child_when_it_is_free(raws: list[bytes]) -> None:
+    ahead = ParseAhead(PARSE, processes=1)
+    try:
+        assert [take() for take in ahead.start(raws)] == [PARSE(raw) for raw in raws]  # the child is up, idle
+        later = ahead.submit(_pid_of, [b"a", b"b"])
+        time.sleep(0.5)  # long enough for the idle child to take it
+        pids = later()
+        assert len(set(pids)) == 1 and pids[0] != os.getpid()
+    finally:
+        ahead.close()
