@@ -191,6 +191,12 @@ def main() -> None:
             print(f"(a) raw imapclient fetch      {a:9.0f} msg/s")
             print(f"(b) stdlib parse + text body  {b:9.0f} msg/s")
             print(f"(c) full pipeline ({args.db:10s}) {c:9.0f} msg/s   ({processed} messages in {elapsed:.1f} s)")
+            agents = load_settings(None)[0].helpdesk.agents  # as the measured worker loads them
+            print(
+                "    queued: an acknowledgement per new ticket"
+                + (f", and a notice to each of {len(agents)} agents per user message" if agents else "")
+                + " (VENTANILLA_HELPDESK__AGENTS='[]' for acknowledgements only)"
+            )
             print(
                 f"    (c)/(b) = {c / b:.2f}    (c)/(a) = {c / a:.3f}    "
                 f"peak RSS {rss:.0f} MB (+ {parser_rss:.0f} MB the parsing process; the fork server is smaller)"

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -76,10 +77,21 @@ def complete_outgoing(
     record_outgoing(session, [_thread_entry(draft, written, helpdesk) for _, draft, written in reserved])
 
 
-def _enqueue(session: Session, draft: Draft, raw: bytes) -> tuple[int, bool]:
+def queue_written(session: Session, done: list[tuple[Draft, Written]], *, helpdesk: HelpdeskSettings) -> None:
+    """Add written messages to the outbox (each once per idempotency key) and show those added in
+    their tickets' threads: two statements in all."""
+    added = queries.enqueue_many(session, [_row(draft, written.raw) for draft, written in done])
+    entries = []
+    for draft, written in done:
+        if draft.intent.idempotency_key in added:
+            added.discard(draft.intent.idempotency_key)  # a key repeated in `done` was added once
+            entries.append(_thread_entry(draft, written, helpdesk))
+    record_outgoing(session, entries)
+
+
+def _row(draft: Draft, raw: bytes) -> dict[str, Any]:
     intent = draft.intent
-    return queries.enqueue(
-        session,
+    return queries.new_row(
         idempotency_key=intent.idempotency_key,
         ticket_id=intent.ticket_id,
         kind=intent.kind,
@@ -88,6 +100,10 @@ def _enqueue(session: Session, draft: Draft, raw: bytes) -> tuple[int, bool]:
         raw=raw,
         now=draft.now,
     )
+
+
+def _enqueue(session: Session, draft: Draft, raw: bytes) -> tuple[int, bool]:
+    return queries.enqueue_row(session, _row(draft, raw))
 
 
 def _thread_entry(draft: Draft, written: Written, helpdesk: HelpdeskSettings) -> OutgoingRecord:

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from config.settings import Settings
 from mailer.compose import HeaderValueError
 from mailer.drafts import Draft, Unsendable, WriterSetup, Written, new_draft, write, write_all
-from mailer.outbox import complete_outgoing, reserve_outgoing, store_outgoing
+from mailer.outbox import complete_outgoing, queue_written, reserve_outgoing, store_outgoing
 from mailer.templating import TemplateRenderer
 from tickets import repository as repo
 from tickets.calendar import service_lines
@@ -75,25 +75,31 @@ Offload = Callable[
     [Callable[[list[Draft]], list[Written | Unsendable]], list[Draft]], Callable[[], list[Written | Unsendable]]
 ]
 WRITE_CHUNK = 32  # drafts handed over at a time: written while the batch's next messages are stored
+COUNTED_AS_THEY_GO = frozenset({"ack"})  # kinds ingest reads back within a batch (tickets.service rate limit)
 
 
 class OutgoingBatch:
-    """Outbox rows added as their intents arrive (idempotency and rate limits see them at once);
-    their bytes written elsewhere meanwhile, in chunks, and stored at the end of the transaction."""
+    """Mail queued by a batch of ingest, written elsewhere meanwhile (in chunks) and stored before
+    its commit. Acknowledgements get their outbox rows at once, since the per-sender rate limit
+    counts them as the batch goes; every other kind is inserted at the end, in one statement."""
 
     def __init__(self, queue: OutgoingQueue, setup: WriterSetup, offload: Offload | None = None) -> None:
         self._queue = queue
         self._write = partial(write_all, setup)
         self._helpdesk = setup.helpdesk
         self._offload: Offload = offload or (lambda fn, drafts: partial(fn, drafts))
-        self._waiting: list[tuple[int, Draft]] = []
-        self._writing: list[tuple[list[tuple[int, Draft]], Callable[[], list[Written | Unsendable]]]] = []
+        self._waiting: list[tuple[int | None, Draft]] = []  # (row id when reserved, draft)
+        self._writing: list[tuple[list[tuple[int | None, Draft]], Callable[[], list[Written | Unsendable]]]] = []
 
     def add(self, session: Session, intent: OutgoingEmail, now: datetime) -> None:
         draft = self._queue.draft(intent, now)
-        row_id = reserve_outgoing(session, draft)
-        if row_id is not None:
+        if intent.kind in COUNTED_AS_THEY_GO:
+            row_id = reserve_outgoing(session, draft)
+            if row_id is None:
+                return  # already queued (idempotency key taken)
             self._waiting.append((row_id, draft))
+        else:
+            self._waiting.append((None, draft))
         if len(self._waiting) >= WRITE_CHUNK:
             self._hand_over()
 
@@ -103,7 +109,7 @@ class OutgoingBatch:
             self._waiting = []
 
     def finish(self, session: Session) -> None:
-        """Wait for every reserved message to be written and store the bytes (two statements)."""
+        """Wait for every message to be written and store them: a few statements for the batch."""
         self._hand_over()
         # Last chunk first: those not started yet are taken back and written here while the
         # parsing process finishes the earlier ones (ParseAhead.submit).
@@ -114,12 +120,14 @@ class OutgoingBatch:
             for (row_id, draft), r in zip(rows, results, strict=True)
         ]
         self._writing = []
-        done = [(row_id, draft, r) for row_id, draft, r in paired if isinstance(r, Written)]
-        refused = [(row_id, draft, r) for row_id, draft, r in paired if isinstance(r, Unsendable)]
-        discard(session, [row_id for row_id, _, _ in refused])
-        for _, draft, unsendable in refused:
-            _not_sent(session, draft, unsendable.reason)
-        complete_outgoing(session, done, helpdesk=self._helpdesk)
+        for _, draft, result in paired:
+            if isinstance(result, Unsendable):
+                _not_sent(session, draft, result.reason)
+        discard(session, [row_id for row_id, _, r in paired if row_id is not None and isinstance(r, Unsendable)])
+        reserved = [(row_id, d, r) for row_id, d, r in paired if row_id is not None and isinstance(r, Written)]
+        complete_outgoing(session, reserved, helpdesk=self._helpdesk)
+        fresh = [(d, r) for row_id, d, r in paired if row_id is None and isinstance(r, Written)]
+        queue_written(session, fresh, helpdesk=self._helpdesk)
 
 
 def _not_sent(session: Session, draft: Draft, reason: str) -> None:

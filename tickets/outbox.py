@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from tickets.models import Outbox
-from tickets.repository import insert_ignore
+from tickets.repository import insert_ignore, insert_ignore_rows
 
 BACKOFF_MINUTES = (1, 5, 15, 30, 60)  # then hourly
 JITTER = 0.2  # +/- 20 %
@@ -241,7 +241,45 @@ def enqueue(
     now: datetime,
 ) -> tuple[int, bool]:
     """Add a rendered message to the outbox once per idempotency key: (row id, newly added)."""
-    values = {
+    values = new_row(
+        idempotency_key=idempotency_key,
+        ticket_id=ticket_id,
+        kind=kind,
+        message_id=message_id,
+        recipients=recipients,
+        raw=raw,
+        now=now,
+    )
+    return enqueue_row(session, values)
+
+
+def enqueue_row(session: Session, values: dict[str, Any]) -> tuple[int, bool]:
+    """Add a row built by `new_row` once per idempotency key: (row id, newly added)."""
+    new_id = insert_ignore(session, Outbox, values)
+    if new_id is not None:
+        return int(new_id), True
+    existing = session.execute(select(Outbox.id).where(Outbox.idempotency_key == values["idempotency_key"])).one()
+    return int(existing[0]), False
+
+
+def enqueue_many(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Add rows built by `new_row` in one statement, each once per idempotency key (a key already
+    taken, or repeated among them, adds nothing); the keys that were added."""
+    return set(insert_ignore_rows(session, Outbox, list(rows), Outbox.__table__.c.idempotency_key))  # type: ignore[attr-defined]
+
+
+def new_row(
+    *,
+    idempotency_key: str,
+    ticket_id: int | None,
+    kind: str,
+    message_id: str,
+    recipients: Sequence[str],
+    raw: bytes,
+    now: datetime,
+) -> dict[str, Any]:
+    """The values of a queued outbox row."""
+    return {
         "idempotency_key": idempotency_key,
         "ticket_id": ticket_id,
         "kind": kind,
@@ -256,8 +294,3 @@ def enqueue(
         "last_reply": "",
         "results": "",
     }
-    new_id = insert_ignore(session, Outbox, values)
-    if new_id is not None:
-        return int(new_id), True
-    existing = session.execute(select(Outbox.id).where(Outbox.idempotency_key == idempotency_key)).one()
-    return int(existing[0]), False

@@ -54,6 +54,16 @@ def insert_row(session: Session, model: type[SQLModel], values: dict[str, Any]) 
     return int(session.connection().execute(_insert_returning_id(model), values).scalar_one())
 
 
+def insert_ignore_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]], column: Any) -> list[Any]:
+    """INSERT ... ON CONFLICT DO NOTHING of many rows in one statement; `column` of those added."""
+    if not rows:
+        return []
+    if session.new or session.dirty:
+        session.flush()
+    statement = _insert_ignore_many(model, session.get_bind().dialect.name).returning(column)
+    return list(session.connection().execute(statement, rows).scalars())
+
+
 def insert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
     """One INSERT of many rows (executemany), ids not returned."""
     if session.new or session.dirty:

@@ -1,4 +1,4 @@
-"""A message that fails halfway through its writes, inside a batch: it alone is rolled back.
+"""Ingest in batches: stored straight through, a failing message rolled back alone, mail written aside.
 
 The batch is first stored without savepoints; the failure rolls that whole transaction back and
 the batch is stored again one savepoint per message. Nothing of the first pass may survive.
@@ -15,9 +15,9 @@ from mailer.outgoing import OutgoingQueue
 from mailer.parse import parse_message, policy_from_settings
 from mailer.templating import PACKAGED_PATH
 from tests.mailgen import backlog, message
-from tickets.db import read_only
+from tickets.db import read_only, unit_of_work
 from tickets.models import Event, Message, Outbox, Participant, Receipt, Ticket
-from tickets.values import ReceiptKey
+from tickets.values import OutgoingEmail, ReceiptKey
 from ventanilla.wiring import ingest_policy, make_ingestor
 
 NOW = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
@@ -163,3 +163,55 @@ def test_a_reply_by_reference_in_the_same_batch_sees_the_new_tickets_participant
         }
         kinds = list(session.scalars(select(Event.kind).where(Event.ticket_id == 1).order_by(Event.id)))
         assert kinds[0] == "created" and "user-message" in kinds and "outsider-reference" in kinds
+
+
+def test_batch_mail_is_queued_once_per_idempotency_key(make_settings, db_url, engine, clock) -> None:
+    settings = make_settings(db_url=db_url)
+    queue = OutgoingQueue(settings)
+    ingestor = Ingestor(
+        engine,
+        parse=lambda raw: parse_message(raw, policy=policy_from_settings(settings)),
+        queue=queue,
+        policy=ingest_policy(settings),
+        clock=clock,
+    )
+    first = ingestor.process(ReceiptKey(mailbox="INBOX", uidvalidity=1, uid=1), backlog(1)[0]["raw"], clock.now())
+    assert first.action == "ticketed" and first.ticket_id == 1  # its ack is queued, key "ack:1"
+    context = {
+        "ticket": {
+            "id": 1,
+            "subject": "s",
+            "status": "open",
+            "priority": "normal",
+            "category": "",
+            "assigned_agent": "",
+        },
+        "requester": {"name": "Ana", "email": "ana@correo.example"},
+        "command": {"text": "#assign nadie", "error": "nadie is not an agent"},
+    }
+
+    def intent(kind: str, key: str) -> OutgoingEmail:
+        return OutgoingEmail(
+            kind=kind, ticket_id=1, to=("luis@ventanilla.example",), idempotency_key=key, language="es", context=context
+        )
+
+    with read_only(engine) as session:
+        before = set(session.scalars(select(Outbox.idempotency_key)))
+    assert "ack:1" in before
+    with unit_of_work(engine) as session:
+        batch = queue.batch()
+        batch.add(session, intent("ack", "ack:1"), clock.now())  # taken: nothing added
+        batch.add(session, intent("ack", "ack:again"), clock.now())  # reserved at once (counted)
+        batch.add(session, intent("command_error", "command:1"), clock.now())  # inserted at the end...
+        batch.add(session, intent("command_error", "command:1"), clock.now())  # ...once
+        batch.add(session, intent("command_error", "notify:1:x"), clock.now())
+        batch.finish(session)
+    with read_only(engine) as session:
+        rows = session.scalars(select(Outbox)).all()
+        out = session.scalars(select(Message).where(Message.direction == "out")).all()
+    added = sorted({r.idempotency_key for r in rows} - before)
+    assert added == ["ack:again", "command:1", "notify:1:x"] and len(rows) == len(before) + 3
+    assert sorted(m.message_id for m in out) == sorted(r.message_id for r in rows)  # one thread entry each
+    for row in rows:
+        assert message_from_bytes(row.raw, policy=policy.default)["Message-ID"] == row.message_id
+    ingestor.close()
