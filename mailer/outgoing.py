@@ -1,7 +1,8 @@
 """Turns the core's outgoing intents into queued mail: template context, rendering, outbox."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 
@@ -27,7 +28,7 @@ class OutgoingQueue:
         self._settings = settings
         self._renderer = renderer or TemplateRenderer(settings.templates.path, settings.helpdesk.language)
         self._lines_at: datetime | None = None
-        self._lines_cache: dict[str, object] = {}
+        self._lines_cache: Mapping[str, object] = {}
 
     def context(self, intent: OutgoingEmail, now: datetime) -> dict[str, object]:
         helpdesk = self._settings.helpdesk
@@ -38,7 +39,7 @@ class OutgoingQueue:
             **intent.context,
         }
 
-    def _lines(self, now: datetime) -> dict[str, object]:
+    def _lines(self, now: datetime) -> Mapping[str, object]:
         """The phone lines as of this minute (the same for every message queued in it)."""
         minute = now.replace(second=0, microsecond=0)
         if self._lines_at != minute:
@@ -46,7 +47,7 @@ class OutgoingQueue:
         return self._lines_cache
 
     def draft(self, intent: OutgoingEmail, now: datetime) -> Draft:
-        full = OutgoingEmail(**{**_fields(intent), "context": self.context(intent, now)})
+        full = replace(intent, context=self.context(intent, now))
         helpdesk = self._settings.helpdesk
         return new_draft(full, helpdesk=helpdesk, reply_to=str(intent.context.get("reply_to") or ""), now=now)
 
@@ -135,7 +136,3 @@ def _not_sent(session: Session, draft: Draft, reason: str) -> None:
     logger.info("not sent: %s", reason, extra={"action": "unsendable", "ticket": intent.ticket_id})
     if intent.ticket_id is not None:
         repo.add_event(session, intent.ticket_id, draft.now, f"{intent.kind}-not-sent", detail=reason)
-
-
-def _fields(intent: OutgoingEmail) -> dict[str, object]:
-    return {name: getattr(intent, name) for name in intent.__dataclass_fields__}
