@@ -59,12 +59,21 @@ class MaildirSource:
         box = self._inbox()
         entries = []
         for key in box.keys():
-            if not self._processed and "S" in box.get_flags(key):
+            if not self._processed and "S" in self._flags(key):
                 continue
             entries.append((self._delivered_at(key), key))
         entries.sort()
         self._keys = {uid_of(key): key for _, key in entries}
         return FolderState(uidvalidity=MAILDIR_UIDVALIDITY, uids=tuple(uid_of(k) for _, k in entries))
+
+    def _flags(self, key: str) -> str:
+        """The message's Maildir flags, read off its file name ("...:2,FS"), not its contents."""
+        try:
+            name = self._file(key).name
+        except KeyError:
+            return ""
+        _, info, flags = name.rpartition(self._inbox().colon + "2,")
+        return flags if info else ""
 
     def _file(self, key: str) -> Path:
         return self._path / self._inbox()._lookup(key)  # type: ignore[attr-defined]

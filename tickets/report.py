@@ -19,6 +19,12 @@ from sqlmodel import Session
 from tickets.models import Event, Message, Ticket
 from tickets.phone_models import Call
 
+# The tables' Core columns: typed as SQL expressions (the model attributes type as plain values).
+_M = Message.__table__.c  # type: ignore[attr-defined]
+_E = Event.__table__.c  # type: ignore[attr-defined]
+_T = Ticket.__table__.c  # type: ignore[attr-defined]
+_C = Call.__table__.c  # type: ignore[attr-defined]
+
 ANSWER_KINDS = ("agent", "phone")  # an agent's reply relayed to the user; an attended call followed up
 OTHER_ACTION_KINDS = ("note", "assigned", "forwarded", "phone-call")
 AUTO_ASSIGN = "%(first reply)"  # the assignment a first reply makes by itself is no action of its own
@@ -166,7 +172,7 @@ def _in(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
 
 
 def _received_filter(start: datetime, end: datetime) -> ColumnElement[bool]:
-    return and_(Message.direction == "in", Message.kind == "user", _in(Message.created_at, start, end))
+    return and_(_M.direction == "in", _M.kind == "user", _in(_M.created_at, start, end))
 
 
 def _count_received(session: Session, start: datetime, end: datetime) -> int:
@@ -176,45 +182,41 @@ def _count_received(session: Session, start: datetime, end: datetime) -> int:
 
 def _answers(session: Session, start: datetime, end: datetime) -> dict[str, int]:
     query = (
-        select(Message.kind, func.count())
-        .where(Message.direction == "in", Message.kind.in_(ANSWER_KINDS), _in(Message.created_at, start, end))  # type: ignore[attr-defined]
-        .group_by(Message.kind)
+        select(_M.kind, func.count())
+        .where(_M.direction == "in", _M.kind.in_(ANSWER_KINDS), _in(_M.created_at, start, end))
+        .group_by(_M.kind)
     )
     found = {kind: int(n) for kind, n in session.execute(query)}
     return {kind: found.get(kind, 0) for kind in ANSWER_KINDS}
 
 
 def _received_on_tickets(session: Session, start: datetime, end: datetime, tickets: Any) -> int:
-    query = (
-        select(func.count())
-        .select_from(Message)
-        .where(_received_filter(start, end), Message.ticket_id.in_(tickets))  # type: ignore[attr-defined]
-    )
+    query = select(func.count()).select_from(Message).where(_received_filter(start, end), _M.ticket_id.in_(tickets))
     return int(session.scalar(query) or 0)
 
 
 def _escalated_tickets(end: datetime) -> Any:
-    return select(Event.ticket_id).where(Event.kind == "escalated", Event.at < end)
+    return select(_E.ticket_id).where(_E.kind == "escalated", _E.at < end)
 
 
 def _escalations(session: Session, start: datetime, end: datetime) -> tuple[int, int, int]:
     """(received emails on escalated tickets, those tickets, those still unanswered at the end)."""
     escalated = _received_on_tickets(session, start, end, _escalated_tickets(end))
     last = (
-        select(Event.ticket_id, func.max(Event.at).label("at"))
-        .where(Event.kind == "escalated", Event.at < end)
-        .where(Event.ticket_id.in_(select(Message.ticket_id).where(_received_filter(start, end))))  # type: ignore[attr-defined]
-        .group_by(Event.ticket_id)
+        select(_E.ticket_id, func.max(_E.at).label("at"))
+        .where(_E.kind == "escalated", _E.at < end)
+        .where(_E.ticket_id.in_(select(_M.ticket_id).where(_received_filter(start, end))))
+        .group_by(_E.ticket_id)
         .subquery()
     )
     answered_after = (
-        select(Message.id)
+        select(_M.id)
         .where(
-            Message.ticket_id == last.c.ticket_id,
-            Message.direction == "in",
-            Message.kind.in_(ANSWER_KINDS),  # type: ignore[attr-defined]
-            Message.created_at >= last.c.at,
-            Message.created_at < end,
+            _M.ticket_id == last.c.ticket_id,
+            _M.direction == "in",
+            _M.kind.in_(ANSWER_KINDS),
+            _M.created_at >= last.c.at,
+            _M.created_at < end,
         )
         .exists()
     )
@@ -224,10 +226,10 @@ def _escalations(session: Session, start: datetime, end: datetime) -> tuple[int,
 
 
 def _other_actions(session: Session, start: datetime, end: datetime) -> int:
-    tickets = select(Event.ticket_id).where(
-        Event.kind.in_(OTHER_ACTION_KINDS),  # type: ignore[attr-defined]
-        Event.at < end,
-        ~and_(Event.kind == "assigned", Event.detail.like(AUTO_ASSIGN)),  # type: ignore[attr-defined]
+    tickets = select(_E.ticket_id).where(
+        _E.kind.in_(OTHER_ACTION_KINDS),
+        _E.at < end,
+        ~and_(_E.kind == "assigned", _E.detail.like(AUTO_ASSIGN)),
     )
     return _received_on_tickets(session, start, end, tickets)
 
@@ -239,13 +241,11 @@ def _response_times(session: Session, start: datetime, end: datetime) -> dict[st
     answer with none (a second answer in a row) is timed from the latest user message before
     it; a call on a ticket with no user message at all took 0 s.
     """
-    m = Message
-    is_answer = case((m.kind.in_(ANSWER_KINDS), 1), else_=0)  # type: ignore[attr-defined]
+    m = _M
+    is_answer = case((m.kind.in_(ANSWER_KINDS), 1), else_=0)
     t = _epoch(session, m.created_at)
     order = (m.created_at, is_answer, m.id)
-    answered = select(m.ticket_id).where(
-        m.direction == "in", m.kind.in_(ANSWER_KINDS), _in(m.created_at, start, end)  # type: ignore[attr-defined]
-    )
+    answered = select(m.ticket_id).where(m.direction == "in", m.kind.in_(ANSWER_KINDS), _in(m.created_at, start, end))
     timeline = (
         select(
             m.ticket_id.label("ticket_id"),
@@ -262,9 +262,9 @@ def _response_times(session: Session, start: datetime, end: datetime) -> dict[st
         )
         .where(
             m.direction == "in",
-            m.kind.in_(("user", *ANSWER_KINDS)),  # type: ignore[attr-defined]
+            m.kind.in_(("user", *ANSWER_KINDS)),
             m.created_at < end,
-            m.ticket_id.in_(answered),  # type: ignore[attr-defined]
+            m.ticket_id.in_(answered),
         )
         .subquery()
     )
@@ -292,7 +292,7 @@ def _buckets(timing: dict[str, int]) -> tuple[tuple[str, int], ...]:
 
 
 def _calls(session: Session, start: datetime, end: datetime) -> dict[str, int]:
-    query = select(Call.outcome, func.count()).where(_in(Call.started_at, start, end)).group_by(Call.outcome)
+    query = select(_C.outcome, func.count()).where(_in(_C.started_at, start, end)).group_by(_C.outcome)
     return {outcome: int(n) for outcome, n in session.execute(query)}
 
 
@@ -305,10 +305,10 @@ def _slots(
     session: Session, start: datetime, end: datetime, timezone: str, line: str
 ) -> tuple[tuple[Slot, ...], float, float]:
     """Calls and wait per local half hour (grouped by UTC half hour in SQL, then by local slot)."""
-    bucket = _half_hours(session, Call.started_at).label("b")
+    bucket = _half_hours(session, _C.started_at).label("b")
     query = (
-        select(bucket, func.count(), func.sum(Call.wait_seconds))
-        .where(_in(Call.started_at, start, end), Call.line == line)
+        select(bucket, func.count(), func.sum(_C.wait_seconds))
+        .where(_in(_C.started_at, start, end), _C.line == line)
         .group_by(bucket)
     )
     zone = ZoneInfo(timezone)
@@ -349,9 +349,7 @@ def _daily(session: Session, start: datetime, end: datetime, timezone: str) -> t
     first = start.astimezone(zone).date()
     days = {(first + timedelta(days=i)).isoformat(): [0, 0] for i in range((end - start).days + 1)}
     emails = _per_half_hour(session, _received_filter(start, end))
-    answer_filter = and_(
-        Message.direction == "in", Message.kind.in_(ANSWER_KINDS), _in(Message.created_at, start, end)  # type: ignore[attr-defined]
-    )
+    answer_filter = and_(_M.direction == "in", _M.kind.in_(ANSWER_KINDS), _in(_M.created_at, start, end))
     for column, counts in ((0, emails), (1, _per_half_hour(session, answer_filter))):
         for number, n in counts:
             day = datetime.fromtimestamp(number * SLOT_SECONDS, UTC).astimezone(zone).date().isoformat()
@@ -361,18 +359,18 @@ def _daily(session: Session, start: datetime, end: datetime, timezone: str) -> t
 
 
 def _per_half_hour(session: Session, where: ColumnElement[bool]) -> list[tuple[int, int]]:
-    bucket = _half_hours(session, Message.created_at).label("b")
+    bucket = _half_hours(session, _M.created_at).label("b")
     query = select(bucket, func.count()).where(where).group_by(bucket)
     return [(int(b), int(n)) for b, n in session.execute(query)]
 
 
 def _categories(session: Session, start: datetime, end: datetime) -> tuple[tuple[str, int], ...]:
     query = (
-        select(Ticket.category, func.count())
+        select(_T.category, func.count())
         .select_from(Message)
-        .join(Ticket, Ticket.id == Message.ticket_id)  # type: ignore[arg-type]
+        .join(Ticket, _T.id == _M.ticket_id)
         .where(_received_filter(start, end))
-        .group_by(Ticket.category)
+        .group_by(_T.category)
     )
     rows = [(str(c), int(n)) for c, n in session.execute(query)]
     return tuple(sorted(rows, key=lambda r: (-r[1], r[0])))

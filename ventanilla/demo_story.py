@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from config.settings import Settings
 from mailer.outgoing import OutgoingQueue
