@@ -20,7 +20,7 @@ from tickets.values import OutgoingEmail
 logger = logging.getLogger(__name__)
 
 Queue = Callable[[Session, OutgoingEmail, datetime], None]
-MonthlyReportHook = Callable[[Engine, datetime], None]
+MonthlyReportHook = Callable[[Engine, datetime], object]  # what it returns is ignored
 
 
 def run_sla_sweep(engine: Engine, *, now: datetime, policy: SweepPolicy, queue: Queue) -> SweepResult:
@@ -79,6 +79,7 @@ def mail_monthly_report(engine: Engine, now: datetime, *, settings: Settings, qu
                 context=context,
             )
             queue(session, intent, now)
-    logger.info("monthly report %s queued for %d supervisors", month, len(helpdesk.supervisors),
-                extra={"action": "monthly"})
+    logger.info(
+        "monthly report %s queued for %d supervisors", month, len(helpdesk.supervisors), extra={"action": "monthly"}
+    )
     return len(helpdesk.supervisors)

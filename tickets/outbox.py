@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, update
+from sqlalchemy import select as core_select  # more columns than sqlmodel.select is typed for
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
@@ -85,7 +86,7 @@ def _claim_statements(dialect: str) -> tuple[Any, Any]:
     table = Outbox.__table__  # type: ignore[attr-defined]
     c = table.c
     due = (
-        select(c.id, c.ticket_id, c.kind, c.message_id, c.recipients, c.raw, c.attempts, c.created_at, c.results)
+        core_select(c.id, c.ticket_id, c.kind, c.message_id, c.recipients, c.raw, c.attempts, c.created_at, c.results)
         .where(c.status == "queued", c.next_attempt_at <= bindparam("now", type_=c.next_attempt_at.type))
         # In the index's order (status, next_attempt_at): the scan stops after `limit` rows instead of
         # sorting every due row of a large backlog on each claim.

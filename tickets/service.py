@@ -228,7 +228,7 @@ def _new_ticket(
     outgoing = _acknowledgement(session, {"id": ticket_id, **facts}, msg, now, policy)
     if policy.agents is not None:
         # A detached copy of the row just inserted: what the notifications read, without a SELECT.
-        ticket = Ticket(id=ticket_id, **values)
+        ticket = Ticket(id=ticket_id, **values)  # type: ignore[arg-type]  # the columns' values, of mixed types
         outgoing += agent_service.notify_agents(session, ticket, msg, now, policy.agents, event="new")
     return IngestResult(action="ticketed", ticket_id=ticket_id, reason=linked.reason, outgoing=outgoing)
 

@@ -32,7 +32,9 @@ def _sent(engine: Engine, *, kind: str, ticket_id: int, to: str) -> EmailMessage
 
 def _reply(original: EmailMessage, *, sender: str, text: str, when: datetime) -> bytes:
     """What pressing Reply in a mail client produces: quoted original, thread headers."""
-    quoted = "\n".join("> " + line for line in original.get_body(("plain",)).get_content().splitlines()[:12])
+    body = original.get_body(("plain",))
+    assert body is not None, "the demo's mail has a text part"
+    quoted = "\n".join("> " + line for line in body.get_content().splitlines()[:12])
     reply = EmailMessage()
     reply["From"] = sender
     reply["To"] = original["Reply-To"] or original["From"]

@@ -3,11 +3,12 @@
 import asyncio
 import logging
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from mailer.outgoing import OutgoingQueue
 from scheduler.wiring import make_scheduler
 from tickets.migrate import upgrade
+from tickets.values import IngestResult
 from ventanilla.context import AppContext
 from ventanilla.signals import stop_on_signals
 from ventanilla.wiring import make_drainer, make_poller
@@ -22,7 +23,7 @@ class BacklogProgress:
     def __init__(self, batch_size: int) -> None:
         self._batch = batch_size
         self._bar: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
 
     def __call__(self, done: int, total: int) -> None:
         if total <= self._batch:
@@ -31,7 +32,8 @@ class BacklogProgress:
             self._bar = Progress(TextColumn("backlog"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
             self._bar.start()
             self._task = self._bar.add_task("backlog", total=total)
-        self._bar.update(self._task, completed=done, total=total)  # type: ignore[arg-type]
+        assert self._task is not None
+        self._bar.update(self._task, completed=done, total=total)
         if done >= total:
             self._bar.stop()
             self._bar = None
@@ -44,7 +46,11 @@ async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
     drainer = make_drainer(settings, engine, clock)
     # Ingest commits in a worker thread; the drainer sends what it queued at once, not at its next poll.
     event_loop = asyncio.get_running_loop()
-    poller.ingestor.on_committed = lambda _results: event_loop.call_soon_threadsafe(drainer.wake)
+
+    def wake_drainer(_results: list[IngestResult]) -> None:
+        event_loop.call_soon_threadsafe(drainer.wake)
+
+    poller.ingestor.on_committed = wake_drainer
     loop = MailboxLoop(poller, engine, clock, settings)
     scheduler = make_scheduler(settings, engine, clock, OutgoingQueue(settings))
     progress = BacklogProgress(settings.inbox.batch_size)
