@@ -25,6 +25,7 @@ from tickets import repository as repo
 from tickets import service
 from tickets.clock import Clock
 from tickets.db import read_only, unit_of_work
+from tickets.inserts import deferred_writes, flush_deferred
 from tickets.values import IncomingMessage, IngestResult, OutgoingEmail, ReceiptKey
 
 logger = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ class Ingestor:
             if careful or not isinstance(self._queue, OutgoingQueue)
             else self._queue.batch(self._parse_ahead.submit)
         )
-        with unit_of_work(self._engine) as session, nullcontext() if careful else repo.deferred_writes(session):
+        with unit_of_work(self._engine) as session, nullcontext() if careful else deferred_writes(session):
             results = [
                 self._quarantine(session, arrival, why)
                 if why
@@ -141,7 +142,7 @@ class Ingestor:
             with _failing_the_batch("writing its mail and deferred rows"):
                 if batch is not None:
                     batch.finish(session)
-                repo.flush_deferred(session)
+                flush_deferred(session)
             return results
 
     def _straight(

@@ -17,8 +17,8 @@ from sqlalchemy import select as core_select  # more columns than sqlmodel.selec
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
+from tickets.inserts import insert_ignore, insert_ignore_rows
 from tickets.models import Outbox
-from tickets.repository import insert_ignore, insert_ignore_rows
 
 BACKOFF_MINUTES = (1, 5, 15, 30, 60)  # then hourly
 JITTER = 0.2  # +/- 20 %

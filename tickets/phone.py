@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from tickets import repository as repo
 from tickets import rules
 from tickets.agent_mail import ticket_context, user_thread
+from tickets.inserts import insert_row
 from tickets.models import Message, Ticket
 from tickets.phone_models import Call
 from tickets.service import IngestPolicy
@@ -166,7 +167,7 @@ def record_call(session: Session, call: CallRecord, *, now: datetime, policy: Ph
     if existing is not None:
         return CallResult(action="duplicate", call_id=existing[0], ticket_id=existing[1])
     ticket = _ticket_for(session, call, now, policy)
-    call_id = repo.insert_row(session, Call, _call_row(call, ticket, now))
+    call_id = insert_row(session, Call, _call_row(call, ticket, now))
     if ticket is None:
         return CallResult(action="recorded", call_id=call_id)
     if call.outcome == "answered":
@@ -239,7 +240,7 @@ def _new_ticket(session: Session, call: CallRecord, now: datetime, policy: Phone
         category, priority = "revocation", "urgent"
     language = rules.detect_language(call.summary, rules_.default_language) if call.summary else rules_.default_language
     response_due, hard_due = rules_.due_times(priority, call.started_at)
-    ticket_id = repo.insert_row(
+    ticket_id = insert_row(
         session,
         Ticket,
         {
@@ -303,7 +304,7 @@ def _missed(
 
 
 def _store(session: Session, ticket_id: int, *, kind: str, call: CallRecord) -> None:
-    repo.insert_row(
+    insert_row(
         session,
         Message,
         {

@@ -1,15 +1,14 @@
 """Queries and inserts. Never commits: the unit of work does."""
 
 import functools
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, select
 
+from tickets.inserts import defer, flush_deferred, insert_ignore, insert_row
 from tickets.models import (
     Blob,
     Event,
@@ -23,63 +22,6 @@ from tickets.models import (
 )
 from tickets.rules import TicketFacts
 from tickets.values import ReceiptKey
-
-
-def insert_ignore(session: Session, model: type[SQLModel], values: dict[str, Any]) -> int | None:
-    """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike; the new id, or None on conflict."""
-    if session.new or session.dirty:
-        session.flush()
-    dialect = session.get_bind().dialect.name
-    row = session.connection().execute(_insert_ignore_stmt(model, dialect), values).first()
-    return None if row is None else row[0]
-
-
-@functools.cache
-def _insert_ignore_many(model: type[SQLModel], dialect: str) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING, for one row or many."""
-    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return maker(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
-
-
-@functools.cache
-def _insert_ignore_stmt(model: type[SQLModel], dialect: str) -> Any:
-    key = model.__table__.primary_key.columns.values()[0]  # type: ignore[attr-defined]
-    return _insert_ignore_many(model, dialect).returning(key)
-
-
-def insert_row(session: Session, model: type[SQLModel], values: dict[str, Any]) -> int:
-    """A plain INSERT returning the new id: several times cheaper than ORM add + flush."""
-    if session.new or session.dirty:
-        session.flush()  # rows added through the ORM must exist before ours refer to them
-    return int(session.connection().execute(_insert_returning_id(model), values).scalar_one())
-
-
-def insert_ignore_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]], column: Any) -> list[Any]:
-    """INSERT ... ON CONFLICT DO NOTHING of many rows in one statement; `column` of those added."""
-    if not rows:
-        return []
-    if session.new or session.dirty:
-        session.flush()
-    statement = _insert_ignore_many(model, session.get_bind().dialect.name).returning(column)
-    return list(session.connection().execute(statement, rows).scalars())
-
-
-def insert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
-    """One INSERT of many rows (executemany), ids not returned."""
-    if session.new or session.dirty:
-        session.flush()
-    session.connection().execute(_insert(model), rows)
-
-
-@functools.cache
-def _insert(model: type[SQLModel]) -> Any:
-    return insert(model.__table__)  # type: ignore[attr-defined]
-
-
-@functools.cache
-def _insert_returning_id(model: type[SQLModel]) -> Any:
-    table = model.__table__  # type: ignore[attr-defined]
-    return insert(table).returning(table.c.id)
 
 
 def put_blob(session: Session, sha256: str, data: bytes) -> None:
@@ -189,53 +131,14 @@ def tickets_by_message_ids(session: Session, message_ids: Sequence[str]) -> list
 def add_participant(session: Session, ticket_id: int, email: str, role: str) -> None:
     if email:
         values = {"ticket_id": ticket_id, "email": email, "role": role}
-        if not _defer(session, Participant, values):
+        if not defer(session, Participant, values, ignore_conflicts=True):
             insert_ignore(session, Participant, values)
 
 
 def add_event(session: Session, ticket_id: int, at: datetime, kind: str, actor: str = "", detail: str = "") -> None:
     values = {"ticket_id": ticket_id, "at": at, "kind": kind, "actor": actor, "detail": detail}
-    if not _defer(session, Event, values):
+    if not defer(session, Event, values):
         insert_row(session, Event, values)
-
-
-# Events and participants are written often during ingest and read back rarely (participants by
-# threading, before which they are flushed): within `deferred_writes` they wait in the session and
-# go in one statement per table. Only rows nothing refers to by id are deferred.
-_DEFERRED = "ventanilla.deferred"
-_IGNORE_CONFLICTS = frozenset({Participant})
-
-
-@contextmanager
-def deferred_writes(session: Session) -> Iterator[None]:
-    """Events and participants added inside are inserted together when it ends (rows of a block
-    that raises are dropped with it) or just before participants are read."""
-    session.info[_DEFERRED] = {}
-    try:
-        yield
-        flush_deferred(session)
-    finally:
-        session.info.pop(_DEFERRED, None)
-
-
-def _defer(session: Session, model: type[SQLModel], values: dict[str, Any]) -> bool:
-    pending = session.info.get(_DEFERRED)
-    if pending is None:
-        return False
-    pending.setdefault(model, []).append(values)
-    return True
-
-
-def flush_deferred(session: Session) -> None:
-    """Insert the deferred rows now (one executemany per table)."""
-    pending = session.info.get(_DEFERRED)
-    if not pending:
-        return
-    dialect = session.get_bind().dialect.name
-    for model, rows in pending.items():
-        statement = _insert_ignore_many(model, dialect) if model in _IGNORE_CONFLICTS else _insert(model)
-        session.connection().execute(statement, rows)
-    pending.clear()
 
 
 def count_outbox_since(session: Session, *, kind: str, recipient: str, since: datetime) -> int:

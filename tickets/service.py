@@ -10,6 +10,7 @@ from sqlmodel import Session
 from tickets import agent_service, rules
 from tickets import repository as repo
 from tickets.agent_mail import AgentPolicy
+from tickets.inserts import insert_row, insert_rows
 from tickets.models import AttachmentRow, Message, Outbox, Receipt, Ticket
 from tickets.sla import SlaPolicy
 from tickets.values import IncomingMessage, IngestResult, OutgoingEmail, ReceiptKey
@@ -59,7 +60,7 @@ def ingest(
         return IngestResult(action="already", ticket_id=existing[2], reason=existing[1])
     repo.put_blob(session, msg.raw_sha256, raw)
     result = _decide(session, msg, arrived_at, now, policy, bounce_of)
-    receipt_id = repo.insert_row(
+    receipt_id = insert_row(
         session,
         Receipt,
         {
@@ -216,7 +217,7 @@ def _new_ticket(
         "linked_ticket_id": linked_id,
         "requester_undeliverable": False,
     }
-    ticket_id = repo.insert_row(session, Ticket, values)
+    ticket_id = insert_row(session, Ticket, values)
     repo.add_participant(session, ticket_id, msg.sender.email, "requester")
     for cc in msg.cc:
         if cc.email and cc.email not in policy.own_addresses:
@@ -289,7 +290,7 @@ def _follow_up(
 def _store_message(
     session: Session, receipt_id: int, msg: IncomingMessage, ticket_id: int, arrived_at: datetime, *, kind: str
 ) -> None:
-    message_row = repo.insert_row(
+    message_row = insert_row(
         session,
         Message,
         {
@@ -311,7 +312,7 @@ def _store_message(
     for attachment in msg.attachments:
         sha = hashlib.sha256(attachment.data).hexdigest()
         repo.put_blob(session, sha, attachment.data)
-        repo.insert_row(
+        insert_row(
             session,
             AttachmentRow,
             {
@@ -383,4 +384,4 @@ def record_outgoing(session: Session, records: list[OutgoingRecord]) -> None:
         if r.intent.ticket_id is not None
     ]
     if rows:
-        repo.insert_rows(session, Message, rows)
+        insert_rows(session, Message, rows)
