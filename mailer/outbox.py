@@ -28,7 +28,7 @@ from tickets import outbox as queries
 from tickets.clock import Clock
 from tickets.db import transaction, unit_of_work
 from tickets.outbox import ClaimedMail, Outcome
-from tickets.service import OutgoingRecord, record_outgoing
+from tickets.outgoing_thread import OutgoingRecord, record_outgoing
 from tickets.values import OutgoingEmail
 
 logger = logging.getLogger(__name__)

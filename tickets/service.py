@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from tickets import agent_service, rules
+from tickets import agent_service, bounce_service, rules
 from tickets import repository as repo
 from tickets.agent_mail import AgentPolicy
-from tickets.inserts import insert_row, insert_rows
-from tickets.models import AttachmentRow, Message, Outbox, Receipt, Ticket
+from tickets.inserts import insert_row
+from tickets.models import AttachmentRow, Message, Receipt, Ticket
 from tickets.sla import SlaPolicy
 from tickets.values import IncomingMessage, IngestResult, OutgoingEmail, ReceiptKey
 
@@ -106,9 +106,9 @@ def _decide(
     if msg.auto in ("loop", "own"):
         return IngestResult(action="ignored", reason=f"{msg.auto}: {msg.auto_reason}")
     if msg.auto == "bounce":
-        return _bounce(session, msg, now, bounce_of)
+        return bounce_service.attach_bounce(session, msg, now, bounce_of)
     if bounce_of is not None:
-        return _reply_to_envelope(session, msg, bounce_of)
+        return bounce_service.attach_envelope_reply(session, msg, bounce_of)
     if policy.agents is not None:
         handled = agent_service.handle_agent_message(
             session,
@@ -148,39 +148,6 @@ def _thread(session: Session, msg: IncomingMessage, now: datetime) -> rules.Thre
     if decision.refused:
         logger.info("stranger did not join a ticket", extra={"action": "thread", "reason": decision.reason})
     return decision
-
-
-def _bounce(session: Session, msg: IncomingMessage, now: datetime, bounce_of: int | None) -> IngestResult:
-    """A bounce of our own mail is attached to its ticket; it never gets an answer."""
-    row = session.get(Outbox, bounce_of) if bounce_of is not None else None
-    ticket_ids = [row.ticket_id] if row is not None and row.ticket_id else []
-    ticket_ids = ticket_ids or repo.tickets_by_message_ids(session, [*msg.references, *msg.in_reply_to])
-    status = msg.bounce_status or "unknown"  # a report we cannot read marks nobody undeliverable
-    if row is not None and status == "failed":
-        row.status, row.last_reply = "bounced", f"DSN: {', '.join(msg.bounce_recipients) or 'failed'}"[:2000]
-        session.add(row)
-    if not ticket_ids:
-        return IngestResult(action="ignored", reason=f"bounce ({status}) of no known ticket")
-    ticket = session.get(Ticket, ticket_ids[0])
-    assert ticket is not None and ticket.id is not None
-    failed = set(msg.bounce_recipients) or set((row.recipients if row else "").split(","))
-    if status == "failed" and ticket.requester_email in failed:
-        ticket.requester_undeliverable = True
-        session.add(ticket)
-    detail = f"{status}: {', '.join(sorted(failed))}" + (f" (outbox {bounce_of})" if bounce_of else "")
-    repo.add_event(session, ticket.id, now, "bounce", detail=detail)
-    return IngestResult(action="attached", ticket_id=ticket.id, reason=f"bounce {status}")
-
-
-def _reply_to_envelope(session: Session, msg: IncomingMessage, outbox_id: int) -> IngestResult:
-    """Mail to one of our VERP addresses that is not a DSN (an auto-responder answering the
-    Return-Path, RFC 3834 3.1.1): attached to the ticket of that outbox row, changing nothing."""
-    row = session.get(Outbox, outbox_id)
-    if row is None or row.ticket_id is None:
-        return IngestResult(action="ignored", reason="mail to a bounce address of no known ticket")
-    return IngestResult(
-        action="attached", ticket_id=row.ticket_id, reason=f"reply to the envelope of outbox {outbox_id}"
-    )
 
 
 def _new_ticket(
@@ -348,40 +315,3 @@ def quarantine(
     session.add(receipt)
     session.flush()
     return receipt
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OutgoingRecord:
-    """A queued outgoing message as its ticket's thread shows it."""
-
-    intent: OutgoingEmail
-    message_id: str
-    subject: str
-    text: str
-    sender: str
-    now: datetime
-
-
-def record_outgoing(session: Session, records: list[OutgoingRecord]) -> None:
-    """Show queued outgoing messages in their tickets' threads (same transaction, one statement)."""
-    rows = [
-        {
-            "ticket_id": r.intent.ticket_id,
-            "receipt_id": None,
-            "direction": "out",
-            "kind": r.intent.kind,
-            "from_addr": r.sender,
-            "from_name": "",
-            "to_addrs": ", ".join(r.intent.to),
-            "cc_addrs": "",
-            "subject": r.subject,
-            "message_id": r.message_id,
-            "text": r.text,
-            "html": "",
-            "created_at": r.now,
-        }
-        for r in records
-        if r.intent.ticket_id is not None
-    ]
-    if rows:
-        insert_rows(session, Message, rows)

@@ -1,0 +1,42 @@
+"""Mail about our own mail: delivery reports (DSN) and replies to our VERP envelope addresses."""
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from tickets import repository as repo
+from tickets.models import Outbox, Ticket
+from tickets.values import IncomingMessage, IngestResult
+
+
+def attach_bounce(session: Session, msg: IncomingMessage, now: datetime, bounce_of: int | None) -> IngestResult:
+    """A bounce of our own mail is attached to its ticket; it never gets an answer."""
+    row = session.get(Outbox, bounce_of) if bounce_of is not None else None
+    ticket_ids = [row.ticket_id] if row is not None and row.ticket_id else []
+    ticket_ids = ticket_ids or repo.tickets_by_message_ids(session, [*msg.references, *msg.in_reply_to])
+    status = msg.bounce_status or "unknown"  # a report we cannot read marks nobody undeliverable
+    if row is not None and status == "failed":
+        row.status, row.last_reply = "bounced", f"DSN: {', '.join(msg.bounce_recipients) or 'failed'}"[:2000]
+        session.add(row)
+    if not ticket_ids:
+        return IngestResult(action="ignored", reason=f"bounce ({status}) of no known ticket")
+    ticket = session.get(Ticket, ticket_ids[0])
+    assert ticket is not None and ticket.id is not None
+    failed = set(msg.bounce_recipients) or set((row.recipients if row else "").split(","))
+    if status == "failed" and ticket.requester_email in failed:
+        ticket.requester_undeliverable = True
+        session.add(ticket)
+    detail = f"{status}: {', '.join(sorted(failed))}" + (f" (outbox {bounce_of})" if bounce_of else "")
+    repo.add_event(session, ticket.id, now, "bounce", detail=detail)
+    return IngestResult(action="attached", ticket_id=ticket.id, reason=f"bounce {status}")
+
+
+def attach_envelope_reply(session: Session, msg: IncomingMessage, outbox_id: int) -> IngestResult:
+    """Mail to one of our VERP addresses that is not a DSN (an auto-responder answering the
+    Return-Path, RFC 3834 3.1.1): attached to the ticket of that outbox row, changing nothing."""
+    row = session.get(Outbox, outbox_id)
+    if row is None or row.ticket_id is None:
+        return IngestResult(action="ignored", reason="mail to a bounce address of no known ticket")
+    return IngestResult(
+        action="attached", ticket_id=row.ticket_id, reason=f"reply to the envelope of outbox {outbox_id}"
+    )
