@@ -148,13 +148,11 @@ class Ingestor:
     def _straight(
         self, session: Session, arrival: Arrival, parsed: Parsed, batch: OutgoingBatch | None
     ) -> IngestResult:
-        try:
-            msg = parsed()
-        except UnparseableMessageError as exc:
-            return self._quarantine(session, arrival, f"unparseable: {exc}")
-        except Exception as exc:
-            raise _FailedInBatchError(f"uid={arrival.key.uid}") from exc
         with _failing_the_batch(f"uid={arrival.key.uid}"):
+            try:
+                msg = parsed()
+            except UnparseableMessageError as exc:
+                return self._quarantine(session, arrival, f"unparseable: {exc}")
             return self._ingest(session, arrival, msg, batch.add if batch is not None else self._queue)
 
     def _one(self, session: Session, arrival: Arrival, parsed: Parsed) -> IngestResult:

@@ -230,30 +230,6 @@ def requeue(session: Session, outbox_id: int, now: datetime, *, force: bool = Fa
     return row
 
 
-def enqueue(
-    session: Session,
-    *,
-    idempotency_key: str,
-    ticket_id: int | None,
-    kind: str,
-    message_id: str,
-    recipients: Sequence[str],
-    raw: bytes,
-    now: datetime,
-) -> tuple[int, bool]:
-    """Add a rendered message to the outbox once per idempotency key: (row id, newly added)."""
-    values = new_row(
-        idempotency_key=idempotency_key,
-        ticket_id=ticket_id,
-        kind=kind,
-        message_id=message_id,
-        recipients=recipients,
-        raw=raw,
-        now=now,
-    )
-    return enqueue_row(session, values)
-
-
 def enqueue_row(session: Session, values: dict[str, Any]) -> tuple[int, bool]:
     """Add a row built by `new_row` once per idempotency key: (row id, newly added)."""
     new_id = insert_ignore(session, Outbox, values)

@@ -6,6 +6,7 @@ the batch is stored again one savepoint per message. Nothing of the first pass m
 
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from functools import partial
 
 from sqlalchemy import func, select
 
@@ -23,6 +24,20 @@ from ventanilla.wiring import ingest_policy, make_ingestor
 NOW = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
 
 
+def in_process_ingestor(settings, engine, clock, queue):  # type: ignore[no-untyped-def]
+    """An Ingestor parsing in this process (so a test can hand it a parser or queue of its own)."""
+    parse = partial(parse_message, policy=policy_from_settings(settings))
+    return Ingestor(engine, parse=parse, queue=queue, policy=ingest_policy(settings), clock=clock)
+
+
+def arrivals_of(raws: list[bytes], clock) -> list[Arrival]:  # type: ignore[no-untyped-def]
+    """One arrival per message, UIDs 1, 2, ... in order."""
+    return [
+        Arrival(key=ReceiptKey(mailbox="INBOX", uidvalidity=1, uid=i + 1), raw=raw, arrived_at=clock.now())
+        for i, raw in enumerate(raws)
+    ]
+
+
 def test_a_failure_after_some_writes_rolls_back_only_that_message(make_settings, db_url, engine, clock) -> None:
     settings = make_settings(db_url=db_url)
     real_queue = OutgoingQueue(settings)
@@ -36,17 +51,8 @@ def test_a_failure_after_some_writes_rolls_back_only_that_message(make_settings,
             raise RuntimeError("template engine exploded")
         real_queue(session, intent, now)
 
-    ingestor = Ingestor(
-        engine,
-        parse=lambda raw: parse_message(raw, policy=policy_from_settings(settings)),
-        queue=queue,
-        policy=ingest_policy(settings),
-        clock=clock,
-    )
-    arrivals = [
-        Arrival(key=ReceiptKey(mailbox="INBOX", uidvalidity=1, uid=i + 1), raw=m["raw"], arrived_at=clock.now())
-        for i, m in enumerate(mails)
-    ]
+    ingestor = in_process_ingestor(settings, engine, clock, queue)
+    arrivals = arrivals_of([m["raw"] for m in mails], clock)
     results = ingestor.process_batch(arrivals)
 
     assert [r.action for r in results] == ["ticketed"] * 3 + ["error"] + ["ticketed"] * 2
@@ -81,10 +87,7 @@ def test_batch_mail_is_written_in_the_parsing_process_and_stored_whole(make_sett
     ingestor = make_ingestor(settings, engine, clock)  # one parsing process (the default): mail is written there
     mails = [m["raw"] for m in backlog(40, reply_every=100)]
     mails.insert(7, utf8_sender_mail())  # an address compose cannot put in a header (no SMTPUTF8)
-    arrivals = [
-        Arrival(key=ReceiptKey(mailbox="INBOX", uidvalidity=1, uid=i + 1), raw=raw, arrived_at=clock.now())
-        for i, raw in enumerate(mails)
-    ]
+    arrivals = arrivals_of(mails, clock)
     try:
         results = ingestor.process_batch(arrivals)
     finally:
@@ -118,10 +121,7 @@ def test_a_template_failing_in_the_parsing_process_fails_only_its_message(
     settings = make_settings(db_url=db_url, templates=TemplatesSettings(path=str(tmp_path / "templates")))
     ingestor = make_ingestor(settings, engine, clock)
     mails = backlog(40, reply_every=100)
-    arrivals = [
-        Arrival(key=ReceiptKey(mailbox="INBOX", uidvalidity=1, uid=i + 1), raw=m["raw"], arrived_at=clock.now())
-        for i, m in enumerate(mails)
-    ]
+    arrivals = arrivals_of([m["raw"] for m in mails], clock)
     try:
         results = ingestor.process_batch(arrivals)
     finally:
@@ -144,17 +144,8 @@ def test_a_reply_by_reference_in_the_same_batch_sees_the_new_tickets_participant
     first = message(index=1, sender="ana@correo.example", subject="Renovar certificado", body="¿Cómo?", when=NOW)
     second = message(index=2, sender="ana@correo.example", subject="[#1] Más datos", body="Es el de firma.", when=NOW)
     stranger = message(index=3, sender="eve@evil.example", subject="[#1] Más datos", body="Yo también.", when=NOW)
-    ingestor = Ingestor(
-        engine,
-        parse=lambda raw: parse_message(raw, policy=policy_from_settings(settings)),
-        queue=OutgoingQueue(settings),
-        policy=ingest_policy(settings),
-        clock=clock,
-    )
-    arrivals = [
-        Arrival(key=ReceiptKey(mailbox="INBOX", uidvalidity=1, uid=i + 1), raw=raw, arrived_at=clock.now())
-        for i, (_, raw) in enumerate([first, second, stranger])
-    ]
+    ingestor = in_process_ingestor(settings, engine, clock, OutgoingQueue(settings))
+    arrivals = arrivals_of([raw for _, raw in [first, second, stranger]], clock)
     results = ingestor.process_batch(arrivals)
     assert [(r.action, r.ticket_id) for r in results] == [("ticketed", 1), ("followup", 1), ("ticketed", 2)]
     with read_only(engine) as session:
@@ -168,13 +159,7 @@ def test_a_reply_by_reference_in_the_same_batch_sees_the_new_tickets_participant
 def test_batch_mail_is_queued_once_per_idempotency_key(make_settings, db_url, engine, clock) -> None:
     settings = make_settings(db_url=db_url)
     queue = OutgoingQueue(settings)
-    ingestor = Ingestor(
-        engine,
-        parse=lambda raw: parse_message(raw, policy=policy_from_settings(settings)),
-        queue=queue,
-        policy=ingest_policy(settings),
-        clock=clock,
-    )
+    ingestor = in_process_ingestor(settings, engine, clock, queue)
     first = ingestor.process(ReceiptKey(mailbox="INBOX", uidvalidity=1, uid=1), backlog(1)[0]["raw"], clock.now())
     assert first.action == "ticketed" and first.ticket_id == 1  # its ack is queued, key "ack:1"
     context = {

@@ -11,7 +11,7 @@ from tickets import repository as repo
 from tickets import service
 from tickets.db import read_only, unit_of_work
 from tickets.models import Message, Receipt, Ticket
-from tickets.outbox import enqueue
+from tickets.outbox import enqueue_row, new_row
 from tickets.values import Address, IncomingMessage, ReceiptKey
 
 ARRIVED = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
@@ -44,8 +44,7 @@ def ingest(engine, msg: IncomingMessage, *, uid: int | None = None, arrived: dat
             policy=POLICY,
         )
         for intent in result.outgoing:
-            enqueue(
-                session,
+            row = new_row(
                 idempotency_key=intent.idempotency_key,
                 ticket_id=intent.ticket_id,
                 kind=intent.kind,
@@ -54,6 +53,7 @@ def ingest(engine, msg: IncomingMessage, *, uid: int | None = None, arrived: dat
                 raw=b"ack",
                 now=arrived + timedelta(minutes=1),
             )
+            enqueue_row(session, row)
     return result
 
 
