@@ -3,7 +3,7 @@
     python -m bench.outbox [-n 5000] [--batch 20] [--rounds 5]
 
 Renders N acknowledgements through the real TemplateRenderer and queues them with
-`mailer.outbox.queue_outgoing` into a temporary SQLite database, then sends them to a local
+`ventanilla.pipeline.sender.queue_outgoing` into a temporary SQLite database, then sends them to a local
 aiosmtpd sink (127.0.0.1 only, in a child process so that its CPU does not share our GIL) in two
 ways, on the same bytes, envelope senders and recipients:
 
@@ -39,7 +39,6 @@ from sqlmodel import select  # noqa: E402
 
 from config.settings import HelpdeskSettings, OutboundSettings  # noqa: E402
 from mailer.compose import verp_address  # noqa: E402
-from mailer.outbox import OutboxDrainer, queue_outgoing  # noqa: E402
 from mailer.templating import TemplateRenderer, sample_context  # noqa: E402
 from mailer.transport import SmtpTransport  # noqa: E402
 from tickets.clock import SystemClock  # noqa: E402
@@ -47,6 +46,7 @@ from tickets.db import make_engine, read_only, transaction, unit_of_work  # noqa
 from tickets.migrate import upgrade  # noqa: E402
 from tickets.models import Outbox  # noqa: E402
 from tickets.values import OutgoingEmail  # noqa: E402
+from ventanilla.pipeline.sender import OutboxDrainer, queue_outgoing  # noqa: E402
 
 TARGET = 0.70
 QUEUE_CHUNK = 500  # messages per queueing transaction

@@ -125,5 +125,5 @@ def make_scheduler(
     *,
     monthly_report: MonthlyReportHook | None = None,
 ) -> SlaScheduler:
-    """The worker's scheduler; `queue` renders and queues an intent (mailer.outgoing.OutgoingQueue)."""
+    """The worker's scheduler; `queue` renders and queues an intent (ventanilla.pipeline.outgoing.OutgoingQueue)."""
     return SlaScheduler(settings, engine, clock, queue, monthly_report=monthly_report)

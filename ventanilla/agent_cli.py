@@ -14,12 +14,12 @@ from rich.console import Console
 from sqlmodel import Session
 
 from config.agents import AgentSettings
-from mailer.outgoing import OutgoingQueue
 from tickets import agent_actions
 from tickets.agent_mail import AgentPolicy, agent_policy
 from tickets.db import unit_of_work
 from tickets.values import OutgoingEmail
 from ventanilla.context import AppContext
+from ventanilla.pipeline.outgoing import OutgoingQueue
 
 Action = Callable[[Session, int, str, str, datetime, AgentPolicy], tuple[OutgoingEmail, ...]]
 console = Console(stderr=True)

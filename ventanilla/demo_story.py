@@ -10,11 +10,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from config.settings import Settings
-from mailer.outgoing import OutgoingQueue
 from scheduler.jobs import run_sla_sweep
 from tickets.db import read_only
 from tickets.models import Outbox
 from tickets.sla_service import SweepPolicy
+from ventanilla.pipeline.outgoing import OutgoingQueue
 
 
 def _sent(engine: Engine, *, kind: str, ticket_id: int, to: str) -> EmailMessage | None:

@@ -11,10 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from config.phone import PhoneSettings
 from config.settings import Settings
-from mailer.outgoing import OutgoingQueue
 from tickets import phone
 from tickets.db import unit_of_work
 from ventanilla.context import AppContext
+from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.wiring import ingest_policy
 
 app = typer.Typer(help="Phone calls: log one, import a call-centre log.", no_args_is_help=True)

@@ -5,11 +5,11 @@ import logging
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from mailer.outgoing import OutgoingQueue
 from scheduler.wiring import make_scheduler
 from tickets.migrate import upgrade
 from tickets.values import IngestResult
 from ventanilla.context import AppContext
+from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.signals import stop_on_signals
 from ventanilla.wiring import make_drainer, make_poller
 from ventanilla.worker import MailboxLoop, run_tasks

@@ -10,13 +10,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mailer.outgoing import OutgoingQueue
 from scheduler.jobs import run_daily_digest, run_sla_sweep
 from tickets.db import read_only
 from tickets.migrate import upgrade
 from tickets.sla_digest import TicketClock, sla_status
 from tickets.sla_service import SweepPolicy
 from ventanilla.context import AppContext
+from ventanilla.pipeline.outgoing import OutgoingQueue
 
 app = typer.Typer(help="SLA clocks: sweep for alerts, show time left.", no_args_is_help=True)
 console = Console()

@@ -5,12 +5,8 @@ from functools import partial
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings
-from mailer.inbound import Ingestor
 from mailer.maildir import MaildirSource
-from mailer.outbox import OutboxDrainer
-from mailer.outgoing import OutgoingQueue
 from mailer.parse import parse_message, policy_from_settings
-from mailer.poller import Poller, PollLimits
 from mailer.source import MailSource
 from mailer.transport import make_transport
 from tickets.agent_mail import agent_policy
@@ -18,6 +14,10 @@ from tickets.clock import Clock
 from tickets.rules import CategoryRuleSpec
 from tickets.service import IngestPolicy
 from tickets.sla import SlaPolicy
+from ventanilla.pipeline.intake import Poller, PollLimits
+from ventanilla.pipeline.outgoing import OutgoingQueue
+from ventanilla.pipeline.process import Ingestor
+from ventanilla.pipeline.sender import OutboxDrainer
 
 
 def ingest_policy(settings: Settings) -> IngestPolicy:

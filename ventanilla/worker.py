@@ -12,11 +12,11 @@ from sqlalchemy.engine import Engine
 
 from config.settings import Settings
 from mailer.errors import SourceAuthError, SourceUnavailableError
-from mailer.poller import Poller, PollStats
 from tickets import repository as repo
 from tickets.clock import Clock
 from tickets.db import unit_of_work
 from tickets.errors import DatabaseUnavailableError
+from ventanilla.pipeline.intake import Poller, PollStats
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF = 300.0

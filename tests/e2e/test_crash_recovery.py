@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailer.outbox import MAX_UNRECORDED
 from tests.dbhelpers import inbound_by_message_id
 from tests.e2e.conftest import (
     clean_env,
@@ -27,6 +26,7 @@ from tests.e2e.conftest import (
 from tests.mailgen import append_all, backlog
 from tickets.db import read_only
 from tickets.models import MailboxState, Outbox, Receipt, Ticket
+from ventanilla.pipeline.sender import MAX_UNRECORDED
 
 BACKLOG = 2000
 KILL_AFTER = 300

@@ -18,13 +18,13 @@ from sqlalchemy.engine import Engine
 
 from config.settings import OutboundSettings, Settings
 from mailer.compose import parse_verp
-from mailer.outbox import OutboxDrainer
 from tests.integration.smtp_sink import *  # noqa: F403
 from tests.integration.smtp_sink import Received, SmtpSink
 from tickets.clock import FakeClock
 from tickets.db import make_engine, read_only
 from tickets.models import Event, Outbox, Ticket
 from tickets.values import IngestResult, ReceiptKey
+from ventanilla.pipeline.sender import OutboxDrainer
 from ventanilla.wiring import make_drainer, make_ingestor
 
 SUPPORT = "soporte@ventanilla.example"

@@ -2,7 +2,7 @@
 
 The hooks in tickets.service are emulated by `Harness.deliver` (agent handling first, then the
 normal ingest, then notifications), and mail is rendered and queued by the real
-mailer.outbox.queue_outgoing with the Reply-To the intent asks for, so the agent's reply is
+ventanilla.pipeline.sender.queue_outgoing with the Reply-To the intent asks for, so the agent's reply is
 built from the notification exactly as a mail client would answer it.
 """
 
@@ -20,8 +20,6 @@ from sqlalchemy import select
 
 from config.agents import AgentSettings
 from config.settings import HelpdeskSettings
-from mailer.outbox import queue_outgoing
-from mailer.outgoing import OutgoingQueue
 from mailer.parse import parse_message, policy_from_settings
 from mailer.quotes import strip_reply
 from mailer.templating import TemplateRenderer
@@ -31,6 +29,8 @@ from tickets.agent_mail import agent_policy
 from tickets.db import read_only, unit_of_work
 from tickets.models import Outbox, Ticket
 from tickets.values import IngestResult, ReceiptKey
+from ventanilla.pipeline.outgoing import OutgoingQueue
+from ventanilla.pipeline.sender import queue_outgoing
 
 T0 = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
 SUPPORT, ANA, LUIS, BOSS = (

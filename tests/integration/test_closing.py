@@ -4,13 +4,13 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from mailer.outgoing import OutgoingQueue
 from scheduler.jobs import run_sla_sweep
 from tests.mailgen import backlog
 from tickets.db import read_only, unit_of_work
 from tickets.models import Event, Outbox, Ticket
 from tickets.sla_service import SweepPolicy
 from tickets.values import ReceiptKey
+from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.wiring import make_ingestor
 
 

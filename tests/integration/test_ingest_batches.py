@@ -11,14 +11,14 @@ from functools import partial
 from sqlalchemy import func, select
 
 from config.settings import TemplatesSettings
-from mailer.inbound import Arrival, Ingestor
-from mailer.outgoing import OutgoingQueue
 from mailer.parse import parse_message, policy_from_settings
 from mailer.templating import PACKAGED_PATH
 from tests.mailgen import backlog, message
 from tickets.db import read_only, unit_of_work
 from tickets.models import Event, Message, Outbox, Participant, Receipt, Ticket
 from tickets.values import OutgoingEmail, ReceiptKey
+from ventanilla.pipeline.outgoing import OutgoingQueue
+from ventanilla.pipeline.process import Arrival, Ingestor
 from ventanilla.wiring import ingest_policy, make_ingestor
 
 NOW = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)

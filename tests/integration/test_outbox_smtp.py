@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 
 from config.settings import HelpdeskSettings, OutboundSettings, Settings
 from mailer.compose import parse_verp
-from mailer.outbox import MAX_UNRECORDED, OutboxDrainer, queue_outgoing
 from mailer.templating import TemplateRenderer, sample_context
 from mailer.transport import FileTransport, SmtpTransport, Transport
 from tests.integration.smtp_sink import *  # noqa: F403
@@ -29,6 +28,7 @@ from tickets.models import Outbox
 from tickets.outbox import load_results
 from tickets.values import OutgoingEmail
 from ventanilla.outbox_cli import app as outbox_app
+from ventanilla.pipeline.sender import MAX_UNRECORDED, OutboxDrainer, queue_outgoing
 
 HELPDESK = HelpdeskSettings()
 RENDERER = TemplateRenderer()

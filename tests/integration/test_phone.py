@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from mailer.outgoing import OutgoingQueue
 from tickets import phone, service
 from tickets.db import make_engine, read_only, unit_of_work
 from tickets.migrate import upgrade
@@ -17,6 +16,7 @@ from tickets.report import monthly_report
 from tickets.values import Address, IncomingMessage, ReceiptKey
 from ventanilla.cli import app
 from ventanilla.phone_cli import phone_policy
+from ventanilla.pipeline.outgoing import OutgoingQueue
 
 ARRIVED = datetime(2013, 10, 7, 8, 0, tzinfo=UTC)
 

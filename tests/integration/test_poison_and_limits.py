@@ -2,14 +2,14 @@
 
 from functools import partial
 
-from mailer.inbound import Ingestor
 from mailer.maildir import MaildirSource, deliver_to_maildir
-from mailer.outgoing import OutgoingQueue
 from mailer.parse import parse_message, policy_from_settings
-from mailer.poller import Poller, PollLimits
 from tests.mailgen import backlog
 from tickets import repository as repo
 from tickets.db import read_only
+from ventanilla.pipeline.intake import Poller, PollLimits
+from ventanilla.pipeline.outgoing import OutgoingQueue
+from ventanilla.pipeline.process import Ingestor
 from ventanilla.wiring import ingest_policy, make_poller
 
 POISON = b"X-Poison: yes"

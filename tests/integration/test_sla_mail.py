@@ -11,13 +11,13 @@ from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from config.settings import HelpdeskSettings
-from mailer.outgoing import OutgoingQueue
 from scheduler.jobs import run_daily_digest, run_sla_sweep
 from scheduler.wiring import make_scheduler
 from tickets.clock import FakeClock
 from tickets.db import read_only, unit_of_work
 from tickets.models import Message, Outbox, Ticket
 from tickets.sla_service import SweepPolicy
+from ventanilla.pipeline.outgoing import OutgoingQueue
 
 START = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
 SUPERVISORS = ["sup1@ventanilla.example", "sup2@ventanilla.example"]

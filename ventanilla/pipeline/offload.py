@@ -5,7 +5,7 @@ a small process pool (the worker's other core) the moment the batch arrives; ing
 each result when it reaches that message, by then usually parsed. A batch of one (`deliver`,
 a single new mail after IDLE, a retry one message at a time) is parsed here: starting a child
 would cost more than it saves. The same processes write the batch's outgoing mail
-(`submit`, from mailer.outgoing) once parsing is done. Work the processes have not started when
+(`submit`, from ventanilla.pipeline.outgoing) once parsing is done. Work the processes have not started when
 its result is wanted is cancelled there and done here: this process never waits idle for a queue.
 """
 

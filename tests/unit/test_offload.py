@@ -9,9 +9,9 @@ import pytest
 
 from mailer.errors import UnparseableMessageError
 from mailer.parse import ParsePolicy, parse_message
-from mailer.parse_ahead import ParseAhead, ParserCrashedError
 from tests.corpus import realistic_backlog
 from tickets.values import IncomingMessage
+from ventanilla.pipeline.offload import ParseAhead, ParserCrashedError
 
 PARSE = partial(parse_message, policy=ParsePolicy())
 
@@ -78,7 +78,7 @@ WORKER = """
 import sys, time
 from functools import partial
 from mailer.parse import ParsePolicy, parse_message
-from mailer.parse_ahead import ParseAhead
+from ventanilla.pipeline.offload import ParseAhead
 from tests.corpus import realistic_backlog
 ahead = ParseAhead(partial(parse_message, policy=ParsePolicy()), processes=1)
 [take() for take in ahead.start([m["raw"] for m in realistic_backlog(3)])]

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from mailer.inbound import Arrival, Ingestor
 from mailer.source import FetchedMessage, MailSource
 from tickets import repository as repo
 from tickets.db import read_only, unit_of_work
 from tickets.values import IngestResult, ReceiptKey
+from ventanilla.pipeline.process import Arrival, Ingestor
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]

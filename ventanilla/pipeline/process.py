@@ -19,14 +19,14 @@ from sqlmodel import Session
 
 from mailer.compose import parse_verp
 from mailer.errors import UnparseableMessageError
-from mailer.outgoing import OutgoingBatch, OutgoingQueue
-from mailer.parse_ahead import Parse, ParseAhead, Parsed
 from tickets import repository as repo
 from tickets import service
 from tickets.clock import Clock
 from tickets.db import read_only, unit_of_work
 from tickets.inserts import deferred_writes, flush_deferred
 from tickets.values import IncomingMessage, IngestResult, OutgoingEmail, ReceiptKey
+from ventanilla.pipeline.offload import Parse, ParseAhead, Parsed
+from ventanilla.pipeline.outgoing import OutgoingBatch, OutgoingQueue
 
 logger = logging.getLogger(__name__)
 

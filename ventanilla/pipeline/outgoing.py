@@ -11,12 +11,12 @@ from sqlmodel import Session
 from config.settings import Settings
 from mailer.compose import HeaderValueError
 from mailer.drafts import Draft, Unsendable, WriterSetup, Written, new_draft, write, write_all
-from mailer.outbox import complete_outgoing, queue_written, reserve_outgoing, store_outgoing
 from mailer.templating import TemplateRenderer
 from tickets import repository as repo
 from tickets.calendar import service_lines
 from tickets.outbox import discard
 from tickets.values import OutgoingEmail
+from ventanilla.pipeline.sender import complete_outgoing, queue_written, reserve_outgoing, store_outgoing
 
 logger = logging.getLogger(__name__)
 

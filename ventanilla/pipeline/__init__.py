@@ -1,0 +1,1 @@
+"""The pipeline: intake (source -> spool), process (spool -> tickets), sender (outbox -> SMTP)."""
