@@ -27,3 +27,8 @@ class TemporaryDeliveryError(MailerError):
 
 class PermanentDeliveryError(MailerError):
     """The SMTP server refused the message for good (5xx)."""
+
+
+class TemplateFailedError(MailerError):
+    """An email template cannot be rendered (missing, a syntax error, an undefined value): a
+    configuration error, not the message's fault; the mail waits until the template is fixed."""

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 import templates as packaged_templates
+from mailer.errors import TemplateFailedError
 
 KINDS = (
     "ack",
@@ -66,7 +67,7 @@ _MONTHS = {
 }
 
 
-class TemplateMissingError(LookupError):
+class TemplateMissingError(TemplateFailedError, LookupError):
     """No template of this kind exists in the asked or the default language."""
 
 
@@ -165,9 +166,13 @@ class TemplateRenderer:
         """Render subject, text and HTML of `kind`; the subject comes back as one line."""
         lang = self.language_for(kind, language)
         values = {**context, "lang": lang}
-        subject, text, html = (
-            self.env.get_template(f"{lang}/{kind}.{part}").render(values) for part in PARTS
-        )
+        try:
+            subject, text, html = (
+                self.env.get_template(f"{lang}/{kind}.{part}").render(values) for part in PARTS
+            )
+        except jinja2.TemplateError as exc:
+            where = f" line {exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+            raise TemplateFailedError(f"template {lang}/{kind}{where}: {exc}") from None
         return RenderedTemplate(
             subject=" ".join(subject.split()), text=text, html=html, language=lang
         )

@@ -5,13 +5,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from config.phone import PhoneSettings
 from config.settings import Settings
 from scheduler.locking import try_job_lock
 from tickets.closing import close_quiet_resolved
 from tickets.db import unit_of_work
+from tickets.outbox import Queue
 from tickets.report import display, monthly_report, previous_month
 from tickets.sla_digest import daily_digest
 from tickets.sla_service import SweepPolicy, SweepResult, sweep
@@ -19,7 +19,6 @@ from tickets.values import OutgoingEmail
 
 logger = logging.getLogger(__name__)
 
-Queue = Callable[[Session, OutgoingEmail, datetime], None]
 MonthlyReportHook = Callable[[Engine, datetime], object]  # what it returns is ignored
 
 

@@ -98,12 +98,13 @@ def ticket_fields(ticket: Ticket) -> dict[str, object]:
 
 
 class Receipt(SQLModel, table=True):
-    """One raw message as fetched, keyed by mailbox + UIDVALIDITY + UID (invariant 1)."""
+    """One spooled message: its bytes were committed before the source was marked (invariant 1)."""
 
     __tablename__ = "receipt"
     __table_args__ = (
         UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_receipt_source"),
         Index("ix_receipt_msgid_sha", "message_id", "raw_sha256"),
+        Index("ix_receipt_status_next", "status", "next_attempt_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     mailbox: str = Field(max_length=200)
@@ -114,10 +115,13 @@ class Receipt(SQLModel, table=True):
     size: int = 0
     arrived_at: datetime = utc_column()
     received_at: datetime = utc_column()
-    status: str = Field(default="new", max_length=20)  # ticketed|ignored|duplicate|quarantined|new
+    status: str = Field(default="received", max_length=20)  # tickets.spool.ReceiptStatus
     reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
-    attempts: int = 0
+    attempts: int = 0  # processing attempts so far (poison detection)
+    next_attempt_at: datetime | None = utc_column(nullable=True)  # a failed receipt's retry
+    claimed_by: str = Field(default="", max_length=200)  # the worker processing it ("host:pid")
+    claimed_until: datetime | None = utc_column(nullable=True)
 
 
 class Message(SQLModel, table=True):
@@ -185,17 +189,6 @@ class Outbox(SQLModel, table=True):
     sent_at: datetime | None = utc_column(nullable=True)
     last_reply: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     results: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-
-
-class FetchAttempt(SQLModel, table=True):
-    """How often we started processing a message that is not committed yet (poison detection)."""
-
-    __tablename__ = "fetch_attempt"
-    mailbox: str = Field(primary_key=True, max_length=200)
-    uidvalidity: int = Field(primary_key=True, sa_type=BigInteger)
-    uid: int = Field(primary_key=True, sa_type=BigInteger)
-    attempts: int = 0
-    last_error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
 class Participant(SQLModel, table=True):

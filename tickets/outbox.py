@@ -10,7 +10,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, update
 from sqlalchemy import select as core_select  # more columns than sqlmodel.select is typed for
@@ -19,11 +19,19 @@ from sqlmodel import Session, col, select
 
 from tickets.inserts import insert_ignore, insert_ignore_rows
 from tickets.models import Outbox
+from tickets.values import OutgoingEmail
 
 BACKOFF_MINUTES = (1, 5, 15, 30, 60)  # then hourly
 JITTER = 0.2  # +/- 20 %
 MIN_ATTEMPTS_BEFORE_EXPIRY = 3
 STATUSES = ("queued", "sent", "failed", "bounced", "suppressed")
+
+
+class Queue(Protocol):
+    """The port a use case's outgoing mail goes through: rendered and added to the outbox in the
+    caller's transaction (the shell's OutgoingQueue; tests may record instead)."""
+
+    def __call__(self, session: Session, intent: OutgoingEmail, now: datetime, /) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

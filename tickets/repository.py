@@ -1,19 +1,17 @@
 """Queries and inserts. Never commits: the unit of work does."""
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
 from tickets.inserts import defer, flush_deferred, insert_ignore, insert_row
 from tickets.models import (
     Blob,
     Event,
-    FetchAttempt,
-    MailboxState,
     Message,
     Outbox,
     Participant,
@@ -21,7 +19,6 @@ from tickets.models import (
     Ticket,
 )
 from tickets.rules import TicketFacts
-from tickets.values import ReceiptKey
 
 
 def put_blob(session: Session, sha256: str, data: bytes) -> None:
@@ -31,69 +28,6 @@ def put_blob(session: Session, sha256: str, data: bytes) -> None:
 def get_blob(session: Session, sha256: str) -> bytes | None:
     blob = session.get(Blob, sha256)
     return None if blob is None else blob.data
-
-
-def receipt_by_key(session: Session, key: ReceiptKey) -> tuple[int, str, int | None] | None:
-    """(id, status, ticket_id) of the receipt with this key, if committed."""
-    query = select(Receipt.id, Receipt.status, Receipt.ticket_id).where(
-        Receipt.mailbox == key.mailbox, Receipt.uidvalidity == key.uidvalidity, Receipt.uid == key.uid
-    )
-    row = session.execute(query).first()
-    return None if row is None else (row[0], row[1], row[2])
-
-
-def get_receipt(session: Session, key: ReceiptKey) -> Receipt | None:
-    query = select(Receipt).where(
-        Receipt.mailbox == key.mailbox, Receipt.uidvalidity == key.uidvalidity, Receipt.uid == key.uid
-    )
-    return session.scalars(query).first()
-
-
-def receipt_statuses(session: Session, mailbox: str, uidvalidity: int, uids: Sequence[int]) -> dict[int, str]:
-    """Status of the committed receipts among these UIDs."""
-    found: dict[int, str] = {}
-    for start in range(0, len(uids), 500):
-        chunk = list(uids[start : start + 500])
-        query = select(Receipt.uid, Receipt.status).where(
-            Receipt.mailbox == mailbox,
-            Receipt.uidvalidity == uidvalidity,
-            Receipt.uid.in_(chunk),  # type: ignore[attr-defined]
-        )
-        found.update({uid: status for uid, status in session.execute(query)})
-    return found
-
-
-def high_water_uid(session: Session, mailbox: str, uidvalidity: int) -> int:
-    query = select(func.max(Receipt.uid)).where(Receipt.mailbox == mailbox, Receipt.uidvalidity == uidvalidity)
-    return int(session.scalar(query) or 0)
-
-
-def find_same_message(session: Session, message_id: str, raw_sha256: str) -> tuple[int, int | None] | None:
-    """(id, ticket_id) of a receipt of the very same message (same Message-ID and bytes) under another key."""
-    row = session.connection().execute(_same_message(), {"mid": message_id, "sha": raw_sha256}).first()
-    return None if row is None else (row[0], row[1])
-
-
-@functools.cache
-def _same_message() -> Any:
-    """Built once: ingest asks this for every message."""
-    c = Receipt.__table__.c  # type: ignore[attr-defined]
-    return (
-        select(c.id, c.ticket_id)
-        .where(c.message_id == bindparam("mid"), c.raw_sha256 == bindparam("sha"))
-        .order_by(c.id)
-        .limit(1)
-    )
-
-
-def get_mailbox_state(session: Session, name: str) -> MailboxState | None:
-    return session.get(MailboxState, name)
-
-
-def save_mailbox_state(session: Session, name: str, uidvalidity: int) -> None:
-    state = session.get(MailboxState, name) or MailboxState(name=name)
-    state.uidvalidity = uidvalidity
-    session.add(state)
 
 
 def participants(session: Session, ticket_ids: Iterable[int]) -> dict[int, set[str]]:
@@ -161,56 +95,6 @@ def _outbox_count() -> Any:
     )
 
 
-def attempts_of(session: Session, keys: Sequence[ReceiptKey]) -> dict[int, int]:
-    """Processing attempts so far of these uncommitted messages (one mailbox), per UID."""
-    if not keys:
-        return {}
-    first = keys[0]
-    query = select(FetchAttempt.uid, FetchAttempt.attempts).where(
-        FetchAttempt.mailbox == first.mailbox,
-        FetchAttempt.uidvalidity == first.uidvalidity,
-        FetchAttempt.uid.in_([k.uid for k in keys]),  # type: ignore[attr-defined]
-    )
-    found = {uid: n for uid, n in session.execute(query)}
-    return {k.uid: found.get(k.uid, 0) for k in keys}
-
-
-def bump_attempts(session: Session, keys: Sequence[ReceiptKey]) -> dict[int, int]:
-    """Count one more processing attempt of these messages; return the new counts per UID."""
-    counts = attempts_of(session, keys)
-    table = FetchAttempt.__table__  # type: ignore[attr-defined]
-    fresh = [
-        {"mailbox": k.mailbox, "uidvalidity": k.uidvalidity, "uid": k.uid, "attempts": 1, "last_error": ""}
-        for k in keys
-        if counts[k.uid] == 0
-    ]
-    if fresh:
-        session.execute(insert(table), fresh)
-    for key in keys:
-        if counts[key.uid]:
-            session.execute(
-                table.update()
-                .where(table.c.mailbox == key.mailbox, table.c.uidvalidity == key.uidvalidity, table.c.uid == key.uid)
-                .values(attempts=table.c.attempts + 1)
-            )
-    return {uid: n + 1 for uid, n in counts.items()}
-
-
-def clear_attempts(session: Session, keys: Sequence[ReceiptKey]) -> None:
-    """Forget the attempts of messages that are now committed."""
-    if not keys:
-        return
-    table = FetchAttempt.__table__  # type: ignore[attr-defined]
-    first = keys[0]
-    session.execute(
-        table.delete().where(
-            table.c.mailbox == first.mailbox,
-            table.c.uidvalidity == first.uidvalidity,
-            table.c.uid.in_([k.uid for k in keys]),
-        )
-    )
-
-
 def list_tickets(session: Session, *, status: str | None = None, limit: int = 1000) -> list[Ticket]:
     query = select(Ticket).order_by(Ticket.id)  # type: ignore[arg-type]
     if status:
@@ -236,35 +120,3 @@ def quarantined(session: Session) -> list[Receipt]:
 def count_receipts(session: Session) -> dict[str, int]:
     rows = session.execute(select(Receipt.status, func.count()).group_by(Receipt.status))
     return {status: n for status, n in rows}
-
-
-def take_lease(
-    session: Session,
-    name: str,
-    owner: str,
-    now: datetime,
-    until: datetime,
-    is_dead: Callable[[str], bool] = lambda _owner: False,
-) -> bool:
-    """Hold (or renew) the poller lease of a mailbox; False while another live owner holds it.
-
-    `is_dead(owner)` lets the caller vouch that an owner is gone (a dead process on this host),
-    so a restart after a crash does not wait for the lease to expire.
-    """
-    insert_ignore(session, MailboxState, {"name": name, "uidvalidity": 0, "high_water_uid": 0, "lease_owner": ""})
-    state = session.scalars(select(MailboxState).where(MailboxState.name == name).with_for_update()).one()
-    held = state.lease_owner not in ("", owner) and state.lease_until is not None and state.lease_until > now
-    if held and not is_dead(state.lease_owner):
-        return False
-    state.lease_owner = owner
-    state.lease_until = until
-    session.add(state)
-    return True
-
-
-def release_lease(session: Session, name: str, owner: str) -> None:
-    state = session.get(MailboxState, name)
-    if state is not None and state.lease_owner == owner:
-        state.lease_owner = ""
-        state.lease_until = None
-        session.add(state)

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from tickets import agent_service, bounce_service, rules
+from tickets import agent_service, bounce_service, rules, spool
 from tickets import repository as repo
 from tickets.agent_mail import AgentPolicy
 from tickets.inserts import insert_row
-from tickets.models import AttachmentRow, Message, Receipt, Ticket
+from tickets.models import AttachmentRow, Message, Ticket
 from tickets.sla import SlaPolicy
 from tickets.values import IncomingMessage, IngestResult, OutgoingEmail, ReceiptKey
 
@@ -48,35 +48,39 @@ def ingest(
     now: datetime,
     policy: IngestPolicy,
     bounce_of: int | None = None,
-    key_is_new: bool = False,
+    receipt_id: int | None = None,
 ) -> IngestResult:
-    """Store one parsed message and decide what it is: new ticket, follow-up, or neither.
+    """Decide what one parsed, spooled message is (new ticket, follow-up, or neither), store that,
+    and record the decision on its receipt.
 
-    `bounce_of` is the outbox row a verified VERP bounce address names, if any. `key_is_new` says
-    the caller has just seen that no receipt has this key (the unique key still guards a race).
+    `receipt_id` is the message's spooled receipt; without one (a caller that skips the spool:
+    tests, benchmarks) the message is spooled here, in the same transaction. `bounce_of` is the
+    outbox row a verified VERP bounce address names, if any.
     """
-    existing = None if key_is_new else repo.receipt_by_key(session, key)
-    if existing is not None:
-        return IngestResult(action="already", ticket_id=existing[2], reason=existing[1])
-    repo.put_blob(session, msg.raw_sha256, raw)
-    result = _decide(session, msg, arrived_at, now, policy, bounce_of)
-    receipt_id = insert_row(
+    if receipt_id is None:
+        incoming = spool.Incoming(uid=key.uid, raw=raw, arrived_at=arrived_at, size=len(raw))
+        (receipt,) = spool.spool(
+            session,
+            mailbox=key.mailbox,
+            uidvalidity=key.uidvalidity,
+            messages=[incoming],
+            now=now,
+            holder="",
+            lease=timedelta(0),
+        )
+        if not receipt.fresh:
+            return IngestResult(
+                action="already", ticket_id=receipt.ticket_id, reason=f"receipt {receipt.id} is {receipt.status}"
+            )
+        receipt_id = receipt.id
+    result = _decide(session, msg, arrived_at, now, policy, bounce_of, receipt_id)
+    spool.record_outcome(
         session,
-        Receipt,
-        {
-            "mailbox": key.mailbox,
-            "uidvalidity": key.uidvalidity,
-            "uid": key.uid,
-            "raw_sha256": msg.raw_sha256,
-            "message_id": msg.message_id[:1000],
-            "size": len(raw),
-            "arrived_at": arrived_at,
-            "received_at": now,
-            "status": _RECEIPT_STATUS.get(result.action, result.action),
-            "reason": result.reason[:2000],
-            "ticket_id": result.ticket_id,
-            "attempts": 0,
-        },
+        receipt_id,
+        status=_RECEIPT_STATUS.get(result.action, result.action),
+        reason=result.reason,
+        ticket_id=result.ticket_id,
+        message_id=msg.message_id,
     )
     if result.action in ("ticketed", "followup", "attached") and result.ticket_id is not None:
         _store_message(session, receipt_id, msg, result.ticket_id, arrived_at, kind=_kind_of(msg))
@@ -96,9 +100,10 @@ def _decide(
     arrived_at: datetime,
     now: datetime,
     policy: IngestPolicy,
-    bounce_of: int | None = None,
+    bounce_of: int | None,
+    receipt_id: int,
 ) -> IngestResult:
-    same = repo.find_same_message(session, msg.message_id, msg.raw_sha256)
+    same = spool.same_message(session, message_id=msg.message_id, receipt_id=receipt_id)
     if same is not None:
         return IngestResult(action="duplicate", ticket_id=same[1], reason=f"same message as receipt {same[0]}")
     if msg.from_count != 1 or not msg.sender.email:
@@ -290,28 +295,3 @@ def _store_message(
                 "sha256": sha,
             },
         )
-
-
-def quarantine(
-    session: Session, *, key: ReceiptKey, raw: bytes, reason: str, arrived_at: datetime, now: datetime
-) -> Receipt:
-    """Keep a message we cannot process: raw bytes stored, visible in `tickets quarantine`."""
-    existing = repo.get_receipt(session, key)
-    if existing is not None:
-        return existing
-    sha = hashlib.sha256(raw).hexdigest()
-    repo.put_blob(session, sha, raw)
-    receipt = Receipt(
-        mailbox=key.mailbox,
-        uidvalidity=key.uidvalidity,
-        uid=key.uid,
-        raw_sha256=sha,
-        size=len(raw),
-        arrived_at=arrived_at,
-        received_at=now,
-        status="quarantined",
-        reason=reason[:2000],
-    )
-    session.add(receipt)
-    session.flush()
-    return receipt

@@ -5,7 +5,7 @@ import hashlib
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,8 +16,13 @@ from tickets.migrate import upgrade
 from ventanilla import agent_cli, check_cli, outbox_cli, phone_cli, report_cli, sla_cli, tickets_cli
 from ventanilla.context import AppContext
 from ventanilla.logs import setup_logging
+from ventanilla.pipeline.failpoints import crash_point
 
+EX_DATAERR = 65  # sysexits: the MTA bounces the message (permanent)
 EX_TEMPFAIL = 75
+if TYPE_CHECKING:
+    from tickets.spool import Spooled
+    from ventanilla.pipeline.process import Ingestor
 app = typer.Typer(
     help="Ventanilla: a helpdesk email ticketing worker.", no_args_is_help=True, pretty_exceptions_enable=False
 )
@@ -81,31 +86,70 @@ def deliver(
     ctx: typer.Context,
     mailbox: Annotated[str, typer.Option(help="name recorded as the message's mailbox")] = "pipe",
 ) -> None:
-    """MTA pipe entry point: read one message on stdin; exit 0 only once it is committed, 75 to retry."""
-    raw = sys.stdin.buffer.read()
+    """MTA pipe entry point: read one message on stdin; exit 0 once it is in the spool, 75 to retry."""
+    app_ctx = _ctx(ctx)
+    raw = _read_message(app_ctx)
     try:
-        action = _deliver(_ctx(ctx), mailbox, raw)
+        ingestor, receipt = _spool(app_ctx, mailbox, raw)
     except (DatabaseUnavailableError, ConfigError, OSError) as exc:
         logger.error("cannot store the message now (%s); the MTA will retry", exc)
         raise typer.Exit(EX_TEMPFAIL) from None
     except Exception:
         logger.exception("unexpected failure; the MTA will retry")
         raise typer.Exit(EX_TEMPFAIL) from None
-    logger.info("delivered: %s", action)
+    # From here on the message is committed: whatever processing does, the MTA may let it go.
+    crash_point("deliver:spooled")
+    try:
+        print(_process_spooled(ingestor, receipt))
+    finally:
+        ingestor.close()
 
 
-def _deliver(app_ctx: AppContext, mailbox: str, raw: bytes) -> str:
+def _read_message(app_ctx: AppContext) -> bytes:
+    """stdin, refused with a permanent error when over `limits.max_message_bytes`: the MTA bounces
+    it, so the sender learns it did not arrive (and no more than the limit is ever held here)."""
+    try:
+        limit = app_ctx.settings.limits.max_message_bytes
+    except ConfigError as exc:
+        logger.error("cannot store the message now (%s); the MTA will retry", exc)
+        raise typer.Exit(EX_TEMPFAIL) from None
+    raw = sys.stdin.buffer.read(limit + 1)
+    if len(raw) > limit:
+        print(f"5.3.4 message too big for the helpdesk: over {limit} bytes", file=sys.stderr)
+        logger.info("refused a message over %s bytes (5.3.4): the MTA bounces it", limit)
+        raise typer.Exit(EX_DATAERR)
+    return raw
+
+
+def _spool(app_ctx: AppContext, mailbox: str, raw: bytes) -> tuple["Ingestor", "Spooled"]:
     from mailer.maildir import uid_of
-    from tickets.values import ReceiptKey
+    from tickets.spool import Incoming
     from ventanilla.wiring import make_ingestor
 
     try:
         upgrade(app_ctx.engine)
     except Exception as exc:  # an unreachable database surfaces here first
         raise DatabaseUnavailableError(str(exc)) from exc
+    uid = uid_of(hashlib.sha256(raw).hexdigest())
+    incoming = Incoming(uid=uid, raw=raw, arrived_at=app_ctx.clock.now(), size=len(raw))
     ingestor = make_ingestor(app_ctx.settings, app_ctx.engine, app_ctx.clock)
-    key = ReceiptKey(mailbox=mailbox, uidvalidity=0, uid=uid_of(hashlib.sha256(raw).hexdigest()))
-    return ingestor.process(key, raw, app_ctx.clock.now()).action
+    (receipt,) = ingestor.receive(mailbox, 0, [incoming])
+    return ingestor, receipt
+
+
+def _process_spooled(ingestor: "Ingestor", receipt: "Spooled") -> str:
+    """Process the message just spooled; what became of it, in one line."""
+    if not receipt.fresh:
+        return f"already received (receipt {receipt.id}: {receipt.status})"
+    try:
+        result = ingestor.process_batch([receipt])[0]
+    except Exception as exc:  # an outage or a setting: the message waits in the spool
+        logger.error("spooled as receipt %s; processing failed (%s): the worker will retry", receipt.id, exc)
+        return f"spooled (receipt {receipt.id}); processing failed, the worker will retry"
+    if result.action in ("error", "waiting"):
+        return f"spooled (receipt {receipt.id}); not processed yet ({result.reason}): the worker will retry"
+    ticket = f" ticket #{result.ticket_id}" if result.ticket_id else ""
+    return f"{result.action}{ticket} (receipt {receipt.id})"
 
 
 @app.command()

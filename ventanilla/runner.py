@@ -7,7 +7,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from scheduler.wiring import make_scheduler
 from tickets.migrate import upgrade
-from tickets.values import IngestResult
 from ventanilla.context import AppContext
 from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.signals import stop_on_signals
@@ -42,15 +41,14 @@ class BacklogProgress:
 async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
     settings, engine, clock = app_ctx.settings, app_ctx.engine, app_ctx.clock
     await asyncio.to_thread(upgrade, engine)
-    poller = make_poller(settings, engine, clock)
     drainer = make_drainer(settings, engine, clock)
     # Ingest commits in a worker thread; the drainer sends what it queued at once, not at its next poll.
     event_loop = asyncio.get_running_loop()
 
-    def wake_drainer(_results: list[IngestResult]) -> None:
+    def wake_drainer() -> None:
         event_loop.call_soon_threadsafe(drainer.wake)
 
-    poller.ingestor.on_committed = wake_drainer
+    poller = make_poller(settings, engine, clock, on_committed=wake_drainer)
     loop = MailboxLoop(poller, engine, clock, settings)
     scheduler = make_scheduler(settings, engine, clock, OutgoingQueue(settings))
     progress = BacklogProgress(settings.inbox.batch_size)

@@ -1,5 +1,6 @@
 """Builds the pieces from settings. Holds no business rules."""
 
+from collections.abc import Callable
 from functools import partial
 
 from sqlalchemy.engine import Engine
@@ -43,7 +44,9 @@ def make_source(settings: Settings) -> MailSource:
     return MaildirSource(settings.inbox)
 
 
-def make_ingestor(settings: Settings, engine: Engine, clock: Clock) -> Ingestor:
+def make_ingestor(
+    settings: Settings, engine: Engine, clock: Clock, on_committed: Callable[[], None] | None = None
+) -> Ingestor:
     return Ingestor(
         engine,
         parse=partial(parse_message, policy=policy_from_settings(settings)),
@@ -51,19 +54,23 @@ def make_ingestor(settings: Settings, engine: Engine, clock: Clock) -> Ingestor:
         policy=ingest_policy(settings),
         clock=clock,
         verp_secret=settings.helpdesk.secret.get_secret_value(),
-        max_bytes=settings.limits.max_message_bytes,
         max_attempts=settings.limits.max_attempts,
         parse_processes=settings.inbox.parse_processes,
-    )
-
-
-def make_poller(settings: Settings, engine: Engine, clock: Clock, source: MailSource | None = None) -> Poller:
-    limits = PollLimits(
         batch_size=settings.inbox.batch_size,
-        max_bytes=settings.limits.max_message_bytes,
-        max_attempts=settings.limits.max_attempts,
+        on_committed=on_committed,
     )
-    return Poller(source or make_source(settings), make_ingestor(settings, engine, clock), engine, limits)
+
+
+def make_poller(
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    source: MailSource | None = None,
+    on_committed: Callable[[], None] | None = None,
+) -> Poller:
+    limits = PollLimits(batch_size=settings.inbox.batch_size, max_bytes=settings.limits.max_message_bytes)
+    ingestor = make_ingestor(settings, engine, clock, on_committed)
+    return Poller(source or make_source(settings), ingestor, engine, limits)
 
 
 def make_drainer(settings: Settings, engine: Engine, clock: Clock) -> OutboxDrainer:

@@ -2,8 +2,6 @@
 
 import asyncio
 import logging
-import os
-import socket
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -12,33 +10,17 @@ from sqlalchemy.engine import Engine
 
 from config.settings import Settings
 from mailer.errors import SourceAuthError, SourceUnavailableError
-from tickets import repository as repo
+from tickets import spool
 from tickets.clock import Clock
 from tickets.db import unit_of_work
 from tickets.errors import DatabaseUnavailableError
+from ventanilla.pipeline.holder import is_dead_here, worker_id
 from ventanilla.pipeline.intake import Poller, PollStats
+from ventanilla.pipeline.trouble import Trouble
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF = 300.0
 LEASE_SECONDS = 120
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def owner_is_dead(owner: str) -> bool:
-    """True when a lease owner is a process on this host that no longer runs."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def next_backoff(current: float, cap: float = MAX_BACKOFF) -> float:
@@ -52,6 +34,10 @@ async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
     except TimeoutError:
         pass
+
+
+# Faults that stop a pass but are nobody's message's fault: wait (capped backoff), say so once.
+WAIT_AND_RETRY = (SourceUnavailableError, SourceAuthError, DatabaseUnavailableError, OSError)
 
 
 class MailboxLoop:
@@ -68,40 +54,49 @@ class MailboxLoop:
     def _lease(self) -> bool:
         now = self._clock.now()
         with unit_of_work(self._engine) as session:
-            return repo.take_lease(
+            return spool.take_lease(
                 session,
                 self._poller.source.name,
                 self._owner,
                 now,
                 now + timedelta(seconds=LEASE_SECONDS),
-                is_dead=owner_is_dead,
+                is_dead=is_dead_here,
             )
 
-    async def run_once(self, progress: Callable[[int, int], None] | None = None) -> PollStats | None:
-        if not await asyncio.to_thread(self._lease):
+    async def run_once(self, progress: Callable[[int, int], None] | None = None) -> PollStats:
+        """What waits in the spool (oldest first), then the mailbox into the spool and tickets
+        (while this worker holds the mailbox's lease)."""
+        stats = PollStats()
+        await asyncio.to_thread(self._poller.ingestor.process_due, stats.count, self._running)
+        if await asyncio.to_thread(self._lease):
+            await asyncio.to_thread(self._poller.take_in, stats, progress, self._keep_going)
+        else:
             logger.debug("another worker holds the lease of %s", self._poller.source.name)
-            return None
-        stats = await asyncio.to_thread(self._poller.run_once, progress, self._keep_going)
-        if stats.processed or stats.quarantined or stats.leftovers:
+        if stats.spooled or stats.processed or stats.quarantined or stats.failed or stats.waiting or stats.leftovers:
             logger.info("pass over %s: %s", self._poller.source.name, stats, extra={"action": "pass"})
         return stats
 
+    def _running(self) -> bool:
+        return not (self._stop is not None and self._stop.is_set())
+
     def _keep_going(self) -> bool:
         """Between two batches: go on unless asked to stop; renew the lease on the way."""
-        return not (self._stop is not None and self._stop.is_set()) and self._lease()
+        return self._running() and self._lease()
 
     async def run(self, stop: asyncio.Event, progress: Callable[[int, int], None] | None = None) -> None:
         backoff = 1.0
         self._stop = stop
+        trouble = Trouble(f"mailbox {self._poller.source.name}")
         watcher = asyncio.create_task(self._interrupt_on(stop))
         try:
             while not stop.is_set():
                 try:
                     await self.run_once(progress)
                     backoff = 1.0
-                except (SourceUnavailableError, SourceAuthError, DatabaseUnavailableError, OSError) as exc:
-                    level = logging.ERROR if isinstance(exc, SourceAuthError) else logging.WARNING
-                    logger.log(level, "%s: %s; retrying in %.0f s", type(exc).__name__, exc, backoff)
+                    trouble.cleared()
+                except WAIT_AND_RETRY as exc:
+                    level = logging.WARNING if isinstance(exc, SourceUnavailableError) else logging.ERROR
+                    trouble.report(f"{type(exc).__name__}: {exc}", "mail waits; retrying with backoff", level=level)
                     await asyncio.to_thread(self._poller.source.close)
                     await sleep_or_stop(stop, backoff)
                     backoff = next_backoff(backoff)
@@ -133,7 +128,7 @@ class MailboxLoop:
     def _release(self) -> None:
         try:
             with unit_of_work(self._engine) as session:
-                repo.release_lease(session, self._poller.source.name, self._owner)
+                spool.release_lease(session, self._poller.source.name, self._owner)
         except DatabaseUnavailableError:
             pass
 

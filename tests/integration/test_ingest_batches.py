@@ -16,9 +16,10 @@ from mailer.templating import PACKAGED_PATH
 from tests.mailgen import backlog, message
 from tickets.db import read_only, unit_of_work
 from tickets.models import Event, Message, Outbox, Participant, Receipt, Ticket
+from tickets.spool import Incoming, Spooled
 from tickets.values import OutgoingEmail, ReceiptKey
 from ventanilla.pipeline.outgoing import OutgoingQueue
-from ventanilla.pipeline.process import Arrival, Ingestor
+from ventanilla.pipeline.process import Ingestor
 from ventanilla.wiring import ingest_policy, make_ingestor
 
 NOW = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
@@ -30,12 +31,10 @@ def in_process_ingestor(settings, engine, clock, queue):  # type: ignore[no-unty
     return Ingestor(engine, parse=parse, queue=queue, policy=ingest_policy(settings), clock=clock)
 
 
-def arrivals_of(raws: list[bytes], clock) -> list[Arrival]:  # type: ignore[no-untyped-def]
-    """One arrival per message, UIDs 1, 2, ... in order."""
-    return [
-        Arrival(key=ReceiptKey(mailbox="INBOX", uidvalidity=1, uid=i + 1), raw=raw, arrived_at=clock.now())
-        for i, raw in enumerate(raws)
-    ]
+def arrivals_of(ingestor: Ingestor, raws: list[bytes], clock) -> list[Spooled]:  # type: ignore[no-untyped-def]
+    """The messages spooled (UIDs 1, 2, ... in order) and claimed by this process, as intake does."""
+    messages = [Incoming(uid=i + 1, raw=raw, arrived_at=clock.now(), size=len(raw)) for i, raw in enumerate(raws)]
+    return ingestor.receive("INBOX", 1, messages)
 
 
 def test_a_failure_after_some_writes_rolls_back_only_that_message(make_settings, db_url, engine, clock) -> None:
@@ -52,7 +51,7 @@ def test_a_failure_after_some_writes_rolls_back_only_that_message(make_settings,
         real_queue(session, intent, now)
 
     ingestor = in_process_ingestor(settings, engine, clock, queue)
-    arrivals = arrivals_of([m["raw"] for m in mails], clock)
+    arrivals = arrivals_of(ingestor, [m["raw"] for m in mails], clock)
     results = ingestor.process_batch(arrivals)
 
     assert [r.action for r in results] == ["ticketed"] * 3 + ["error"] + ["ticketed"] * 2
@@ -60,18 +59,24 @@ def test_a_failure_after_some_writes_rolls_back_only_that_message(make_settings,
     with read_only(engine) as session:
         count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
         # Each ticket: its requester; the mail in; the ack and a notice to each of the two agents out.
-        assert count(Ticket) == 5 and count(Receipt) == 5 and count(Outbox) == 15
+        assert count(Ticket) == 5 and count(Receipt) == 6 and count(Outbox) == 15
         assert count(Participant) == 5 and count(Message) == 20
         assert session.scalar(select(func.count()).select_from(Outbox).where(Outbox.recipients == victim)) == 0
         assert session.scalar(select(func.count()).select_from(Ticket).where(Ticket.requester_email == victim)) == 0
         assert session.scalar(select(func.count()).select_from(Event).where(Event.actor == victim)) == 0
-        assert sorted(session.scalars(select(Receipt.uid))) == [1, 2, 3, 5, 6]
+        statuses = dict(session.execute(select(Receipt.uid, Receipt.status)).all())
+        assert statuses == {1: "ticketed", 2: "ticketed", 3: "ticketed", 4: "failed", 5: "ticketed", 6: "ticketed"}
 
+    outcomes: list[list[tuple[Spooled, str]]] = []
+    ingestor.process_due(outcomes.append)
+    assert outcomes == [], "a failed message waits for its retry time"
     clock.advance(minutes=1)
-    again = ingestor.process_batch([arrivals[3]])  # a later attempt, the fault gone
-    assert again[0].action == "error"  # still failing: counted as one more attempt, nothing written
+    ingestor.process_due(outcomes.append)  # a later attempt, the fault still there
+    assert [(r.key.uid, r.attempts, action) for r, action in outcomes[0]] == [(4, 2, "error")]
     with read_only(engine) as session:
         assert session.scalar(select(func.count()).select_from(Ticket)) == 5
+        failed = session.scalars(select(Receipt).where(Receipt.uid == 4)).one()
+        assert failed.status == "failed" and failed.attempts == 2 and "exploded" in failed.reason
     ingestor.close()
 
 
@@ -87,7 +92,7 @@ def test_batch_mail_is_written_in_the_parsing_process_and_stored_whole(make_sett
     ingestor = make_ingestor(settings, engine, clock)  # one parsing process (the default): mail is written there
     mails = [m["raw"] for m in backlog(40, reply_every=100)]
     mails.insert(7, utf8_sender_mail())  # an address compose cannot put in a header (no SMTPUTF8)
-    arrivals = arrivals_of(mails, clock)
+    arrivals = arrivals_of(ingestor, mails, clock)
     try:
         results = ingestor.process_batch(arrivals)
     finally:
@@ -108,7 +113,7 @@ def test_batch_mail_is_written_in_the_parsing_process_and_stored_whole(make_sett
         assert "ack-not-sent" in kinds
 
 
-def test_a_template_failing_in_the_parsing_process_fails_only_its_message(
+def test_a_template_failing_in_the_parsing_process_holds_back_only_its_message_and_blames_it_not(
     make_settings, db_url, engine, clock, tmp_path
 ) -> None:
     # An operator's ack template that breaks for one requester (StrictUndefined), in both languages.
@@ -121,18 +126,21 @@ def test_a_template_failing_in_the_parsing_process_fails_only_its_message(
     settings = make_settings(db_url=db_url, templates=TemplatesSettings(path=str(tmp_path / "templates")))
     ingestor = make_ingestor(settings, engine, clock)
     mails = backlog(40, reply_every=100)
-    arrivals = arrivals_of([m["raw"] for m in mails], clock)
+    arrivals = arrivals_of(ingestor, [m["raw"] for m in mails], clock)
     try:
         results = ingestor.process_batch(arrivals)
     finally:
         ingestor.close()
 
     assert [r.action for r in results].count("ticketed") == 39
-    assert results[3].action == "error" and "no_such_value" in results[3].reason
+    assert results[3].action == "waiting" and "no_such_value" in results[3].reason
     with read_only(engine) as session:
         assert session.scalar(select(func.count()).select_from(Ticket)) == 39
         assert session.scalar(select(func.count()).select_from(Outbox)) == 39 * 3
         assert not session.scalars(select(Ticket).where(Ticket.requester_email == mails[3]["sender"])).all()
+        held = session.scalars(select(Receipt).where(Receipt.uid == 4)).one()
+    # The operator's template is at fault, not the message: it waits, no attempt counted against it.
+    assert held.status == "received" and held.attempts == 0 and "no_such_value" in held.reason
 
 
 def test_a_reply_by_reference_in_the_same_batch_sees_the_new_tickets_participants(
@@ -145,7 +153,7 @@ def test_a_reply_by_reference_in_the_same_batch_sees_the_new_tickets_participant
     second = message(index=2, sender="ana@correo.example", subject="[#1] Más datos", body="Es el de firma.", when=NOW)
     stranger = message(index=3, sender="eve@evil.example", subject="[#1] Más datos", body="Yo también.", when=NOW)
     ingestor = in_process_ingestor(settings, engine, clock, OutgoingQueue(settings))
-    arrivals = arrivals_of([raw for _, raw in [first, second, stranger]], clock)
+    arrivals = arrivals_of(ingestor, [raw for _, raw in [first, second, stranger]], clock)
     results = ingestor.process_batch(arrivals)
     assert [(r.action, r.ticket_id) for r in results] == [("ticketed", 1), ("followup", 1), ("ticketed", 2)]
     with read_only(engine) as session:

@@ -1,4 +1,5 @@
-"""A poison message is quarantined after three attempts; oversized mail is never downloaded."""
+"""A poison message waits in the spool, is retried with backoff and quarantined after three attempts;
+oversized mail is never downloaded."""
 
 from functools import partial
 
@@ -25,7 +26,7 @@ def poisoned_poller(settings, engine, clock) -> Poller:  # type: ignore[no-untyp
 
     ingestor = Ingestor(engine, parse=parse, queue=OutgoingQueue(settings), policy=ingest_policy(settings),
                         clock=clock, max_attempts=3)
-    return Poller(MaildirSource(settings.inbox), ingestor, engine, PollLimits(batch_size=10, max_attempts=3))
+    return Poller(MaildirSource(settings.inbox), ingestor, engine, PollLimits(batch_size=10))
 
 
 def test_poison_message_is_quarantined_after_three_attempts_and_mail_keeps_flowing(
@@ -38,21 +39,28 @@ def test_poison_message_is_quarantined_after_three_attempts_and_mail_keeps_flowi
         deliver_to_maildir(settings.inbox.path, raw)
 
     first = poisoned_poller(settings, engine, clock).run_once()
-    assert first.processed == 2 and first.actions.get("error") == 1  # the others are not held back
+    assert first.spooled == 3 and first.processed == 2 and first.actions.get("error") == 1  # none held back
+    assert poisoned_poller(settings, engine, clock).run_once().seen == 0, "spooled mail leaves the inbox"
     deliver_to_maildir(settings.inbox.path, mails[3]["raw"])
     second = poisoned_poller(settings, engine, clock).run_once()
-    assert second.processed == 1 and second.actions.get("error") == 1
+    assert second.processed == 1 and "error" not in second.actions, "the failed one waits for its retry time"
+    clock.advance(minutes=1)
     third = poisoned_poller(settings, engine, clock).run_once()
-    assert third.quarantined == 1
+    assert third.actions == {"error": 1}
+    clock.advance(minutes=2)
+    fourth = poisoned_poller(settings, engine, clock).run_once()
+    assert fourth.quarantined == 1
 
     with read_only(engine) as session:
         quarantined = repo.quarantined(session)
         tickets = repo.list_tickets(session)
     assert len(tickets) == 3
     assert len(quarantined) == 1 and quarantined[0].reason.startswith("poison: RuntimeError")
+    assert quarantined[0].attempts == 3
     with read_only(engine) as session:
         assert POISON in (repo.get_blob(session, quarantined[0].raw_sha256) or b"")
-    assert poisoned_poller(settings, engine, clock).run_once().seen == 0  # moved out of the inbox
+    clock.advance(hours=5)
+    assert poisoned_poller(settings, engine, clock).run_once().actions == {}, "quarantine is final until released"
 
 
 def test_oversized_message_is_quarantined_without_download(make_settings, db_url, engine, clock) -> None:
@@ -64,4 +72,4 @@ def test_oversized_message_is_quarantined_without_download(make_settings, db_url
     assert stats.quarantined == 1
     with read_only(engine) as session:
         (row,) = repo.quarantined(session)
-    assert row.reason.startswith("too large") and row.size == 0
+    assert row.reason.startswith("too large") and row.size > 5000

@@ -6,6 +6,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from mailer.errors import TemplateFailedError
 from mailer.templating import (
     KINDS,
     PACKAGED_PATH,
@@ -71,11 +72,12 @@ def test_html_is_escaped_and_text_is_not() -> None:
     assert "Hola <script>alert(1)</script>:" in out.text
 
 
-def test_a_missing_value_is_an_error() -> None:
+def test_a_missing_value_is_a_template_error_naming_the_template_and_the_value() -> None:
     context = sample_context("ack", SATURDAY_AFTERNOON)
     del context["phone"]
-    with pytest.raises(jinja2.UndefinedError):
+    with pytest.raises(TemplateFailedError, match=r"template es/ack: 'phone' is undefined") as raised:
         RENDERER.render("ack", "es", context)
+    assert isinstance(raised.value.__context__, jinja2.UndefinedError)
 
 
 def test_unknown_language_falls_back_to_the_default() -> None:

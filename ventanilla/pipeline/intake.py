@@ -1,4 +1,10 @@
-"""The mailbox poller: scan, fetch, ingest (commit), then move or flag on the server."""
+"""Intake: a mailbox's waiting messages into the spool, then marked on the server, then processed.
+
+For each batch: fetch (sizes checked first), commit bytes and receipts to the spool in one short
+transaction, and only then move or flag the messages on the server (invariant 1). The batch just
+spooled is processed at once from memory; receipts waiting from earlier (a failure, a crash, the
+MTA pipe, a release) are claimed from the spool afterwards.
+"""
 
 import logging
 from collections.abc import Callable
@@ -7,10 +13,12 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from mailer.source import FetchedMessage, MailSource
-from tickets import repository as repo
+from tickets import spool
+from tickets.clock import Clock
 from tickets.db import read_only, unit_of_work
-from tickets.values import IngestResult, ReceiptKey
-from ventanilla.pipeline.process import Arrival, Ingestor
+from tickets.spool import Incoming, ReceiptStatus, Spooled
+from ventanilla.pipeline.failpoints import crash_point
+from ventanilla.pipeline.process import Ingestor
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -21,21 +29,35 @@ class PollStats:
     """What one pass did."""
 
     seen: int = 0
+    spooled: int = 0
     processed: int = 0
     leftovers: int = 0
     quarantined: int = 0
+    failed: int = 0
+    waiting: int = 0  # held back by no fault of their own (a template): not counted as attempts
     actions: dict[str, int] = field(default_factory=dict)
+
+    def count(self, results: list[tuple[Spooled, str]]) -> None:
+        for _, action in results:
+            self.actions[action] = self.actions.get(action, 0) + 1
+            if action == "quarantined":
+                self.quarantined += 1
+            elif action == "error":
+                self.failed += 1
+            elif action == "waiting":
+                self.waiting += 1
+            else:
+                self.processed += 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PollLimits:
     batch_size: int = 100
     max_bytes: int = 25 * 1024 * 1024
-    max_attempts: int = 3
 
 
 class Poller:
-    """One mailbox. `run_once()` is blocking: the worker runs it in a thread."""
+    """One mailbox into the spool, and the spool into tickets. Blocking: the worker runs it in a thread."""
 
     def __init__(self, source: MailSource, ingestor: Ingestor, engine: Engine, limits: PollLimits) -> None:
         self.source = source
@@ -43,34 +65,46 @@ class Poller:
         self._engine = engine
         self._limits = limits
 
+    @property
+    def clock(self) -> Clock:
+        return self.ingestor.clock
+
     def run_once(self, progress: Progress | None = None, keep_going: Callable[[], bool] | None = None) -> PollStats:
-        """Take everything waiting in the folder, oldest first, in batches.
+        """What waits in the spool first (oldest first: a reply never goes before the message it
+        answers), then everything waiting in the folder, in batches.
 
         `keep_going()` is asked before each batch: a stop request (or a lost lease) ends the
         pass between two batches, never inside one.
         """
         stats = PollStats()
+        self.ingestor.process_due(stats.count, keep_going)
+        self.take_in(stats, progress, keep_going)
+        return stats
+
+    def take_in(
+        self, stats: PollStats, progress: Progress | None = None, keep_going: Callable[[], bool] | None = None
+    ) -> None:
+        """The folder's waiting messages into the spool (each batch processed right after)."""
         self.source.open()
         uidvalidity, uids = self._scan()
         stats.seen = len(uids)
         with read_only(self._engine) as session:
-            done = repo.receipt_statuses(session, self.source.name, uidvalidity, uids)
-        self._finish_leftovers(done, stats)
+            known = spool.receipts(session, self.source.name, uidvalidity, uids)
+        self._finish_leftovers(known, stats)
+        done = {r.key.uid for r in known}
         todo = [u for u in uids if u not in done]
         for start in range(0, len(todo), self._limits.batch_size):
             if keep_going is not None and not keep_going():
                 break
-            self._run_batch(uidvalidity, todo[start : start + self._limits.batch_size], stats)
+            self._take_batch(uidvalidity, todo[start : start + self._limits.batch_size], stats)
             if progress:
                 progress(min(start + self._limits.batch_size, len(todo)), len(todo))
-        return stats
 
     def _scan(self) -> tuple[int, list[int]]:
         name = self.source.name
         with read_only(self._engine) as session:
-            state = repo.get_mailbox_state(session, name)
-            known = state.uidvalidity if state else 0
-            after = repo.high_water_uid(session, name, known) if known else 0
+            known = spool.mailbox_uidvalidity(session, name)
+            after = spool.high_water_uid(session, name, known) if known else 0
         folder = self.source.scan(after_uid=after)
         if folder.uidvalidity != known:
             if known:
@@ -79,54 +113,46 @@ class Poller:
                     name,
                     known,
                     folder.uidvalidity,
-                    extra={"action": "uidvalidity-changed"},
+                    extra={"action": "uidvalidity-changed", "mailbox": name},
                 )
                 folder = self.source.scan(after_uid=0)
             with unit_of_work(self._engine) as session:
-                repo.save_mailbox_state(session, name, folder.uidvalidity)
+                spool.save_uidvalidity(session, name, folder.uidvalidity)
         return folder.uidvalidity, list(folder.uids)
 
-    def _finish_leftovers(self, done: dict[int, str], stats: PollStats) -> None:
-        """Messages committed earlier but still in the folder (we died before moving them)."""
-        quarantined = [u for u, s in done.items() if s == "quarantined"]
-        finished = [u for u, s in done.items() if s != "quarantined"]
-        if finished:
-            self.source.mark_processed(finished)
+    def _finish_leftovers(self, known: list[Spooled], stats: PollStats) -> None:
+        """Messages spooled earlier but still in the folder (we stopped before marking them)."""
+        quarantined = [r.key.uid for r in known if r.status == ReceiptStatus.QUARANTINED]
+        spooled = [r.key.uid for r in known if r.key.uid not in quarantined]
+        if spooled:
+            self.source.mark_processed(spooled)
         if quarantined:
             self.source.mark_quarantined(quarantined)
-        stats.leftovers += len(done)
+        stats.leftovers += len(known)
 
-    def _run_batch(self, uidvalidity: int, uids: list[int], stats: PollStats) -> None:
+    def _take_batch(self, uidvalidity: int, uids: list[int], stats: PollStats) -> None:
+        """Spool a batch (committed), process it from memory, then mark it on the server: moved to
+        the quarantine folder when refused, to the processed folder (or flagged) otherwise."""
         fetched = self.source.fetch(uids, max_bytes=self._limits.max_bytes)
-        keys = {m.uid: ReceiptKey(mailbox=self.source.name, uidvalidity=uidvalidity, uid=m.uid) for m in fetched}
-        if any(self.ingestor.attempts(list(keys.values())).values()):
-            # After a crash, go one message at a time so only the poison one is blamed.
-            results = [r for m in fetched for r in self._ingest([m], keys)]
-        else:
-            results = self._ingest(fetched, keys)
-        processed = [m.uid for m, r in zip(fetched, results, strict=True) if r.action not in ("error", "quarantined")]
-        quarantined = [m.uid for m, r in zip(fetched, results, strict=True) if r.action == "quarantined"]
-        for result in results:
-            stats.actions[result.action] = stats.actions.get(result.action, 0) + 1
-        self.ingestor.clear_attempts([keys[uid] for uid in processed + quarantined])
-        if processed:
-            self.source.mark_processed(processed)
-        if quarantined:
-            self.source.mark_quarantined(quarantined)
-        stats.processed += len(processed)
-        stats.quarantined += len(quarantined)
+        spooled = self.ingestor.receive(self.source.name, uidvalidity, [self._incoming(m) for m in fetched])
+        crash_point("intake:spooled")  # committed, the server not told yet
+        stats.spooled += sum(1 for r in spooled if r.fresh)
+        refused = {r.key.uid for r in spooled if r.status == ReceiptStatus.QUARANTINED}
+        stats.count([(r, "quarantined") for r in spooled if r.key.uid in refused])
+        try:
+            mine = [r for r in spooled if r.fresh and r.status == ReceiptStatus.RECEIVED]
+            outcomes = self.ingestor.process_claimed(mine) if mine else []
+            stats.count(outcomes)
+            refused |= {r.key.uid for r, action in outcomes if action == "quarantined"}
+        finally:  # spooled is safe: whatever processing did, the server may let these go
+            if refused:
+                self.source.mark_quarantined(sorted(refused))
+            taken = [r.key.uid for r in spooled if r.key.uid not in refused]
+            if taken:
+                self.source.mark_processed(taken)
 
-    def _ingest(self, messages: list[FetchedMessage], keys: dict[int, ReceiptKey]) -> list[IngestResult]:
-        attempts = self.ingestor.bump_attempts([keys[m.uid] for m in messages])
-        arrivals = [
-            Arrival(
-                key=keys[m.uid],
-                raw=m.raw,
-                arrived_at=m.arrived_at,
-                attempts=attempts[m.uid],
-                oversize_bytes=m.size if m.oversize else 0,
-                key_is_new=True,  # run_once only fetches UIDs without a committed receipt
-            )
-            for m in messages
-        ]
-        return self.ingestor.process_batch(arrivals)
+    def _incoming(self, message: FetchedMessage) -> Incoming:
+        refused = f"too large: {message.size} bytes (limit {self._limits.max_bytes})" if message.oversize else ""
+        return Incoming(
+            uid=message.uid, raw=message.raw, arrived_at=message.arrived_at, size=message.size, refused=refused
+        )

@@ -1,48 +1,48 @@
-"""The ingest shell: parse raw messages and store each with its consequences atomically.
+"""Process: spooled messages into tickets, each with its consequences and its receipt's new status.
 
 A batch shares one database transaction. It is first stored straight through; should any
 message fail, that transaction is rolled back and the batch stored again with each message in
-its own SAVEPOINT, so the one that fails rolls back alone and the others commit together (a
-savepoint for every message would cost a fifth of the time of ingest when nothing fails).
-Nothing is moved on the server before the commit (invariant 1).
+its own SAVEPOINT, so the one that fails rolls back alone (its receipt marked `failed`, retried
+later, quarantined after `max_attempts`) and the others commit together (a savepoint for every
+message would cost a fifth of the time of ingest when nothing fails). A failure of the database
+itself blames no message: the claims are given back and the receipts wait in the spool.
 """
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from mailer.compose import parse_verp
-from mailer.errors import UnparseableMessageError
-from tickets import repository as repo
-from tickets import service
+from mailer.errors import TemplateFailedError, UnparseableMessageError
+from tickets import service, spool
 from tickets.clock import Clock
-from tickets.db import read_only, unit_of_work
+from tickets.db import transaction, unit_of_work
+from tickets.errors import DatabaseUnavailableError
 from tickets.inserts import deferred_writes, flush_deferred
-from tickets.values import IncomingMessage, IngestResult, OutgoingEmail, ReceiptKey
+from tickets.outbox import Queue
+from tickets.spool import Incoming, ReceiptStatus, Spooled
+from tickets.values import IncomingMessage, IngestResult, ReceiptKey
+from ventanilla.pipeline.holder import is_dead_here, worker_id
 from ventanilla.pipeline.offload import Parse, ParseAhead, Parsed
 from ventanilla.pipeline.outgoing import OutgoingBatch, OutgoingQueue
+from ventanilla.pipeline.trouble import Trouble
 
 logger = logging.getLogger(__name__)
+CLAIM_LEASE = timedelta(minutes=10)  # a claim not finished by then is taken by another worker
+Outcomes = list[tuple[Spooled, str]]
 
-Queue = Callable[[Session, OutgoingEmail, datetime], None]
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Arrival:
-    """One fetched message to ingest; `attempts` counts this one."""
-
-    key: ReceiptKey
-    raw: bytes
-    arrived_at: datetime
-    attempts: int = 1
-    oversize_bytes: int = 0  # > 0: not downloaded, too large
-    key_is_new: bool = False  # the caller saw no receipt with this key just before
+# The database failing is no message's fault: the whole batch's claims are given back.
+NOT_THE_MESSAGES_FAULT = (OperationalError, DatabaseUnavailableError)
+# An operator's template failing is no message's fault either: that message waits (no attempt
+# counted), retried after BLOCKED_RETRY, doubling while the fault lasts, up to BLOCKED_RETRY_CAP.
+BLOCKED_RETRY = timedelta(seconds=2)
+BLOCKED_RETRY_CAP = timedelta(minutes=5)
 
 
 class _FailedInBatchError(Exception):
@@ -54,14 +54,14 @@ def _failing_the_batch(what: str) -> Iterator[None]:
     """Any failure but the database's becomes _FailedInBatchError (the batch is stored again carefully)."""
     try:
         yield
-    except OperationalError:
+    except NOT_THE_MESSAGES_FAULT:
         raise
     except Exception as exc:
         raise _FailedInBatchError(what) from exc
 
 
 class Ingestor:
-    """Turns raw bytes into committed tickets, receipts and queued mail."""
+    """Turns spooled bytes into committed tickets, receipt outcomes and queued mail."""
 
     def __init__(
         self,
@@ -72,53 +72,118 @@ class Ingestor:
         policy: service.IngestPolicy,
         clock: Clock,
         verp_secret: str = "",
-        max_bytes: int = 25 * 1024 * 1024,
         max_attempts: int = 3,
         parse_processes: int = 0,
+        batch_size: int = 100,
+        on_committed: Callable[[], None] | None = None,
     ) -> None:
         self._engine = engine
         self._parse_ahead = ParseAhead(parse, parse_processes)
         self._queue = queue
         self._policy = policy
-        self._clock = clock
-        self._max_bytes = max_bytes
+        self.clock = clock
         self._max_attempts = max_attempts
         self._verp_secret = verp_secret
-        self.on_committed: Callable[[list[IngestResult]], None] | None = None
+        self._batch_size = batch_size
+        self._holder = worker_id()
+        self._on_committed = on_committed
+        self._blocked_passes = 0
+        self._trouble = Trouble("processing")
+
+    # -- into the spool ---------------------------------------------------------------------
+
+    def receive(self, mailbox: str, uidvalidity: int, messages: Sequence[Incoming]) -> list[Spooled]:
+        """Commit these messages' bytes and receipts (the spool); new ones are claimed by this process."""
+        with unit_of_work(self._engine) as session:
+            return spool.spool(
+                session,
+                mailbox=mailbox,
+                uidvalidity=uidvalidity,
+                messages=messages,
+                now=self.clock.now(),
+                holder=self._holder,
+                lease=CLAIM_LEASE,
+            )
 
     def process(self, key: ReceiptKey, raw: bytes, arrived_at: datetime) -> IngestResult:
-        """Ingest one message in its own transaction."""
-        return self.process_batch([Arrival(key=key, raw=raw, arrived_at=arrived_at)])[0]
+        """Spool one message and process it at once (each in its own transaction)."""
+        incoming = Incoming(uid=key.uid, raw=raw, arrived_at=arrived_at, size=len(raw))
+        (receipt,) = self.receive(key.mailbox, key.uidvalidity, [incoming])
+        if not receipt.fresh:
+            return IngestResult(
+                action="already", ticket_id=receipt.ticket_id, reason=f"receipt {receipt.id} is {receipt.status}"
+            )
+        return self.process_batch([receipt])[0]
 
-    def process_batch(self, arrivals: Sequence[Arrival]) -> list[IngestResult]:
-        """Ingest these messages; commit once. Results are in the same order."""
-        refusals = [self._refusal(a) for a in arrivals]
-        parsed = self._parse_ahead.start([a.raw for a, why in zip(arrivals, refusals, strict=True) if not why])
+    # -- out of the spool ---------------------------------------------------------------------
+
+    def process_due(self, count: Callable[[Outcomes], None], keep_going: Callable[[], bool] | None = None) -> None:
+        """Claim and process the receipts waiting in the spool, a batch at a time, until none is due."""
+        while keep_going is None or keep_going():
+            claimed = self._claim()
+            if not claimed:
+                return
+            count(self.process_claimed(claimed))
+
+    def _claim(self) -> list[Spooled]:
+        with unit_of_work(self._engine) as session:
+            return spool.claim_due(
+                session,
+                now=self.clock.now(),
+                holder=self._holder,
+                lease=CLAIM_LEASE,
+                limit=self._batch_size,
+                is_dead=is_dead_here,
+            )
+
+    def process_claimed(self, claimed: list[Spooled]) -> Outcomes:
+        """Process receipts this process holds; a retried one (attempt > 1) alone, so only a poison
+        message is blamed for its own failure."""
+        if all(r.attempts <= 1 for r in claimed):
+            results = self.process_batch(claimed)
+        else:
+            results = [r for receipt in claimed for r in self.process_batch([receipt])]
+        return [(receipt, result.action) for receipt, result in zip(claimed, results, strict=True)]
+
+    def process_batch(self, receipts: Sequence[Spooled]) -> list[IngestResult]:
+        """Process these claimed receipts; commit once. Results are in the same order."""
+        refusals = [self._refusal(r) for r in receipts]
+        parsed = self._parse_ahead.start([r.raw for r, why in zip(receipts, refusals, strict=True) if not why])
         try:
-            results = self._store(arrivals, refusals, parsed, careful=len(arrivals) == 1)
-        except _FailedInBatchError as exc:
-            logger.info("a message failed in a batch (%s); storing the batch again one savepoint each", exc.__cause__)
-            results = self._store(arrivals, refusals, parsed, careful=True)
-        for arrival, result in zip(arrivals, results, strict=True):
-            _log(arrival.key, result)
-        if self.on_committed and any(r.outgoing for r in results):
-            self.on_committed(results)
+            try:
+                results = self._store(receipts, refusals, parsed, careful=len(receipts) == 1)
+            except _FailedInBatchError as exc:
+                logger.info("a message failed in a batch (%s); storing it again one savepoint each", exc.__cause__)
+                results = self._store(receipts, refusals, parsed, careful=True)
+        except NOT_THE_MESSAGES_FAULT:
+            self._give_back(receipts)
+            raise
+        for receipt, result in zip(receipts, results, strict=True):
+            _log(receipt.key, result)
+        self._note_blocked([r.reason for r in results if r.action == "waiting"])
+        if self._on_committed and any(r.outgoing for r in results):
+            self._on_committed()
         return results
+
+    def _give_back(self, receipts: Sequence[Spooled]) -> None:
+        try:
+            with transaction(self._engine) as connection:
+                spool.give_back(connection, [r.id for r in receipts], holder=self._holder)
+        except DatabaseUnavailableError:
+            pass  # the claims run out by themselves
 
     def close(self) -> None:
         """Stop the parsing processes, if any."""
         self._parse_ahead.close()
 
-    def _refusal(self, arrival: Arrival) -> str:
+    def _refusal(self, receipt: Spooled) -> str:
         """Why this message goes to quarantine without being parsed; "" when it does not."""
-        if arrival.oversize_bytes:
-            return f"too large: {arrival.oversize_bytes} bytes (limit {self._max_bytes})"
-        if arrival.attempts > self._max_attempts:
-            return f"poison: processing failed {arrival.attempts - 1} times"
+        if receipt.attempts > self._max_attempts:
+            return f"poison: processing failed {receipt.attempts - 1} times"
         return ""
 
     def _store(
-        self, arrivals: Sequence[Arrival], refusals: list[str], parsed: list[Parsed], *, careful: bool
+        self, receipts: Sequence[Spooled], refusals: list[str], parsed: list[Parsed], *, careful: bool
     ) -> list[IngestResult]:
         """One transaction for the batch. `careful`: a savepoint for each message, so one that
         fails rolls back alone, and its mail written at once; otherwise any failure rolls back the
@@ -132,12 +197,12 @@ class Ingestor:
         )
         with unit_of_work(self._engine) as session, nullcontext() if careful else deferred_writes(session):
             results = [
-                self._quarantine(session, arrival, why)
+                self._quarantine(session, receipt, why)
                 if why
-                else self._one(session, arrival, next(taken))
+                else self._one(session, receipt, next(taken))
                 if careful
-                else self._straight(session, arrival, next(taken), batch)
-                for arrival, why in zip(arrivals, refusals, strict=True)
+                else self._straight(session, receipt, next(taken), batch)
+                for receipt, why in zip(receipts, refusals, strict=True)
             ]
             with _failing_the_batch("writing its mail and deferred rows"):
                 if batch is not None:
@@ -146,47 +211,48 @@ class Ingestor:
             return results
 
     def _straight(
-        self, session: Session, arrival: Arrival, parsed: Parsed, batch: OutgoingBatch | None
+        self, session: Session, receipt: Spooled, parsed: Parsed, batch: OutgoingBatch | None
     ) -> IngestResult:
-        with _failing_the_batch(f"uid={arrival.key.uid}"):
+        with _failing_the_batch(f"uid={receipt.key.uid}"):
             try:
                 msg = parsed()
             except UnparseableMessageError as exc:
-                return self._quarantine(session, arrival, f"unparseable: {exc}")
-            return self._ingest(session, arrival, msg, batch.add if batch is not None else self._queue)
+                return self._quarantine(session, receipt, f"unparseable: {exc}")
+            return self._ingest(session, receipt, msg, batch.add if batch is not None else self._queue)
 
-    def _one(self, session: Session, arrival: Arrival, parsed: Parsed) -> IngestResult:
+    def _one(self, session: Session, receipt: Spooled, parsed: Parsed) -> IngestResult:
         try:
             msg = parsed()
             with session.begin_nested():
-                return self._ingest(session, arrival, msg)
+                return self._ingest(session, receipt, msg)
         except UnparseableMessageError as exc:
-            return self._quarantine(session, arrival, f"unparseable: {exc}")
-        except IntegrityError:
-            # Another worker committed the same key first: the outcome we wanted.
-            return IngestResult(action="already", reason="committed by another worker")
-        except OperationalError:
+            return self._quarantine(session, receipt, f"unparseable: {exc}")
+        except TemplateFailedError as exc:
+            return self._wait(session, receipt, str(exc))
+        except NOT_THE_MESSAGES_FAULT:
             raise
         except Exception as exc:  # one bad message must not stop the mail behind it
-            logger.exception("failed to ingest uid=%s (attempt %s)", arrival.key.uid, arrival.attempts)
-            if arrival.attempts >= self._max_attempts:
-                return self._quarantine(session, arrival, f"poison: {type(exc).__name__}: {exc}")
-            return IngestResult(action="error", reason=f"{type(exc).__name__}: {exc}")
+            logger.exception("failed to process uid=%s (attempt %s)", receipt.key.uid, receipt.attempts)
+            reason = f"{type(exc).__name__}: {exc}"
+            if receipt.attempts >= self._max_attempts:
+                return self._quarantine(session, receipt, f"poison: {reason}")
+            spool.record_failure(session, receipt.id, attempts=receipt.attempts, reason=reason, now=self.clock.now())
+            return IngestResult(action="error", reason=reason)
 
     def _ingest(
-        self, session: Session, arrival: Arrival, msg: IncomingMessage, queue: Queue | None = None
+        self, session: Session, receipt: Spooled, msg: IncomingMessage, queue: Queue | None = None
     ) -> IngestResult:
-        now = self._clock.now()
+        now = self.clock.now()
         result = service.ingest(
             session,
-            key=arrival.key,
-            raw=arrival.raw,
+            key=receipt.key,
+            raw=receipt.raw,
             msg=msg,
-            arrived_at=arrival.arrived_at,
+            arrived_at=receipt.arrived_at,
             now=now,
             policy=self._policy,
             bounce_of=self._bounce_of(msg),
-            key_is_new=arrival.key_is_new,
+            receipt_id=receipt.id,
         )
         for intent in result.outgoing:
             (queue or self._queue)(session, intent, now)
@@ -202,35 +268,27 @@ class Ingestor:
                 return outbox_id
         return None
 
-    def _quarantine(self, session: Session, arrival: Arrival, reason: str) -> IngestResult:
-        with session.begin_nested():
-            service.quarantine(
-                session,
-                key=arrival.key,
-                raw=arrival.raw,
-                reason=reason,
-                arrived_at=arrival.arrived_at,
-                now=self._clock.now(),
-            )
+    def _wait(self, session: Session, receipt: Spooled, reason: str) -> IngestResult:
+        delay = min(BLOCKED_RETRY_CAP, BLOCKED_RETRY * 2**self._blocked_passes)
+        spool.record_wait(session, receipt.id, reason=f"waiting: {reason}", retry_at=self.clock.now() + delay)
+        return IngestResult(action="waiting", reason=reason)
+
+    def _note_blocked(self, reasons: list[str]) -> None:
+        """Say once what holds mail back (and once when it is gone); back off while it lasts."""
+        if reasons:
+            self._blocked_passes = min(self._blocked_passes + 1, 16)
+            self._trouble.report(reasons[0], f"{len(reasons)} message(s) wait")
+        elif self._blocked_passes:
+            self._blocked_passes = 0
+            self._trouble.cleared()
+
+    def _quarantine(self, session: Session, receipt: Spooled, reason: str) -> IngestResult:
+        spool.record_outcome(session, receipt.id, status=ReceiptStatus.QUARANTINED, reason=reason)
         return IngestResult(action="quarantined", reason=reason)
-
-    def attempts(self, keys: list[ReceiptKey]) -> dict[int, int]:
-        """Processing attempts so far of these uncommitted messages, per UID."""
-        with read_only(self._engine) as session:
-            return repo.attempts_of(session, keys)
-
-    def bump_attempts(self, keys: list[ReceiptKey]) -> dict[int, int]:
-        """Record that processing of these messages starts; return the attempts per UID."""
-        with unit_of_work(self._engine) as session:
-            return repo.bump_attempts(session, keys)
-
-    def clear_attempts(self, keys: list[ReceiptKey]) -> None:
-        with unit_of_work(self._engine) as session:
-            repo.clear_attempts(session, keys)
 
 
 def _log(key: ReceiptKey, result: IngestResult) -> None:
-    level = logging.WARNING if result.action in ("quarantined", "error") else logging.INFO
+    level = logging.WARNING if result.action in ("quarantined", "error", "waiting") else logging.INFO
     logger.log(
         level,
         "%s uid=%s ticket=%s %s",

@@ -1,0 +1,379 @@
+"""The spool, and the bookkeeping of each mailbox: the only module that writes receipts.
+
+Every source (IMAP, Maildir, the MTA pipe) first commits a message's raw bytes and its receipt
+(status `received`) here, in one short transaction, and only then marks the message on the
+server or exits 0 to the MTA (invariant 1). Processing then claims spooled receipts, and stores
+their outcome (the receipt's new status) in the transaction that stores the ticket. A receipt
+that failed waits here with a backoff; one that keeps failing for a reason of its own is
+quarantined; nothing leaves the spool but by a decision recorded on its receipt.
+
+Also here: a mailbox's UIDVALIDITY, high-water UID and poller lease.
+"""
+
+import functools
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
+from sqlmodel import select as sqlmodel_select
+
+from tickets.inserts import insert_ignore
+from tickets.models import Blob, MailboxState, Receipt
+from tickets.values import ReceiptKey
+
+_RT: Any = Receipt.__table__  # type: ignore[attr-defined]
+_BT: Any = Blob.__table__  # type: ignore[attr-defined]
+_R = _RT.c
+CHUNK = 500  # keys per IN (...) query
+RETRY_BASE = timedelta(minutes=1)
+RETRY_CAP = timedelta(hours=1)
+
+
+class ReceiptStatus(StrEnum):
+    """Where a received message stands."""
+
+    RECEIVED = "received"  # spooled, not processed yet
+    TICKETED = "ticketed"  # a new ticket, a follow-up, an agent's message, an auto-reply on a ticket
+    IGNORED = "ignored"  # auto-reply, bounce, list, our own, a loop: recorded, nothing answered
+    DUPLICATE = "duplicate"  # the same message (Message-ID and bytes) under another key
+    FAILED = "failed"  # processing failed; retried at `next_attempt_at`
+    QUARANTINED = "quarantined"  # refused (too large, unreadable, poison): bytes kept, can be released
+
+
+PENDING = (ReceiptStatus.RECEIVED, ReceiptStatus.FAILED)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Incoming:
+    """One message as a source handed it over: bytes (empty when too large to download)."""
+
+    uid: int
+    raw: bytes
+    arrived_at: datetime
+    size: int
+    refused: str = ""  # set: spooled as quarantined at once (e.g. "too large: ...")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spooled:
+    """A receipt as it stands, with the bytes when the caller has them (or read them back)."""
+
+    id: int
+    key: ReceiptKey
+    status: str
+    attempts: int
+    arrived_at: datetime
+    ticket_id: int | None = None
+    raw: bytes = b""
+    fresh: bool = False  # committed by this call: this process holds it and processes it now
+
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*((?:.*)(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+def sniff_message_id(raw: bytes) -> str:
+    """The Message-ID header of raw bytes, cheaply (the parser's value replaces it later)."""
+    end = _HEADER_END.search(raw, 0, 256 * 1024)
+    match = _MESSAGE_ID.search(raw, 0, end.start() if end else min(len(raw), 256 * 1024))
+    if match is None:
+        return ""
+    return b" ".join(match.group(1).split()).decode("ascii", "replace")[:1000]
+
+
+def spool(
+    session: Session,
+    *,
+    mailbox: str,
+    uidvalidity: int,
+    messages: Sequence[Incoming],
+    now: datetime,
+    holder: str,
+    lease: timedelta,
+) -> list[Spooled]:
+    """Commit-ready: bytes and a receipt for each message not spooled yet (same key: kept as it
+    is). New receipts are claimed by `holder` at once (attempt 1), since it processes them next."""
+    conn = session.connection()
+    dialect = conn.dialect.name
+    blobs = {hashlib.sha256(m.raw).hexdigest(): m.raw for m in messages}
+    if blobs:
+        blob_rows = [{"sha256": sha, "size": len(data), "data": data} for sha, data in blobs.items()]
+        conn.execute(_insert_ignore(Blob, dialect), blob_rows)
+    rows = [_receipt_row(mailbox, uidvalidity, m, now, holder, lease) for m in messages]
+    fresh = set(conn.execute(_insert_ignore(Receipt, dialect).returning(_R.uid), rows).scalars()) if rows else set()
+    raw_of = {m.uid: m.raw for m in messages}
+    found = receipts(session, mailbox, uidvalidity, [m.uid for m in messages])
+    return [
+        Spooled(
+            id=r.id,
+            key=r.key,
+            status=r.status,
+            attempts=r.attempts,
+            arrived_at=r.arrived_at,
+            ticket_id=r.ticket_id,
+            raw=raw_of[r.key.uid],
+            fresh=r.key.uid in fresh,
+        )
+        for r in found
+    ]
+
+
+def _receipt_row(
+    mailbox: str, uidvalidity: int, m: Incoming, now: datetime, holder: str, lease: timedelta
+) -> dict[str, Any]:
+    claimed = bool(holder) and not m.refused
+    return {
+        "mailbox": mailbox,
+        "uidvalidity": uidvalidity,
+        "uid": m.uid,
+        "raw_sha256": hashlib.sha256(m.raw).hexdigest(),
+        "message_id": sniff_message_id(m.raw),
+        "size": m.size,
+        "arrived_at": m.arrived_at,
+        "received_at": now,
+        "status": ReceiptStatus.QUARANTINED if m.refused else ReceiptStatus.RECEIVED,
+        "reason": m.refused[:2000],
+        "ticket_id": None,
+        "attempts": 1 if claimed else 0,
+        "next_attempt_at": None,
+        "claimed_by": holder if claimed else "",
+        "claimed_until": now + lease if claimed else None,
+    }
+
+
+@functools.cache
+def _insert_ignore(model: Any, dialect: str) -> Any:
+    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return maker(model.__table__).on_conflict_do_nothing()
+
+
+def receipts(session: Session, mailbox: str, uidvalidity: int, uids: Sequence[int]) -> list[Spooled]:
+    """The receipts among these UIDs, in the order of `uids` (without their bytes)."""
+    found: dict[int, Spooled] = {}
+    for start in range(0, len(uids), CHUNK):
+        query = select(_R.id, _R.uid, _R.status, _R.attempts, _R.arrived_at, _R.ticket_id).where(
+            _R.mailbox == mailbox, _R.uidvalidity == uidvalidity, _R.uid.in_(list(uids[start : start + CHUNK]))
+        )
+        for row in session.connection().execute(query):
+            key = ReceiptKey(mailbox=mailbox, uidvalidity=uidvalidity, uid=row.uid)
+            found[row.uid] = Spooled(
+                id=row.id,
+                key=key,
+                status=row.status,
+                attempts=row.attempts,
+                arrived_at=row.arrived_at,
+                ticket_id=row.ticket_id,
+            )
+    return [found[u] for u in uids if u in found]
+
+
+def claim_due(
+    session: Session, *, now: datetime, holder: str, lease: timedelta, limit: int, is_dead: Callable[[str], bool]
+) -> list[Spooled]:
+    """Take up to `limit` receipts waiting for processing, oldest first, with their bytes: new
+    ones, failed ones whose retry is due, and ones whose holder's claim ran out or that died.
+    Each claimed receipt counts one more attempt. Other workers skip rows locked here."""
+    conn = session.connection()
+    pending = _R.status.in_([s.value for s in PENDING])
+    holders = conn.execute(select(_R.claimed_by).where(pending, _R.claimed_until > now).distinct()).scalars()
+    free_holders = [h for h in holders if h and h != holder and is_dead(h)]
+    waiting = (
+        select(_R.id)
+        .where(
+            pending,
+            or_(_R.next_attempt_at.is_(None), _R.next_attempt_at <= now),
+            or_(_R.claimed_until.is_(None), _R.claimed_until <= now, _R.claimed_by.in_(free_holders)),
+        )
+        .order_by(_R.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(conn.execute(waiting).scalars())
+    if not ids:
+        return []
+    session.connection().execute(
+        update(_RT).where(_R.id.in_(ids)).values(attempts=_R.attempts + 1, claimed_by=holder, claimed_until=now + lease)
+    )
+    query = (
+        select(_R.id, _R.mailbox, _R.uidvalidity, _R.uid, _R.status, _R.attempts, _R.arrived_at, _BT.c.data)
+        .join(_BT, _BT.c.sha256 == _R.raw_sha256)
+        .where(_R.id.in_(ids))
+        .order_by(_R.id)
+    )
+    return [
+        Spooled(
+            id=row.id,
+            key=ReceiptKey(mailbox=row.mailbox, uidvalidity=row.uidvalidity, uid=row.uid),
+            status=row.status,
+            attempts=row.attempts,
+            arrived_at=row.arrived_at,
+            raw=row.data,
+        )
+        for row in session.connection().execute(query)
+    ]
+
+
+def retry_at(attempts: int, now: datetime) -> datetime:
+    """When a receipt whose processing failed `attempts` times is tried again (capped doubling)."""
+    return now + min(RETRY_CAP, RETRY_BASE * 2 ** max(0, attempts - 1))
+
+
+def record_outcome(
+    session: Session,
+    receipt_id: int,
+    *,
+    status: str,
+    reason: str = "",
+    ticket_id: int | None = None,
+    message_id: str | None = None,
+) -> None:
+    """The receipt's decision, in the transaction that stores its consequences."""
+    values: dict[str, Any] = {
+        "status": status,
+        "reason": reason[:2000],
+        "ticket_id": ticket_id,
+        "claimed_by": "",
+        "claimed_until": None,
+        "next_attempt_at": None,
+    }
+    if message_id is not None:
+        values["message_id"] = message_id[:1000]
+    session.connection().execute(update(_RT).where(_R.id == receipt_id).values(**values))
+
+
+def record_failure(session: Session, receipt_id: int, *, attempts: int, reason: str, now: datetime) -> None:
+    """Processing this receipt failed (its own fault, as far as we can tell): retry it later."""
+    session.connection().execute(
+        update(_RT)
+        .where(_R.id == receipt_id)
+        .values(
+            status=ReceiptStatus.FAILED,
+            reason=reason[:2000],
+            claimed_by="",
+            claimed_until=None,
+            next_attempt_at=retry_at(attempts, now),
+        )
+    )
+
+
+def record_wait(session: Session, receipt_id: int, *, reason: str, retry_at: datetime) -> None:
+    """Processing this receipt was held back by no fault of its own (an operator's template):
+    it stays `received`, its attempt is not counted, and it is tried again at `retry_at`."""
+    session.connection().execute(
+        update(_RT)
+        .where(_R.id == receipt_id)
+        .values(
+            reason=reason[:2000],
+            attempts=case((_R.attempts > 0, _R.attempts - 1), else_=0),
+            claimed_by="",
+            claimed_until=None,
+            next_attempt_at=retry_at,
+        )
+    )
+
+
+def give_back(connection: Connection, receipt_ids: Sequence[int], *, holder: str) -> None:
+    """Processing did not happen (the database or a setting failed, not the message): the claim
+    and its attempt are undone, so the receipts are taken again at once, blamed for nothing."""
+    if receipt_ids:
+        connection.execute(
+            update(_RT)
+            .where(_R.id.in_(list(receipt_ids)), _R.claimed_by == holder, _R.status.in_([s.value for s in PENDING]))
+            .values(attempts=case((_R.attempts > 0, _R.attempts - 1), else_=0), claimed_by="", claimed_until=None)
+        )
+
+
+def release(session: Session, receipt_ids: Sequence[int], *, now: datetime) -> list[int]:
+    """Make quarantined or failed receipts due for processing now (after a fix); the ids released."""
+    query = (
+        update(_RT)
+        .where(_R.id.in_(list(receipt_ids)), _R.status.in_([ReceiptStatus.QUARANTINED, ReceiptStatus.FAILED]))
+        .values(status=ReceiptStatus.RECEIVED, attempts=0, next_attempt_at=None, claimed_by="", claimed_until=None)
+        .returning(_R.id)
+    )
+    return list(session.connection().execute(query).scalars())
+
+
+def same_message(session: Session, *, message_id: str, receipt_id: int) -> tuple[int, int | None] | None:
+    """(id, ticket_id) of another receipt of the very same message (this Message-ID, the bytes
+    of `receipt_id`) that was processed already: this one is then a duplicate."""
+    params = {"mid": message_id, "me": receipt_id}
+    row = session.connection().execute(_same_message(), params).first()
+    return None if row is None else (row[0], row[1])
+
+
+@functools.cache
+def _same_message() -> Any:
+    """Built once: processing asks this for every message."""
+    waiting = [ReceiptStatus.RECEIVED, ReceiptStatus.FAILED, ReceiptStatus.QUARANTINED]
+    return (
+        select(_R.id, _R.ticket_id)
+        .where(
+            _R.message_id == bindparam("mid"),
+            _R.raw_sha256 == select(_R.raw_sha256).where(_R.id == bindparam("me")).scalar_subquery(),
+            _R.id != bindparam("me"),
+            _R.status.not_in(waiting),
+        )
+        .order_by(_R.id)
+        .limit(1)
+    )
+
+
+# -- a mailbox's state: UIDVALIDITY, high water, the poller lease ----------------------------
+
+
+def mailbox_uidvalidity(session: Session, name: str) -> int:
+    state = session.get(MailboxState, name)
+    return state.uidvalidity if state else 0
+
+
+def save_uidvalidity(session: Session, name: str, uidvalidity: int) -> None:
+    state = session.get(MailboxState, name) or MailboxState(name=name)
+    state.uidvalidity = uidvalidity
+    session.add(state)
+
+
+def high_water_uid(session: Session, mailbox: str, uidvalidity: int) -> int:
+    query = select(func.max(_R.uid)).where(_R.mailbox == mailbox, _R.uidvalidity == uidvalidity)
+    return int(session.connection().execute(query).scalar() or 0)
+
+
+def take_lease(
+    session: Session,
+    name: str,
+    owner: str,
+    now: datetime,
+    until: datetime,
+    is_dead: Callable[[str], bool] = lambda _owner: False,
+) -> bool:
+    """Hold (or renew) the poller lease of a mailbox; False while another live owner holds it.
+
+    `is_dead(owner)` lets the caller vouch that an owner is gone (a dead process on this host),
+    so a restart after a crash does not wait for the lease to expire.
+    """
+    insert_ignore(session, MailboxState, {"name": name, "uidvalidity": 0, "high_water_uid": 0, "lease_owner": ""})
+    query = sqlmodel_select(MailboxState).where(MailboxState.name == name).with_for_update()
+    state = session.scalars(query).one()
+    held = state.lease_owner not in ("", owner) and state.lease_until is not None and state.lease_until > now
+    if held and not is_dead(state.lease_owner):
+        return False
+    state.lease_owner = owner
+    state.lease_until = until
+    session.add(state)
+    return True
+
+
+def release_lease(session: Session, name: str, owner: str) -> None:
+    state = session.get(MailboxState, name)
+    if state is not None and state.lease_owner == owner:
+        state.lease_owner = ""
+        state.lease_until = None
+        session.add(state)
