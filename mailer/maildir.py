@@ -2,7 +2,8 @@
 
 Maildir has no UIDs: a message's UID is the first 60 bits of the SHA-256 of its unique
 Maildir key, so it is stable across restarts. Processed mail moves to a sub-folder
-(`.Processed`) after the commit, or gets the S flag when no processed folder is set.
+(`.Processed`) after the commit, or gets the S flag when no processed folder is set; the flag is
+only a courtesy to people reading the folder, never what tells new mail from old (the spool does).
 """
 
 import hashlib
@@ -56,12 +57,10 @@ class MaildirSource:
         return self._box
 
     def scan(self, *, after_uid: int) -> FolderState:
+        """Every message in the inbox: Maildir has no UIDs above which new mail must be, and its
+        flags are not ours (a message read in another client before we took it is still new)."""
         box = self._inbox()
-        entries = []
-        for key in box.keys():
-            if not self._processed and "S" in self._flags(key):
-                continue
-            entries.append((self._delivered_at(key), key))
+        entries = [(self._delivered_at(key), key) for key in box.keys()]
         entries.sort()
         self._keys = {uid_of(key): key for _, key in entries}
         return FolderState(uidvalidity=MAILDIR_UIDVALIDITY, uids=tuple(uid_of(k) for _, k in entries))
@@ -128,7 +127,7 @@ class MaildirSource:
         box = self._inbox()
         for uid in uids:
             key = self._keys.get(uid)
-            if key is not None and key in box:
+            if key is not None and key in box and "S" not in self._flags(key):
                 message = box.get_message(key)
                 message.add_flag("S")
                 message.set_subdir("cur")

@@ -89,7 +89,11 @@ def transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def read_only(engine: Engine) -> Iterator[Session]:
-    """A session for queries; nothing is committed (on SQLite it takes no write lock)."""
-    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-        with Session(bind=connection, expire_on_commit=False) as session:
-            yield session
+    """A session for queries; nothing is committed (on SQLite it takes no write lock). The
+    database failing raises DatabaseUnavailableError, as in a unit of work."""
+    try:
+        with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            with Session(bind=connection, expire_on_commit=False) as session:
+                yield session
+    except OperationalError as exc:
+        raise DatabaseUnavailableError(str(exc.orig or exc)) from exc

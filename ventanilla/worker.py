@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings
-from mailer.errors import SourceAuthError, SourceUnavailableError
+from mailer.errors import InsecureConnectionError, SourceAuthError, SourceUnavailableError
 from tickets import spool
 from tickets.clock import Clock
 from tickets.db import unit_of_work
@@ -37,7 +37,8 @@ async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
 
 
 # Faults that stop a pass but are nobody's message's fault: wait (capped backoff), say so once.
-WAIT_AND_RETRY = (SourceUnavailableError, SourceAuthError, DatabaseUnavailableError, OSError)
+# A server without the STARTTLS the settings demand may be a passing fault (or an attack): wait.
+WAIT_AND_RETRY = (SourceUnavailableError, SourceAuthError, InsecureConnectionError, DatabaseUnavailableError, OSError)
 
 
 class MailboxLoop:

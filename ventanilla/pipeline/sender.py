@@ -27,9 +27,11 @@ from mailer.transport import Results, ServerUnreachableError, Transport
 from tickets import outbox as queries
 from tickets.clock import Clock
 from tickets.db import transaction, unit_of_work
+from tickets.errors import DatabaseUnavailableError
 from tickets.outbox import ClaimedMail, Outcome
 from tickets.outgoing_thread import OutgoingRecord, record_outgoing
 from tickets.values import OutgoingEmail
+from ventanilla.pipeline.trouble import Trouble
 
 logger = logging.getLogger(__name__)
 MAX_BATCHES_PER_RUN = 1000
@@ -216,11 +218,17 @@ class OutboxDrainer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until `stop` is set; waits wake on `stop` or `wake()`. The loop never dies."""
+        trouble = Trouble("outbox")
         while not stop.is_set():
             try:
                 await self.run_once()
-            except Exception:  # a fault (database down...) must not kill the worker
-                logger.exception("outbox drain failed", extra={"action": "outbox_error"})
+                trouble.cleared()
+            except DatabaseUnavailableError as exc:  # an outage: said once, not every few seconds
+                trouble.report(f"database unavailable: {exc}", "mail waits in the outbox")
+            except Exception as exc:  # a fault must not kill the worker
+                if not trouble.active:
+                    logger.exception("outbox drain failed", extra={"action": "outbox_error"})
+                trouble.report(f"{type(exc).__name__}: {exc}", "mail waits in the outbox")
             await self._sleep(stop)
 
     async def _sleep(self, stop: asyncio.Event) -> None:
