@@ -49,6 +49,9 @@ class InboxSettings(Section):
     idle_seconds: int = Field(default=540, ge=10, le=1740)
     poll_seconds: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=100, ge=1, le=5000)
+    # Bytes downloaded per batch (a larger message is a batch of its own): bounds the worker's
+    # memory whatever the mix of sizes.
+    batch_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     parse_processes: int = Field(default=1, ge=0, le=16)  # 0: parse in the worker process itself
     timeout_seconds: float = Field(default=60.0, gt=0)
     path: str = "var/maildir"

@@ -204,6 +204,15 @@ class ImapSource:
             return set()
         return set(client.search(["UNSEEN", "UID", f"1:{after_uid}"]))
 
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        """RFC822.SIZE of each of these messages still in the folder."""
+        if not uids:
+            return {}
+        with self._guard("size"):
+            response = self._selected_client().fetch(uids, [b"RFC822.SIZE"])
+        wanted = set(uids)
+        return {uid: int(d[b"RFC822.SIZE"]) for uid, d in response.items() if uid in wanted and b"RFC822.SIZE" in d}
+
     def fetch(self, uids: list[int], *, max_bytes: int) -> list[FetchedMessage]:
         """Download these messages without marking them seen; skip ones that vanished."""
         if not uids:

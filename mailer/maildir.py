@@ -83,6 +83,18 @@ class MaildirSource:
         except (FileNotFoundError, KeyError):
             return 0.0
 
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        found = {}
+        for uid in uids:
+            key = self._keys.get(uid)
+            if key is None:
+                continue
+            try:
+                found[uid] = self._file(key).stat().st_size
+            except (FileNotFoundError, KeyError):
+                continue  # taken away by someone else since the scan
+        return found
+
     def fetch(self, uids: list[int], *, max_bytes: int) -> list[FetchedMessage]:
         result = []
         for uid in uids:

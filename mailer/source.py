@@ -33,6 +33,9 @@ class MailSource(Protocol):
     def scan(self, *, after_uid: int) -> FolderState:
         """Select the folder; list waiting UIDs: those above `after_uid` plus leftovers."""
 
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        """The size in bytes of each of these messages still there (nothing downloaded)."""
+
     def fetch(self, uids: list[int], *, max_bytes: int) -> list[FetchedMessage]:
         """Download these messages without marking them seen; skip ones that vanished."""
 

@@ -16,6 +16,7 @@ from tickets.migrate import upgrade
 from ventanilla import agent_cli, check_cli, outbox_cli, phone_cli, report_cli, sla_cli, tickets_cli
 from ventanilla.context import AppContext
 from ventanilla.logs import setup_logging
+from ventanilla.memory import give_large_blocks_back
 from ventanilla.pipeline.failpoints import crash_point
 
 EX_DATAERR = 65  # sysexits: the MTA bounces the message (permanent)
@@ -46,6 +47,7 @@ def root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
 ) -> None:
     setup_logging(verbose)
+    give_large_blocks_back()
     ctx.obj = AppContext(config)
     ctx.call_on_close(ctx.obj.close)
 

@@ -68,7 +68,11 @@ def make_poller(
     source: MailSource | None = None,
     on_committed: Callable[[], None] | None = None,
 ) -> Poller:
-    limits = PollLimits(batch_size=settings.inbox.batch_size, max_bytes=settings.limits.max_message_bytes)
+    limits = PollLimits(
+        batch_size=settings.inbox.batch_size,
+        batch_bytes=settings.inbox.batch_bytes,
+        max_bytes=settings.limits.max_message_bytes,
+    )
     ingestor = make_ingestor(settings, engine, clock, on_committed)
     return Poller(source or make_source(settings), ingestor, engine, limits)
 

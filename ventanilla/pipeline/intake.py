@@ -53,7 +53,29 @@ class PollStats:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PollLimits:
     batch_size: int = 100
+    batch_bytes: int = 32 * 1024 * 1024
     max_bytes: int = 25 * 1024 * 1024
+
+
+def plan_batches(uids: list[int], sizes: dict[int, int], limits: PollLimits) -> list[list[int]]:
+    """Consecutive batches of at most `batch_size` messages and `batch_bytes` bytes to download
+    (a message over `max_bytes` is not downloaded: it weighs nothing; one over `batch_bytes` goes
+    alone). UIDs without a size (gone meanwhile) are dropped."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    weight = 0
+    for uid in uids:
+        if uid not in sizes:
+            continue
+        size = sizes[uid] if sizes[uid] <= limits.max_bytes else 0
+        if current and (len(current) >= limits.batch_size or weight + size > limits.batch_bytes):
+            batches.append(current)
+            current, weight = [], 0
+        current.append(uid)
+        weight += size
+    if current:
+        batches.append(current)
+    return batches
 
 
 class Poller:
@@ -93,12 +115,15 @@ class Poller:
         self._finish_leftovers(known, stats)
         done = {r.key.uid for r in known}
         todo = [u for u in uids if u not in done]
-        for start in range(0, len(todo), self._limits.batch_size):
+        batches = plan_batches(todo, self.source.sizes(todo), self._limits) if todo else []
+        taken = 0
+        for batch in batches:
             if keep_going is not None and not keep_going():
                 break
-            self._take_batch(uidvalidity, todo[start : start + self._limits.batch_size], stats)
+            self._take_batch(uidvalidity, batch, stats)
+            taken += len(batch)
             if progress:
-                progress(min(start + self._limits.batch_size, len(todo)), len(todo))
+                progress(taken, sum(map(len, batches)))
 
     def _scan(self) -> tuple[int, list[int]]:
         name = self.source.name

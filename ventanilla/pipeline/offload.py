@@ -25,6 +25,7 @@ from tickets.values import IncomingMessage
 Parse = Callable[[bytes], IncomingMessage]
 Parsed = Callable[[], IncomingMessage]
 WORKER_CHECK_SECONDS = 1.0
+LARGE_MESSAGE = 1024 * 1024  # bytes: parsed in a process even alone, never taken back
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -72,8 +73,13 @@ class ParseAhead:
         self._pool: ProcessPoolExecutor | None = None
 
     def start(self, raws: Sequence[bytes]) -> list[Parsed]:
-        """One callable per message, in order: it returns the parsed message or raises what parsing raised."""
-        if self._processes < 1 or len(raws) < self._min_batch:
+        """One callable per message, in order: it returns the parsed message or raises what parsing raised.
+
+        A large message is always parsed in a process, and waited for: parsing needs several times
+        its size in memory (the email package keeps its lines as text), which the worker then
+        never holds beside the batch it stores."""
+        large = any(len(raw) >= LARGE_MESSAGE for raw in raws)
+        if self._processes < 1 or (len(raws) < self._min_batch and not large):
             return [partial(self._parse, raw) for raw in raws]
         pool = self._running_pool()
         try:
@@ -81,7 +87,10 @@ class ParseAhead:
         except BrokenProcessPool:
             self._pool = None  # died between two batches: parse this one here
             return [partial(self._parse, raw) for raw in raws]
-        return [partial(self._result, future, raw) for future, raw in zip(futures, raws, strict=True)]
+        return [
+            partial(self._result, future, raw, take_back=len(raw) < LARGE_MESSAGE)
+            for future, raw in zip(futures, raws, strict=True)
+        ]
 
     def submit(self, fn: Callable[[list[T]], list[R]], items: list[T]) -> Callable[[], list[R]]:
         """Start `fn(items)` in a process (queued behind the parsing already started); a callable
@@ -120,8 +129,8 @@ class ParseAhead:
             )
         return self._pool
 
-    def _result(self, future: "Future[IncomingMessage]", raw: bytes) -> IncomingMessage:
-        if future.cancel():  # not started yet: parse it here rather than wait for the queue ahead of it
+    def _result(self, future: "Future[IncomingMessage]", raw: bytes, *, take_back: bool) -> IncomingMessage:
+        if take_back and future.cancel():  # not started: parse it here rather than wait for the queue ahead
             return self._parse(raw)
         try:
             return future.result()
