@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from mailer.outgoing import OutgoingQueue
-from tickets import phone, service
+from tickets import phone, phone_csv, service
 from tickets.db import make_engine, read_only, unit_of_work
 from tickets.migrate import upgrade
 from tickets.models import Message, Outbox, Ticket
@@ -99,7 +99,7 @@ def test_missed_call_with_an_address_gets_a_ticket_and_the_missed_call_mail(engi
 
 
 def test_parse_row_reports_what_is_wrong() -> None:
-    good = phone.parse_row({"started_at": "2013-10-01T09:00:00+02:00", "outcome": "Answered", "wait_seconds": "30"})
+    good = phone_csv.parse_row({"started_at": "2013-10-01T09:00:00+02:00", "outcome": "Answered", "wait_seconds": "30"})
     assert good.started_at == datetime(2013, 10, 1, 7, 0, tzinfo=UTC) and good.outcome == "answered"
     for row, error in (
         ({"started_at": "2013-10-01T09:00:00", "outcome": "answered"}, "time zone"),
@@ -109,7 +109,7 @@ def test_parse_row_reports_what_is_wrong() -> None:
         ({"started_at": "2013-10-01T09:00:00Z", "outcome": "lost", "caller_email": "nope"}, "caller_email"),
     ):
         with pytest.raises(phone.CallError, match=error):
-            phone.parse_row(row)
+            phone_csv.parse_row(row)
 
 
 CSV = """started_at,line,outcome,wait_seconds,duration_seconds,caller_phone,caller_email,agent,summary
