@@ -12,10 +12,10 @@ from sqlmodel import Session
 
 from tickets import agent_mail as mail
 from tickets import repository as repo
-from tickets import rules
 from tickets.agent_mail import AgentPolicy
 from tickets.commands import ParsedReply, parse_commands
 from tickets.models import Message, Ticket
+from tickets.sla import retarget_cycle, start_cycle
 from tickets.values import OutgoingEmail
 
 logger = logging.getLogger(__name__)
@@ -115,6 +115,8 @@ def _apply_fields(
                 session, ticket.id, now, name, actor=agent, detail=f"{getattr(ticket, name)} -> {command.argument}"
             )
             setattr(ticket, name, command.argument)
+            if name == "priority":  # the user has waited since the cycle began: count from there
+                retarget_cycle(ticket, policy.sla)
     assign = parsed.named("assign")
     if assign:
         outgoing += assign_to(session, ticket, assign.argument, actor=agent, now=now, policy=policy, key=key)
@@ -208,7 +210,7 @@ def set_status(
     reopening = ticket.status in ("resolved", "closed") and status in ("open", "escalated")
     ticket.status = status
     if reopening:
-        start_cycle(ticket, now, policy)
+        start_cycle(ticket, at=now, sla=policy.sla)
         repo.add_event(session, ticket.id, now, "reopened", actor=actor, detail=f"cycle {ticket.cycle}")
     if status != "escalated":
         return []
@@ -219,15 +221,6 @@ def set_status(
         )
         for s in policy.supervisors
     ]
-
-
-def start_cycle(ticket: Ticket, now: datetime, policy: AgentPolicy) -> None:
-    """A new response cycle from `now` (the ticket waits for us again)."""
-    ticket.cycle += 1
-    ticket.cycle_started_at = now
-    ticket.response_due_at, ticket.hard_due_at = rules.sla_due_times(
-        now, response_hours=policy.response_hours, hard_hours=policy.hard_hours
-    )
 
 
 def _by_cli(
@@ -306,7 +299,7 @@ def reopen(
         raise AgentActionError(f"ticket #{ticket_id} is already {ticket.status}")
     repo.add_event(session, ticket.id, now, "status", actor=agent, detail=f"{ticket.status} -> open")
     ticket.status = "open"
-    start_cycle(ticket, now, policy)
+    start_cycle(ticket, at=now, sla=policy.sla)
     repo.add_event(session, ticket.id, now, "reopened", actor=agent, detail=f"cycle {ticket.cycle}")
     if text.strip():
         store_message(session, ticket.id, kind="note", sender=agent, text=text.strip(), message_id="", at=now)

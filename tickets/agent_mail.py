@@ -13,6 +13,7 @@ from tickets import repository as repo
 from tickets import tokens
 from tickets.commands import HELP
 from tickets.models import Ticket, ticket_fields
+from tickets.sla import SlaPolicy
 from tickets.values import OutgoingEmail
 
 THREAD_KINDS = frozenset({"user", "ack", "agent_reply", "phone_followup"})  # what the user's thread holds
@@ -31,9 +32,8 @@ class AgentPolicy:
     authserv_id: str = ""  # "" = Authentication-Results are not checked
     require_dkim: bool = True
     relay_to_cc: bool = True
+    sla: SlaPolicy  # due times of a reopened cycle
     categories: tuple[str, ...] = ()  # allowed for #category; empty = any well-formed name
-    response_hours: float = 24
-    hard_hours: float = 48
     names: dict[str, str] = field(default_factory=dict)  # agent address -> display name (optional)
 
     def is_agent(self, email: str) -> bool:
@@ -46,14 +46,8 @@ class AgentPolicy:
         return self.agents[agent_id - 1] if 1 <= agent_id <= len(self.agents) else None
 
 
-def agent_policy(
-    helpdesk: HelpdeskSettings,
-    agents: AgentSettings | None = None,
-    *,
-    response_hours: float = 24,
-    hard_hours: float = 48,
-) -> AgentPolicy:
-    """The AgentPolicy of a settings tree: `[helpdesk]` plus `[agents]` (defaults when absent)."""
+def agent_policy(helpdesk: HelpdeskSettings, agents: AgentSettings | None = None, *, sla: SlaPolicy) -> AgentPolicy:
+    """The AgentPolicy of a settings tree: `[helpdesk]` plus `[agents]` (defaults when absent) and the SLA."""
     section = agents or AgentSettings()
     if section.keys:
         keyring = tokens.Keyring.of({k: v.get_secret_value() for k, v in section.keys.items()}, section.current_kid)
@@ -69,8 +63,7 @@ def agent_policy(
         require_dkim=section.require_dkim,
         relay_to_cc=section.relay_to_cc,
         categories=tuple(dict.fromkeys(["general", *(c.name for c in helpdesk.categories)])),
-        response_hours=response_hours,
-        hard_hours=hard_hours,
+        sla=sla,
     )
 
 

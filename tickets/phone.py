@@ -3,7 +3,8 @@
 An attended call with a caller address becomes a written follow-up (`phone_followup`) and
 counts as an answer: the response clock stops at the call's start. A lost or abandoned call
 with an address gets a ticket and a "we missed your call" mail (`missed_call`), so nobody is
-forgotten. Use cases take (session, ..., now, policy) and return intents; the caller's unit
+forgotten; like an email, it reopens a pending or resolved ticket (a new response cycle from the
+call). Use cases take (session, ..., now, policy) and return intents; the caller's unit
 of work commits and the shell renders and queues the intents in the same transaction.
 """
 
@@ -22,6 +23,7 @@ from tickets.inserts import insert_row
 from tickets.models import Message, Ticket
 from tickets.phone_models import Call
 from tickets.service import IngestPolicy
+from tickets.sla import start_cycle
 from tickets.values import OutgoingEmail
 
 logger = logging.getLogger(__name__)
@@ -177,7 +179,7 @@ def _new_ticket(session: Session, call: CallRecord, now: datetime, policy: Phone
     if call.line == "revocation" and category == "general":
         category, priority = "revocation", "urgent"
     language = rules.detect_language(call.summary, rules_.default_language) if call.summary else rules_.default_language
-    response_due, hard_due = rules_.due_times(priority, call.started_at)
+    cycle = rules_.sla.cycle(priority, number=1, start=call.started_at)
     ticket_id = insert_row(
         session,
         Ticket,
@@ -192,10 +194,7 @@ def _new_ticket(session: Session, call: CallRecord, now: datetime, policy: Phone
             "assigned_agent": "",
             "created_at": call.started_at,
             "updated_at": now,
-            "cycle": 1,
-            "cycle_started_at": call.started_at,
-            "response_due_at": response_due,
-            "hard_due_at": hard_due,
+            **cycle.columns(),
             "linked_ticket_id": None,
             "requester_undeliverable": False,
         },
@@ -232,10 +231,16 @@ def _attended(
 def _missed(
     session: Session, ticket: Ticket, call: CallRecord, call_id: int, now: datetime, policy: PhonePolicy
 ) -> tuple[OutgoingEmail, ...]:
-    """A missed call is shown on the ticket; the caller is told we will answer in writing."""
+    """A missed call is shown on the ticket; the caller is told we will answer in writing. Like their
+    email, it reopens a pending or resolved ticket: a new response cycle from the call."""
     assert ticket.id is not None
     _store(session, ticket.id, kind="missed_call", call=call)
     repo.add_event(session, ticket.id, now, "missed-call", detail=f"call {call_id} {call.outcome} on {call.line}")
+    if rules.reopens(ticket.status):
+        ticket.status, ticket.updated_at = "open", now
+        start_cycle(ticket, at=call.started_at, sla=policy.ingest.sla)
+        repo.add_event(session, ticket.id, now, "reopened", actor=call.caller_email, detail=f"cycle {ticket.cycle}")
+        session.add(ticket)
     if not policy.missed_call_email or ticket.requester_undeliverable:
         return ()
     return (_intent("missed_call", session, ticket, call, call_id, policy),)

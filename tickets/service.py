@@ -12,7 +12,7 @@ from tickets import repository as repo
 from tickets.agent_mail import AgentPolicy
 from tickets.inserts import insert_row
 from tickets.models import AttachmentRow, Message, Receipt, Ticket
-from tickets.sla import SlaPolicy
+from tickets.sla import SlaPolicy, start_cycle
 from tickets.values import IncomingMessage, IngestResult, OutgoingEmail, ReceiptKey
 
 logger = logging.getLogger(__name__)
@@ -24,18 +24,11 @@ class IngestPolicy:
 
     helpdesk_address: str
     own_addresses: frozenset[str]
+    sla: SlaPolicy  # due times of every cycle
     default_language: str = "es"
     categories: tuple[rules.CategoryRuleSpec, ...] = ()
     acks_per_hour: int = 5
-    response_hours: float = 24
-    hard_hours: float = 48
-    sla: SlaPolicy | None = None  # when set, due times follow its clock and per-priority targets
     agents: AgentPolicy | None = None  # when set, agents work by email (tokens, commands, relay)
-
-    def due_times(self, priority: str, start: datetime) -> tuple[datetime, datetime]:
-        if self.sla is not None:
-            return self.sla.due_times(priority, start)
-        return rules.sla_due_times(start, response_hours=self.response_hours, hard_hours=self.hard_hours)
 
 
 def ingest(
@@ -161,7 +154,7 @@ def _new_ticket(
 ) -> IngestResult:
     text = f"{msg.subject}\n{msg.text}"
     category, priority = rules.categorise(text, policy.categories)
-    response_due, hard_due = policy.due_times(priority, arrived_at)
+    cycle = policy.sla.cycle(priority, number=1, start=arrived_at)
     facts = {
         "status": "open",
         "priority": priority,
@@ -177,10 +170,7 @@ def _new_ticket(
         **facts,
         "created_at": arrived_at,
         "updated_at": now,
-        "cycle": 1,
-        "cycle_started_at": arrived_at,
-        "response_due_at": response_due,
-        "hard_due_at": hard_due,
+        **cycle.columns(),
         "linked_ticket_id": linked_id,
         "requester_undeliverable": False,
     }
@@ -239,9 +229,7 @@ def _follow_up(
     assert ticket is not None
     if rules.reopens(ticket.status):
         ticket.status = "open"
-        ticket.cycle += 1
-        ticket.cycle_started_at = arrived_at
-        ticket.response_due_at, ticket.hard_due_at = policy.due_times(ticket.priority, arrived_at)
+        start_cycle(ticket, at=arrived_at, sla=policy.sla)
         repo.add_event(session, ticket_id, now, "reopened", actor=msg.sender.email, detail=f"cycle {ticket.cycle}")
     ticket.updated_at = now
     session.add(ticket)

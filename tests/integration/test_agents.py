@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from config.agents import AgentSettings
 from config.settings import HelpdeskSettings
+from config.sla import SlaSettings
 from mailer.outbox import queue_outgoing
 from mailer.outgoing import OutgoingQueue
 from mailer.parse import parse_message, policy_from_settings
@@ -30,6 +31,7 @@ from tickets import repository as repo
 from tickets.agent_mail import agent_policy
 from tickets.db import read_only, unit_of_work
 from tickets.models import Outbox, Ticket
+from tickets.sla import SlaPolicy
 from tickets.values import IngestResult, ReceiptKey
 
 T0 = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
@@ -44,6 +46,7 @@ OUR_MX = "mx.ventanilla.example"
 HELPDESK = HelpdeskSettings(
     address=SUPPORT, agents=[ANA, LUIS], supervisors=[BOSS], secret="integration-secret-0123456789"
 )
+SLA = SlaPolicy.from_settings(SlaSettings())
 _n = count(1)
 
 
@@ -52,8 +55,8 @@ class Harness:
         self.engine = engine
         self.settings = settings
         self.parse_policy = policy_from_settings(settings)
-        self.policy = agent_policy(HELPDESK, agents)
-        self.ingest_policy = service.IngestPolicy(helpdesk_address=SUPPORT, own_addresses=frozenset({SUPPORT}))
+        self.policy = agent_policy(HELPDESK, agents, sla=SLA)
+        self.ingest_policy = service.IngestPolicy(helpdesk_address=SUPPORT, own_addresses=frozenset({SUPPORT}), sla=SLA)
         self.renderer = TemplateRenderer()
         self.queue = OutgoingQueue(settings, self.renderer)
 

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from config.sla import SlaSettings
 from mailer.outgoing import OutgoingQueue
 from tickets import phone, phone_csv, service
 from tickets.db import make_engine, read_only, unit_of_work
@@ -14,6 +15,7 @@ from tickets.migrate import upgrade
 from tickets.models import Message, Outbox, Ticket
 from tickets.phone_models import Call
 from tickets.report import monthly_report
+from tickets.sla import SlaPolicy
 from tickets.values import Address, IncomingMessage, ReceiptKey
 from ventanilla.cli import app
 from ventanilla.phone_cli import phone_policy
@@ -31,7 +33,8 @@ def _email(engine, sender: str) -> int:  # type: ignore[no-untyped-def]
         message_id=f"<{sender}>", sender=Address(name="Ana", email=sender), subject="Certificado",
         text="Hola, no puedo descargar mi certificado", raw_sha256=f"{abs(hash(sender)):064d}",
     )
-    policy = service.IngestPolicy(helpdesk_address="soporte@ventanilla.example", own_addresses=frozenset())
+    sla = SlaPolicy.from_settings(SlaSettings())
+    policy = service.IngestPolicy(helpdesk_address="soporte@ventanilla.example", own_addresses=frozenset(), sla=sla)
     with unit_of_work(engine) as session:
         result = service.ingest(session, key=ReceiptKey(mailbox="m", uidvalidity=1, uid=1), raw=b"x", msg=msg,
                                 arrived_at=ARRIVED, now=ARRIVED, policy=policy)

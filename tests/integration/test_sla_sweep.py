@@ -32,7 +32,8 @@ def sweep_policy(clock: str = "calendar") -> SweepPolicy:
 
 def add_ticket(engine: Engine, policy: SweepPolicy, start: datetime = START, **fields: object) -> int:
     priority = str(fields.get("priority", "normal"))
-    response_due, hard_due = policy.sla.due_times(priority, start)
+    cycle = policy.sla.cycle(priority, number=1, start=start)
+    response_due, hard_due = cycle.response_due_at, cycle.hard_due_at
     values: dict[str, object] = {
         "requester_email": "ana@correo.example",
         "subject": "Certificado",
@@ -200,7 +201,9 @@ def test_emails_are_grouped_per_supervisor_and_agent(engine: Engine) -> None:
 # --- through the real ingest path -----------------------------------------------------------------
 
 INGEST_POLICY = service.IngestPolicy(
-    helpdesk_address="soporte@ventanilla.example", own_addresses=frozenset({"soporte@ventanilla.example"})
+    helpdesk_address="soporte@ventanilla.example",
+    own_addresses=frozenset({"soporte@ventanilla.example"}),
+    sla=SlaPolicy.from_settings(SlaSettings()),
 )
 
 
