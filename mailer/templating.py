@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import jinja2
 
@@ -171,71 +170,3 @@ class TemplateRenderer:
         return RenderedTemplate(
             subject=" ".join(subject.split()), text=text, html=html, language=lang
         )
-
-
-def sample_context(kind: str, now: datetime) -> dict[str, object]:
-    """A representative context for `kind`; it documents the keys each template uses.
-
-    Every kind gets `helpdesk` {name, address}; all but `digest` get `ticket` {id, subject,
-    status, priority, category, assigned_agent} and `requester` {name, email}. Datetimes are
-    aware and local to the service calendar's zone. `lang` is added by the renderer.
-    """
-    from config.calendar import CalendarSettings
-    from tickets.calendar import service_lines
-
-    lines = service_lines(CalendarSettings(), now)
-    local = now.astimezone(ZoneInfo(CalendarSettings().timezone))
-    base: dict[str, object] = {
-        "helpdesk": {"name": "Soporte Ventanilla", "address": "soporte@ventanilla.example"},
-        "ticket": {
-            "id": 1234,
-            "subject": "No puedo exportar mi certificado",
-            "status": "open",
-            "priority": "normal",
-            "category": "export-import",
-            "assigned_agent": "",
-        },
-        "requester": {"name": "María García", "email": "maria@example.org"},
-    }
-    extra: dict[str, dict[str, object]] = {
-        "ack": {
-            **lines,
-            "response_hours": 24,
-            "faq": [{"title": "Exportar un certificado", "url": "https://faq.example/export"}],
-        },
-        "agent_notification": {
-            "event": "new",
-            "message": {
-                "sender": "maria@example.org",
-                "name": "María García",
-                "text": "Hola,\nno puedo exportar.",
-            },
-        },
-        "agent_reply": {
-            "reply": {"text": "Hola María,\nsiga estos pasos..."},
-            "agent": {"name": "Ana"},
-        },
-        "sla_alert": {
-            "alert": {"stage": "warning", "threshold_hours": 24, "due_at": local, "age_hours": 22.5}
-        },
-        "digest": {
-            "digest": {
-                "day": local.date(),
-                "open": 42,
-                "pending": 7,
-                "escalated": 1,
-                "answered_24h_pct": 97.21,
-                "overdue": [{"id": 1200, "subject": "Renovación", "age_hours": 30.0}],
-            }
-        },
-        "phone_followup": {
-            "call": {"at": local, "agent": "Luis", "summary": "Revisamos juntos..."}
-        },
-        "missed_call": {"call": {"at": local}, "phone": lines["phone"]},
-        "command_error": {"command": {"text": "#assign nadie", "error": "nadie is not an agent"}},
-        "ticket_closed": {"quiet_days": 7},
-    }
-    context = {**base, **extra[kind]}
-    if kind == "digest":
-        del context["ticket"], context["requester"]
-    return context

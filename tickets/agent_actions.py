@@ -14,6 +14,7 @@ from tickets import agent_mail as mail
 from tickets import repository as repo
 from tickets.agent_mail import AgentPolicy
 from tickets.commands import ParsedReply, parse_commands
+from tickets.mail_context import MessageView
 from tickets.models import Message, Ticket
 from tickets.sla import retarget_cycle, start_cycle
 from tickets.values import OutgoingEmail
@@ -136,7 +137,7 @@ def assign_to(
     ticket.assigned_agent = agent
     if agent == actor:
         return []
-    message = {"sender": actor, "name": "", "text": f"{actor} assigned ticket #{ticket.id} to you."}
+    message = MessageView(sender=actor, name="", text=f"{actor} assigned ticket #{ticket.id} to you.")
     return [
         mail.notification(
             ticket, to=agent, event="assigned", message=message, key=f"assign:{key}", now=now, policy=policy
@@ -188,7 +189,7 @@ def _note(
     text = "\n".join(part for part in ((command.argument if command else ""), parsed.body) if part).strip()
     store_message(session, ticket.id, kind="note", sender=agent, text=text, message_id=message_id, at=when)
     repo.add_event(session, ticket.id, now, "note", actor=agent)
-    message = {"sender": agent, "name": "", "text": text}
+    message = MessageView(sender=agent, name="", text=text)
     return [
         mail.notification(ticket, to=other, event="note", message=message, key=f"note:{key}", now=now, policy=policy)
         for other in policy.agents
@@ -214,7 +215,7 @@ def set_status(
         repo.add_event(session, ticket.id, now, "reopened", actor=actor, detail=f"cycle {ticket.cycle}")
     if status != "escalated":
         return []
-    message = {"sender": actor, "name": "", "text": reason}
+    message = MessageView(sender=actor, name="", text=reason)
     return [
         mail.notification(
             ticket, to=s, event="escalated", message=message, key=f"escalate:{now.isoformat()}", now=now, policy=policy

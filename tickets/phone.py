@@ -18,8 +18,9 @@ from sqlmodel import Session, select
 
 from tickets import repository as repo
 from tickets import rules
-from tickets.agent_mail import ticket_context, user_thread
+from tickets.agent_mail import user_thread
 from tickets.inserts import insert_row
+from tickets.mail_context import CallView, MissedCallContext, PhoneFollowupContext, requester_of, ticket_view
 from tickets.models import Message, Ticket
 from tickets.phone_models import Call
 from tickets.service import IngestPolicy
@@ -274,6 +275,8 @@ def _intent(
     assert ticket.id is not None
     parent, refs = user_thread(session, ticket.id)
     local = call.started_at.astimezone(ZoneInfo(policy.timezone))
+    view = CallView(at=local, agent=call.agent, summary=call.summary, line=call.line)
+    context_type = PhoneFollowupContext if kind == "phone_followup" else MissedCallContext
     return OutgoingEmail(
         kind=kind,
         ticket_id=ticket.id,
@@ -283,8 +286,5 @@ def _intent(
         auto_submitted="auto-generated" if kind == "missed_call" else "",
         in_reply_to=parent,
         references=refs,
-        context={
-            **ticket_context(ticket),
-            "call": {"at": local, "agent": call.agent, "summary": call.summary, "line": call.line},
-        },
+        context=context_type(ticket=ticket_view(ticket), requester=requester_of(ticket), call=view),
     )

@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -11,8 +12,9 @@ from tickets import agent_service, bounce_service, rules
 from tickets import repository as repo
 from tickets.agent_mail import AgentPolicy
 from tickets.inserts import insert_row
+from tickets.mail_context import AckContext, Person, TicketView
 from tickets.models import AttachmentRow, Message, Receipt, Ticket
-from tickets.sla import SlaPolicy, start_cycle
+from tickets.sla import Cycle, SlaPolicy, start_cycle
 from tickets.values import IncomingMessage, IngestResult, OutgoingEmail, ReceiptKey
 
 logger = logging.getLogger(__name__)
@@ -24,7 +26,7 @@ class IngestPolicy:
 
     helpdesk_address: str
     own_addresses: frozenset[str]
-    sla: SlaPolicy  # due times of every cycle
+    sla: SlaPolicy  # due times of every cycle, and the target the acknowledgement states
     default_language: str = "es"
     categories: tuple[rules.CategoryRuleSpec, ...] = ()
     acks_per_hour: int = 5
@@ -183,7 +185,8 @@ def _new_ticket(
     if linked_id:
         detail += f"; follows closed ticket #{linked_id}"
     repo.add_event(session, ticket_id, now, "created", actor=msg.sender.email, detail=detail)
-    outgoing = _acknowledgement(session, {"id": ticket_id, **facts}, msg, now, policy)
+    context = _ack_context(ticket_id, facts, cycle, policy.sla)
+    outgoing = _acknowledgement(session, context, facts["language"], msg, now, policy)
     if policy.agents is not None:
         # A detached copy of the row just inserted: what the notifications read, without a SELECT.
         ticket = Ticket(id=ticket_id, **values)  # type: ignore[arg-type]  # the columns' values, of mixed types
@@ -192,9 +195,9 @@ def _new_ticket(
 
 
 def _acknowledgement(
-    session: Session, ticket: dict[str, object], msg: IncomingMessage, now: datetime, policy: IngestPolicy
+    session: Session, context: AckContext, language: str, msg: IncomingMessage, now: datetime, policy: IngestPolicy
 ) -> tuple[OutgoingEmail, ...]:
-    ticket_id = int(ticket["id"])  # type: ignore[call-overload]
+    ticket_id = context.ticket.id
     recent = repo.count_outbox_since(session, kind="ack", recipient=msg.sender.email, since=now - timedelta(hours=1))
     refusal = rules.ack_refusal(
         msg,
@@ -210,16 +213,32 @@ def _acknowledgement(
         ticket_id=ticket_id,
         to=(msg.sender.email,),
         idempotency_key=f"ack:{ticket_id}",
-        language=str(ticket["language"]),
+        language=language,
         auto_submitted="auto-replied",
         in_reply_to=msg.message_id,
         references=(*msg.references[-10:], msg.message_id),
-        context={
-            "ticket": {k: ticket[k] for k in ("id", "subject", "status", "priority", "category", "assigned_agent")},
-            "requester": {"name": ticket["requester_name"], "email": ticket["requester_email"]},
-        },
+        context=context,
     )
     return (intent,)
+
+
+def _ack_context(ticket_id: int, facts: Mapping[str, str], cycle: Cycle, sla: SlaPolicy) -> AckContext:
+    """The reference, and the ticket's own response target as the user reads it."""
+    promise = sla.promise(facts["priority"], response_due=cycle.response_due_at)
+    return AckContext(
+        ticket=TicketView(
+            id=ticket_id,
+            subject=facts["subject"],
+            status=facts["status"],
+            priority=facts["priority"],
+            category=facts["category"],
+            assigned_agent=facts["assigned_agent"],
+        ),
+        requester=Person(name=facts["requester_name"], email=facts["requester_email"]),
+        response_hours=promise.hours,
+        response_due_at=promise.due_at,
+        working_hours=promise.working_hours,
+    )
 
 
 def _follow_up(

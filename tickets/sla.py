@@ -195,6 +195,15 @@ class Cycle:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Promise:
+    """The response target told to the user: SLA hours and the due moment in the service's zone."""
+
+    hours: float
+    due_at: datetime
+    working_hours: bool  # the hours count opening hours only
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SlaPolicy:
     """The SLA policy: a clock, default targets, targets per priority, catch-up tolerance."""
 
@@ -230,6 +239,14 @@ class SlaPolicy:
             started_at=start,
             response_due_at=self.clock.add(start, targets.response_hours),
             hard_due_at=self.clock.add(start, targets.hard_hours),
+        )
+
+    def promise(self, priority: str, *, response_due: datetime) -> Promise:
+        """What the acknowledgement tells the user about a cycle whose response falls due then."""
+        return Promise(
+            hours=display_hours(self.targets(priority).response_hours),
+            due_at=response_due.astimezone(self.zone),
+            working_hours=self.clock_name == "business",
         )
 
     def thresholds(self, priority: str, start: datetime) -> tuple[Threshold, ...]:
@@ -281,6 +298,11 @@ def retarget_cycle(ticket: "Ticket", sla: SlaPolicy) -> None:
 def _set_cycle(ticket: "Ticket", cycle: Cycle) -> None:
     ticket.cycle, ticket.cycle_started_at = cycle.number, cycle.started_at
     ticket.response_due_at, ticket.hard_due_at = cycle.response_due_at, cycle.hard_due_at
+
+
+def display_hours(value: float) -> float:
+    """Hours as mail shows them: 24, not 24.0; 1.5 stays 1.5."""
+    return int(value) if float(value).is_integer() else value
 
 
 def alert_key(ticket_id: int, cycle: int, threshold: str) -> str:

@@ -8,7 +8,6 @@ built from the notification exactly as a mail client would answer it.
 
 import email
 import hashlib
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from email.message import Message as MimeMessage
@@ -87,11 +86,15 @@ class Harness:
                     outgoing += agent_service.notify_agents(
                         session, ticket, msg, at, self.policy, event=event, text=text
                     )
-            for intent in outgoing:  # OutgoingQueue with the Reply-To hook the lead adds
-                full = replace(intent, context=self.queue.context(intent, at))
-                reply_to = str(intent.context.get("reply_to") or SUPPORT)
+            for intent in outgoing:  # rendered as OutgoingQueue renders it, with the Reply-To the intent asks for
                 queue_outgoing(
-                    session, full, renderer=self.renderer, helpdesk=self.settings.helpdesk, reply_to=reply_to, now=at
+                    session,
+                    intent,
+                    values=self.queue.context(intent, at),
+                    renderer=self.renderer,
+                    helpdesk=self.settings.helpdesk,
+                    reply_to=intent.reply_to or SUPPORT,
+                    now=at,
                 )
         return result
 

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from config.calendar import SeasonSettings
 from config.sla import BusinessHoursSettings, PrioritySla, SlaSettings
-from tickets.sla import THRESHOLDS, BusinessClock, SlaPolicy, Targets, is_answered
+from tickets.sla import THRESHOLDS, BusinessClock, SlaPolicy, Targets, display_hours, is_answered
 
 MADRID = ZoneInfo("Europe/Madrid")
 SPRING = SeasonSettings(name="spring", start="05-02", end="06-30", hours=["mon-fri 09:00-21:00", "sat 09:00-14:00"])
@@ -182,3 +182,16 @@ def test_cycle_columns_are_what_a_ticket_stores() -> None:
         "response_due_at": utc(2026, 10, 5, 12),
         "hard_due_at": utc(2026, 10, 5, 16),
     }
+
+
+@pytest.mark.parametrize(("hours", "shown"), [(24.0, 24), (4.0, 4), (1.5, 1.5), (0.25, 0.25)])
+def test_whole_hours_are_shown_without_a_decimal(hours: float, shown: float) -> None:
+    value = display_hours(hours)
+    assert value == shown and str(value) == str(shown)
+
+
+def test_promise_is_the_response_target_in_the_service_zone() -> None:
+    p = SlaPolicy.from_settings(SlaSettings(clock="business"), "Europe/Madrid")
+    promise = p.promise("urgent", response_due=utc(2026, 10, 5, 9, 30))
+    assert (promise.hours, promise.working_hours) == (4, True)
+    assert promise.due_at == local(2026, 10, 5, 11, 30) and promise.due_at.tzinfo == MADRID

@@ -1,18 +1,15 @@
 """Templates: every kind in es and en, fallback, operator overrides, escaping."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
 import pytest
 
-from mailer.templating import (
-    KINDS,
-    PACKAGED_PATH,
-    TemplateMissingError,
-    TemplateRenderer,
-    sample_context,
-)
+from mailer.templating import KINDS, PACKAGED_PATH, TemplateMissingError, TemplateRenderer
+from tests.samples import sample_values as sample_context
+from tickets.mail_context import CONTEXT_OF_KIND, AckContext, AgentNotificationContext
 
 SATURDAY_AFTERNOON = datetime(2026, 5, 2, 13, 0, tzinfo=UTC)  # 15:00 in Madrid, phone closed
 MONDAY_MORNING = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)  # 10:00 in Madrid, phone open
@@ -64,7 +61,7 @@ def test_ack_in_english_when_the_phone_is_open() -> None:
 def test_html_is_escaped_and_text_is_not() -> None:
     context = sample_context("ack", SATURDAY_AFTERNOON)
     context["requester"] = {"name": "<script>alert(1)</script>", "email": "x@example.org"}
-    context["ticket"] = {**context["ticket"], "subject": '"><img src=x onerror=alert(1)>'}  # type: ignore[dict-item]
+    context["ticket"] = replace(context["ticket"], subject='"><img src=x onerror=alert(1)>')  # type: ignore[type-var]
     out = RENDERER.render("ack", "es", context)
     assert "<script>" not in out.html and "&lt;script&gt;alert(1)&lt;/script&gt;" in out.html
     assert "<img" not in out.html
@@ -116,3 +113,19 @@ def test_operator_override_wins(tmp_path: Path) -> None:
 def test_names_that_are_not_kinds(kind: str, language: str) -> None:
     with pytest.raises(TemplateMissingError):
         RENDERER.render(kind, language, {})
+
+
+def test_every_kind_has_a_typed_context() -> None:
+    assert set(KINDS) <= set(CONTEXT_OF_KIND)
+
+
+def test_typed_contexts_are_checked_against_the_kind() -> None:
+    from tests.samples import sample_context as typed
+    from tickets.values import OutgoingEmail
+
+    ack = typed("ack", MONDAY_MORNING)
+    assert isinstance(ack, AckContext)
+    with pytest.raises(TypeError, match="needs a AgentNotificationContext, not AckContext"):
+        OutgoingEmail(kind="agent_notification", ticket_id=1, to=("a@x.example",), idempotency_key="k",
+                      language="es", context=ack)
+    assert isinstance(typed("agent_notification", MONDAY_MORNING), AgentNotificationContext)
