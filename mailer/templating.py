@@ -5,6 +5,7 @@ file can be overridden. A kind missing in the asked language falls back to the d
 HTML is autoescaped; text is not (it is sent as text/plain).
 """
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 import jinja2
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime
 
 import templates as packaged_templates
 
@@ -29,40 +32,7 @@ KINDS = (
 PARTS = ("subject.txt", "txt", "html")
 PACKAGED_PATH = Path(packaged_templates.__file__).parent
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
-_WEEKDAYS = {
-    "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-}
-_MONTHS = {
-    "es": (
-        "enero",
-        "febrero",
-        "marzo",
-        "abril",
-        "mayo",
-        "junio",
-        "julio",
-        "agosto",
-        "septiembre",
-        "octubre",
-        "noviembre",
-        "diciembre",
-    ),
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-}
+_MOMENT = {"es": "EEEE d 'de' MMMM 'a las' HH:mm", "en": "EEEE d MMMM 'at' HH:mm"}  # Babel (CLDR) patterns
 
 
 class TemplateMissingError(LookupError):
@@ -86,12 +56,28 @@ def hm(value: time | datetime) -> str:
     return f"{value.hour:02d}:{value.minute:02d}"
 
 
+@functools.lru_cache(maxsize=16)
+def _locale(language: str) -> Locale:
+    try:
+        return Locale.parse(language)
+    except (ValueError, UnknownLocaleError):
+        return Locale.parse("en")
+
+
 def weekday(value: date, language: str = "es") -> str:
-    return _WEEKDAYS.get(language, _WEEKDAYS["en"])[value.weekday()]
+    """The day of the week in the language: "lunes", "Monday"."""
+    return format_date(value, "EEEE", locale=_locale(language))
 
 
 def month(value: date, language: str = "es") -> str:
-    return _MONTHS.get(language, _MONTHS["en"])[value.month - 1]
+    """The month's name as it reads in a date: "diciembre", "December"."""
+    return format_date(value, "MMMM", locale=_locale(language))
+
+
+def moment(value: datetime, language: str = "es") -> str:
+    """An aware moment in words, in its own zone: "lunes 7 de diciembre a las 13:00", "Monday 7 December at 13:00"."""
+    pattern = _MOMENT.get(language, "EEEE d MMMM HH:mm")
+    return format_datetime(value, pattern, tzinfo=value.tzinfo, locale=_locale(language))
 
 
 def _spans(value: object, language: str = "es") -> str:
@@ -138,7 +124,7 @@ class TemplateRenderer:
             keep_trailing_newline=True,
             auto_reload=False,
         )
-        self.env.filters.update(hm=hm, weekday=weekday, month=month, spans=_spans, when=when)
+        self.env.filters.update(hm=hm, weekday=weekday, month=month, spans=_spans, when=when, moment=moment)
 
     def has(self, kind: str, language: str) -> bool:
         """Whether all three files of `kind` exist in `language`."""

@@ -1,11 +1,12 @@
 """One SLA source: every start of a response cycle takes its due times from the SLA policy by the
-ticket's priority (SQLite and PostgreSQL).
+ticket's priority, and the acknowledgement promises the ticket's own target (SQLite and PostgreSQL).
 
 Everything is wired from a configuration file as the worker and the CLI wire it: the ingestor of
 `ventanilla.wiring`, the agent commands of `ventanilla.agent_cli`, the phone policy of
-`ventanilla.phone_cli`.
+`ventanilla.phone_cli`; mail is rendered into the outbox and read back as the user gets it.
 """
 
+import email
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -13,6 +14,7 @@ from itertools import count
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings, load_settings
@@ -21,7 +23,7 @@ from tickets import agent_actions, phone
 from tickets.agent_mail import agent_reply_address
 from tickets.clock import FakeClock
 from tickets.db import read_only, unit_of_work
-from tickets.models import Ticket
+from tickets.models import Outbox, Ticket
 from tickets.values import IngestResult, ReceiptKey
 from ventanilla.agent_cli import Action, run_action
 from ventanilla.context import AppContext
@@ -92,6 +94,19 @@ class Desk:
         assert found is not None
         return found
 
+    def texts(self, kind: str) -> list[str]:
+        """The text/plain part of every queued mail of this kind, in order."""
+        with read_only(self.engine) as session:
+            rows = session.scalars(select(Outbox).where(Outbox.kind == kind).order_by(Outbox.id)).all()
+        return [_plain(email.message_from_bytes(r.raw)) for r in rows]
+
+
+def _plain(msg: email.message.Message) -> str:
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain":
+            return " ".join(part.get_payload(decode=True).decode("utf-8").split())
+    raise AssertionError("no text/plain part")
+
 
 def user_mail(subject: str, body: str, when: datetime, *, sender: str = USER, to: str = SUPPORT) -> bytes:
     msg = EmailMessage()
@@ -121,6 +136,34 @@ def urgent_ticket(desk: Desk) -> int:
 def assert_new_urgent_cycle(ticket: Ticket, started: datetime) -> None:
     assert (ticket.status, ticket.cycle, ticket.cycle_started_at) == ("open", 2, started)
     assert (ticket.response_due_at, ticket.hard_due_at) == (started + URGENT, started + HARD)
+
+
+# -- the acknowledgement states the ticket's own target ------------------------------------------
+
+
+def test_urgent_ack_promises_four_hours_and_the_local_due_moment(desk: Desk) -> None:
+    urgent_ticket(desk)
+    (text,) = desk.texts("ack")
+    assert "en un plazo de 4 horas, antes del lunes 5 de octubre a las 14:00." in text
+    assert "24 horas, antes" not in text
+
+
+def test_english_ack_promises_within_hours_by_a_local_day_and_hour(desk: Desk) -> None:
+    desk.receive(user_mail("I need to revoke my certificate", "My laptop was stolen, please revoke it.", T0))
+    desk.receive(user_mail("Cannot install my certificate", "Hello, the browser says it was not found.", T0))
+    urgent, normal = desk.texts("ack")
+    assert "We will answer you by email within 4 hours, by Monday 5 October at 14:00." in urgent
+    assert "within 24 hours, by Tuesday 6 October at 10:00." in normal
+
+
+def test_under_the_business_clock_a_friday_evening_mail_is_promised_for_monday(
+    tmp_path: Path, db_url: str, engine: Engine
+) -> None:
+    desk = Desk(write_config(tmp_path, db_url, clock="business"), engine, FakeClock(FRIDAY_EVENING))
+    desk.receive(user_mail("Necesito revocar mi certificado", "Me han robado el portátil.", FRIDAY_EVENING))
+    (text,) = desk.texts("ack")
+    # 30 minutes on Friday (open until 19:00), then 3.5 h from Monday 08:00
+    assert "en un plazo de 4 horas hábiles, antes del lunes 5 de octubre a las 11:30." in text
 
 
 # -- every start of a cycle: 4 h / 8 h for an urgent ticket ----------------------------------------
@@ -186,3 +229,9 @@ def test_priority_raised_by_an_agent_moves_the_current_cycles_due_times(desk: De
     desk.cli(agent_actions.note, 1, "#priority normal")
     ticket = desk.ticket(1)
     assert (ticket.response_due_at, ticket.hard_due_at) == (T0 + timedelta(hours=24), T0 + timedelta(hours=48))
+
+
+def test_agent_notification_prints_the_tickets_own_targets(desk: Desk) -> None:
+    urgent_ticket(desk)
+    (notice,) = desk.texts("agent_notification")
+    assert "límite de 8 h" in notice and "48 h" not in notice
