@@ -31,6 +31,7 @@ from tickets import agent_actions, phone, rules, service  # noqa: E402
 from tickets.agent_mail import AgentPolicy, agent_policy  # noqa: E402
 from tickets.db import unit_of_work  # noqa: E402
 from tickets.report import month_bounds, share  # noqa: E402
+from tickets.sla import SlaPolicy  # noqa: E402
 from tickets.values import Address, IncomingMessage, OutgoingEmail, ReceiptKey  # noqa: E402
 
 Queue = Callable[[Session, OutgoingEmail, datetime], None]
@@ -173,6 +174,7 @@ def _ingest_policy(settings: Settings) -> service.IngestPolicy:
             for c in helpdesk.categories
         ),
         acks_per_hour=10_000,
+        sla=SlaPolicy.from_settings(settings.sla, settings.calendar.timezone),
     )
 
 
@@ -186,7 +188,7 @@ def generate(engine: Engine, spec: MonthSpec, *, settings: Settings | None = Non
     send = queue or _drop
     ingest_policy = _ingest_policy(settings)
     helpdesk = settings.helpdesk.model_copy(update={"agents": [AGENT], "supervisors": []})
-    agents = replace(agent_policy(helpdesk, settings.agents), supervisors=())
+    agents = replace(agent_policy(helpdesk, settings.agents, sla=ingest_policy.sla), supervisors=())
     tickets = _write_emails(engine, spec, ingest_policy, send)
     _write_answers(engine, spec, tickets, agents, send)
     _write_calls(engine, spec, phone.PhonePolicy(ingest=ingest_policy, timezone=spec.timezone), send)

@@ -25,7 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,10 +39,12 @@ from sqlmodel import select  # noqa: E402
 
 from config.settings import HelpdeskSettings, OutboundSettings  # noqa: E402
 from mailer.compose import verp_address  # noqa: E402
-from mailer.templating import TemplateRenderer, sample_context  # noqa: E402
+from mailer.templating import TemplateRenderer  # noqa: E402
 from mailer.transport import SmtpTransport  # noqa: E402
+from tests.samples import sample_context, sample_shared  # noqa: E402
 from tickets.clock import SystemClock  # noqa: E402
 from tickets.db import make_engine, read_only, transaction, unit_of_work  # noqa: E402
+from tickets.mail_context import AckContext, Person, template_values  # noqa: E402
 from tickets.migrate import upgrade  # noqa: E402
 from tickets.models import Outbox  # noqa: E402
 from tickets.values import OutgoingEmail  # noqa: E402
@@ -120,15 +122,17 @@ def queue_acks(engine: Any, n: int, helpdesk: HelpdeskSettings, now: datetime) -
     """N rendered acknowledgements in the outbox, in es and en, each to its own user."""
     renderer = TemplateRenderer()
     base = sample_context("ack", now)
+    assert isinstance(base, AckContext)
+    shared = sample_shared(now)
     for start in range(0, n, QUEUE_CHUNK):
         with unit_of_work(engine) as session:
             for i in range(start, min(start + QUEUE_CHUNK, n)):
                 user = f"user{i}@correo{i % 13}.example"
-                context = {
-                    **base,
-                    "ticket": {**base["ticket"], "id": 1000 + i, "subject": f"No puedo exportar mi certificado ({i})"},  # type: ignore[dict-item]
-                    "requester": {"name": f"Usuario {i}", "email": user},
-                }
+                context = replace(
+                    base,
+                    ticket=replace(base.ticket, id=1000 + i, subject=f"No puedo exportar mi certificado ({i})"),
+                    requester=Person(name=f"Usuario {i}", email=user),
+                )
                 intent = OutgoingEmail(
                     kind="ack",
                     ticket_id=None,
@@ -140,8 +144,15 @@ def queue_acks(engine: Any, n: int, helpdesk: HelpdeskSettings, now: datetime) -
                     references=(f"<m{i}@correo{i % 13}.example>",),
                     context=context,
                 )
+                values = {**shared, **template_values(context)}
                 queue_outgoing(
-                    session, intent, renderer=renderer, helpdesk=helpdesk, reply_to=helpdesk.address, now=now
+                    session,
+                    intent,
+                    values=values,
+                    renderer=renderer,
+                    helpdesk=helpdesk,
+                    reply_to=helpdesk.address,
+                    now=now,
                 )
 
 

@@ -7,6 +7,7 @@ its parsing process while this one stores the next messages.
 
 import functools
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +22,7 @@ class Draft:
     """An intent with its full template context and the fixed parts of its message."""
 
     intent: OutgoingEmail
+    values: Mapping[str, object]  # what the template sees: the intent's typed context and the shell's values
     message_id: str
     reply_to: str
     now: datetime
@@ -51,7 +53,9 @@ class WriterSetup:
     helpdesk: HelpdeskSettings
 
 
-def new_draft(intent: OutgoingEmail, *, helpdesk: HelpdeskSettings, reply_to: str, now: datetime) -> Draft:
+def new_draft(
+    intent: OutgoingEmail, *, values: Mapping[str, object], helpdesk: HelpdeskSettings, reply_to: str, now: datetime
+) -> Draft:
     """Fix the Message-ID (stored with the row, so a retry resends the same one) and Reply-To."""
     message_id = make_message_id(
         kind=intent.kind,
@@ -60,16 +64,16 @@ def new_draft(intent: OutgoingEmail, *, helpdesk: HelpdeskSettings, reply_to: st
         # The agent's reply token rides in the Message-ID too: a reply that lost the plus-address
         # (some providers drop it) still proves itself through In-Reply-To/References.
         unique=".".join(
-            filter(None, [str(intent.context.get("token") or ""), str(int(now.timestamp())), secrets.token_hex(6)])
+            filter(None, [intent.reply_token, str(int(now.timestamp())), secrets.token_hex(6)])
         ),
     )
-    return Draft(intent=intent, message_id=message_id, reply_to=reply_to or helpdesk.address, now=now)
+    return Draft(intent=intent, values=values, message_id=message_id, reply_to=reply_to or helpdesk.address, now=now)
 
 
 def write(draft: Draft, *, renderer: TemplateRenderer, helpdesk: HelpdeskSettings) -> Written:
     """Render and compose; HeaderValueError when a value cannot go in a header."""
     intent = draft.intent
-    rendered = renderer.render(intent.kind, intent.language, intent.context)
+    rendered = renderer.render(intent.kind, intent.language, draft.values)
     raw = compose_email(
         intent, rendered, helpdesk=helpdesk, message_id=draft.message_id, reply_to=draft.reply_to, now=draft.now
     )

@@ -5,14 +5,16 @@ file can be overridden. A kind missing in the asked language falls back to the d
 HTML is autoescaped; text is not (it is sent as text/plain).
 """
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import jinja2
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime
 
 import templates as packaged_templates
 from mailer.errors import TemplateFailedError
@@ -31,40 +33,7 @@ KINDS = (
 PARTS = ("subject.txt", "txt", "html")
 PACKAGED_PATH = Path(packaged_templates.__file__).parent
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
-_WEEKDAYS = {
-    "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-}
-_MONTHS = {
-    "es": (
-        "enero",
-        "febrero",
-        "marzo",
-        "abril",
-        "mayo",
-        "junio",
-        "julio",
-        "agosto",
-        "septiembre",
-        "octubre",
-        "noviembre",
-        "diciembre",
-    ),
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-}
+_MOMENT = {"es": "EEEE d 'de' MMMM 'a las' HH:mm", "en": "EEEE d MMMM 'at' HH:mm"}  # Babel (CLDR) patterns
 
 
 class TemplateMissingError(TemplateFailedError, LookupError):
@@ -88,12 +57,28 @@ def hm(value: time | datetime) -> str:
     return f"{value.hour:02d}:{value.minute:02d}"
 
 
+@functools.lru_cache(maxsize=16)
+def _locale(language: str) -> Locale:
+    try:
+        return Locale.parse(language)
+    except (ValueError, UnknownLocaleError):
+        return Locale.parse("en")
+
+
 def weekday(value: date, language: str = "es") -> str:
-    return _WEEKDAYS.get(language, _WEEKDAYS["en"])[value.weekday()]
+    """The day of the week in the language: "lunes", "Monday"."""
+    return format_date(value, "EEEE", locale=_locale(language))
 
 
 def month(value: date, language: str = "es") -> str:
-    return _MONTHS.get(language, _MONTHS["en"])[value.month - 1]
+    """The month's name as it reads in a date: "diciembre", "December"."""
+    return format_date(value, "MMMM", locale=_locale(language))
+
+
+def moment(value: datetime, language: str = "es") -> str:
+    """An aware moment in words, in its own zone: "lunes 7 de diciembre a las 13:00", "Monday 7 December at 13:00"."""
+    pattern = _MOMENT.get(language, "EEEE d MMMM HH:mm")
+    return format_datetime(value, pattern, tzinfo=value.tzinfo, locale=_locale(language))
 
 
 def _spans(value: object, language: str = "es") -> str:
@@ -140,7 +125,7 @@ class TemplateRenderer:
             keep_trailing_newline=True,
             auto_reload=False,
         )
-        self.env.filters.update(hm=hm, weekday=weekday, month=month, spans=_spans, when=when)
+        self.env.filters.update(hm=hm, weekday=weekday, month=month, spans=_spans, when=when, moment=moment)
 
     def has(self, kind: str, language: str) -> bool:
         """Whether all three files of `kind` exist in `language`."""
@@ -176,71 +161,3 @@ class TemplateRenderer:
         return RenderedTemplate(
             subject=" ".join(subject.split()), text=text, html=html, language=lang
         )
-
-
-def sample_context(kind: str, now: datetime) -> dict[str, object]:
-    """A representative context for `kind`; it documents the keys each template uses.
-
-    Every kind gets `helpdesk` {name, address}; all but `digest` get `ticket` {id, subject,
-    status, priority, category, assigned_agent} and `requester` {name, email}. Datetimes are
-    aware and local to the service calendar's zone. `lang` is added by the renderer.
-    """
-    from config.calendar import CalendarSettings
-    from tickets.calendar import service_lines
-
-    lines = service_lines(CalendarSettings(), now)
-    local = now.astimezone(ZoneInfo(CalendarSettings().timezone))
-    base: dict[str, object] = {
-        "helpdesk": {"name": "Soporte Ventanilla", "address": "soporte@ventanilla.example"},
-        "ticket": {
-            "id": 1234,
-            "subject": "No puedo exportar mi certificado",
-            "status": "open",
-            "priority": "normal",
-            "category": "export-import",
-            "assigned_agent": "",
-        },
-        "requester": {"name": "María García", "email": "maria@example.org"},
-    }
-    extra: dict[str, dict[str, object]] = {
-        "ack": {
-            **lines,
-            "response_hours": 24,
-            "faq": [{"title": "Exportar un certificado", "url": "https://faq.example/export"}],
-        },
-        "agent_notification": {
-            "event": "new",
-            "message": {
-                "sender": "maria@example.org",
-                "name": "María García",
-                "text": "Hola,\nno puedo exportar.",
-            },
-        },
-        "agent_reply": {
-            "reply": {"text": "Hola María,\nsiga estos pasos..."},
-            "agent": {"name": "Ana"},
-        },
-        "sla_alert": {
-            "alert": {"stage": "warning", "threshold_hours": 24, "due_at": local, "age_hours": 22.5}
-        },
-        "digest": {
-            "digest": {
-                "day": local.date(),
-                "open": 42,
-                "pending": 7,
-                "escalated": 1,
-                "answered_24h_pct": 97.21,
-                "overdue": [{"id": 1200, "subject": "Renovación", "age_hours": 30.0}],
-            }
-        },
-        "phone_followup": {
-            "call": {"at": local, "agent": "Luis", "summary": "Revisamos juntos..."}
-        },
-        "missed_call": {"call": {"at": local}, "phone": lines["phone"]},
-        "command_error": {"command": {"text": "#assign nadie", "error": "nadie is not an agent"}},
-        "ticket_closed": {"quiet_days": 7},
-    }
-    context = {**base, **extra[kind]}
-    if kind == "digest":
-        del context["ticket"], context["requester"]
-    return context

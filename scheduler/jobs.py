@@ -11,6 +11,7 @@ from config.settings import Settings
 from scheduler.locking import try_job_lock
 from tickets.closing import close_quiet_resolved
 from tickets.db import unit_of_work
+from tickets.mail_context import ReportContext
 from tickets.outbox import Queue
 from tickets.report import display, monthly_report, previous_month
 from tickets.sla_digest import daily_digest
@@ -66,7 +67,7 @@ def mail_monthly_report(engine: Engine, now: datetime, *, settings: Settings, qu
         if not try_job_lock(session, "monthly-report"):
             return 0
         figures = monthly_report(session, month=month, timezone=zone)
-        context: dict[str, object] = {"report": display(figures, language)}
+        context = ReportContext(report=display(figures, language))
         for supervisor in helpdesk.supervisors:
             intent = OutgoingEmail(
                 kind="report",

@@ -12,10 +12,11 @@ from sqlmodel import Session
 
 from tickets import agent_mail as mail
 from tickets import repository as repo
-from tickets import rules
 from tickets.agent_mail import AgentPolicy
 from tickets.commands import ParsedReply, parse_commands
+from tickets.mail_context import MessageView
 from tickets.models import Message, Ticket
+from tickets.sla import retarget_cycle, start_cycle
 from tickets.values import OutgoingEmail
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,8 @@ def _apply_fields(
                 session, ticket.id, now, name, actor=agent, detail=f"{getattr(ticket, name)} -> {command.argument}"
             )
             setattr(ticket, name, command.argument)
+            if name == "priority":  # the user has waited since the cycle began: count from there
+                retarget_cycle(ticket, policy.sla)
     assign = parsed.named("assign")
     if assign:
         outgoing += assign_to(session, ticket, assign.argument, actor=agent, now=now, policy=policy, key=key)
@@ -134,7 +137,7 @@ def assign_to(
     ticket.assigned_agent = agent
     if agent == actor:
         return []
-    message = {"sender": actor, "name": "", "text": f"{actor} assigned ticket #{ticket.id} to you."}
+    message = MessageView(sender=actor, name="", text=f"{actor} assigned ticket #{ticket.id} to you.")
     return [
         mail.notification(
             ticket, to=agent, event="assigned", message=message, key=f"assign:{key}", now=now, policy=policy
@@ -186,7 +189,7 @@ def _note(
     text = "\n".join(part for part in ((command.argument if command else ""), parsed.body) if part).strip()
     store_message(session, ticket.id, kind="note", sender=agent, text=text, message_id=message_id, at=when)
     repo.add_event(session, ticket.id, now, "note", actor=agent)
-    message = {"sender": agent, "name": "", "text": text}
+    message = MessageView(sender=agent, name="", text=text)
     return [
         mail.notification(ticket, to=other, event="note", message=message, key=f"note:{key}", now=now, policy=policy)
         for other in policy.agents
@@ -208,26 +211,17 @@ def set_status(
     reopening = ticket.status in ("resolved", "closed") and status in ("open", "escalated")
     ticket.status = status
     if reopening:
-        start_cycle(ticket, now, policy)
+        start_cycle(ticket, at=now, sla=policy.sla)
         repo.add_event(session, ticket.id, now, "reopened", actor=actor, detail=f"cycle {ticket.cycle}")
     if status != "escalated":
         return []
-    message = {"sender": actor, "name": "", "text": reason}
+    message = MessageView(sender=actor, name="", text=reason)
     return [
         mail.notification(
             ticket, to=s, event="escalated", message=message, key=f"escalate:{now.isoformat()}", now=now, policy=policy
         )
         for s in policy.supervisors
     ]
-
-
-def start_cycle(ticket: Ticket, now: datetime, policy: AgentPolicy) -> None:
-    """A new response cycle from `now` (the ticket waits for us again)."""
-    ticket.cycle += 1
-    ticket.cycle_started_at = now
-    ticket.response_due_at, ticket.hard_due_at = rules.sla_due_times(
-        now, response_hours=policy.response_hours, hard_hours=policy.hard_hours
-    )
 
 
 def _by_cli(
@@ -306,7 +300,7 @@ def reopen(
         raise AgentActionError(f"ticket #{ticket_id} is already {ticket.status}")
     repo.add_event(session, ticket.id, now, "status", actor=agent, detail=f"{ticket.status} -> open")
     ticket.status = "open"
-    start_cycle(ticket, now, policy)
+    start_cycle(ticket, at=now, sla=policy.sla)
     repo.add_event(session, ticket.id, now, "reopened", actor=agent, detail=f"cycle {ticket.cycle}")
     if text.strip():
         store_message(session, ticket.id, kind="note", sender=agent, text=text.strip(), message_id="", at=now)

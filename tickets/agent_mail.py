@@ -12,7 +12,20 @@ from config.settings import HelpdeskSettings
 from tickets import repository as repo
 from tickets import tokens
 from tickets.commands import HELP
-from tickets.models import Ticket, ticket_fields
+from tickets.mail_context import (
+    AgentNotificationContext,
+    AgentReplyContext,
+    AgentView,
+    CommandErrorContext,
+    CommandView,
+    MessageView,
+    ReplyView,
+    SlaView,
+    requester_of,
+    ticket_view,
+)
+from tickets.models import Ticket
+from tickets.sla import SlaPolicy, display_hours
 from tickets.values import OutgoingEmail
 
 THREAD_KINDS = frozenset({"user", "ack", "agent_reply", "phone_followup"})  # what the user's thread holds
@@ -31,9 +44,8 @@ class AgentPolicy:
     authserv_id: str = ""  # "" = Authentication-Results are not checked
     require_dkim: bool = True
     relay_to_cc: bool = True
+    sla: SlaPolicy  # due times of a reopened cycle, targets shown to agents
     categories: tuple[str, ...] = ()  # allowed for #category; empty = any well-formed name
-    response_hours: float = 24
-    hard_hours: float = 48
     names: dict[str, str] = field(default_factory=dict)  # agent address -> display name (optional)
 
     def is_agent(self, email: str) -> bool:
@@ -46,14 +58,8 @@ class AgentPolicy:
         return self.agents[agent_id - 1] if 1 <= agent_id <= len(self.agents) else None
 
 
-def agent_policy(
-    helpdesk: HelpdeskSettings,
-    agents: AgentSettings | None = None,
-    *,
-    response_hours: float = 24,
-    hard_hours: float = 48,
-) -> AgentPolicy:
-    """The AgentPolicy of a settings tree: `[helpdesk]` plus `[agents]` (defaults when absent)."""
+def agent_policy(helpdesk: HelpdeskSettings, agents: AgentSettings | None = None, *, sla: SlaPolicy) -> AgentPolicy:
+    """The AgentPolicy of a settings tree: `[helpdesk]` plus `[agents]` (defaults when absent) and the SLA."""
     section = agents or AgentSettings()
     if section.keys:
         keyring = tokens.Keyring.of({k: v.get_secret_value() for k, v in section.keys.items()}, section.current_kid)
@@ -69,28 +75,25 @@ def agent_policy(
         require_dkim=section.require_dkim,
         relay_to_cc=section.relay_to_cc,
         categories=tuple(dict.fromkeys(["general", *(c.name for c in helpdesk.categories)])),
-        response_hours=response_hours,
-        hard_hours=hard_hours,
+        sla=sla,
     )
 
 
-def ticket_context(ticket: Ticket) -> dict[str, object]:
-    return {
-        "ticket": ticket_fields(ticket),
-        "requester": {"name": ticket.requester_name, "email": ticket.requester_email},
-    }
+def sla_view(ticket: Ticket, now: datetime, sla: SlaPolicy) -> SlaView:
+    """The ticket's own targets (by its priority) and its due times, for an agent."""
 
-
-def sla_context(ticket: Ticket, now: datetime) -> dict[str, object]:
     def left(due: datetime | None) -> float | None:
         return None if due is None else round((due - now).total_seconds() / 3600, 1)
 
-    return {
-        "response_due_at": ticket.response_due_at.strftime("%Y-%m-%d %H:%M UTC") if ticket.response_due_at else "",
-        "hard_due_at": ticket.hard_due_at.strftime("%Y-%m-%d %H:%M UTC") if ticket.hard_due_at else "",
-        "response_hours_left": left(ticket.response_due_at),
-        "hard_hours_left": left(ticket.hard_due_at),
-    }
+    targets = sla.targets(ticket.priority)
+    return SlaView(
+        response_hours=display_hours(targets.response_hours),
+        hard_hours=display_hours(targets.hard_hours),
+        response_due_at=ticket.response_due_at.strftime("%Y-%m-%d %H:%M UTC") if ticket.response_due_at else "",
+        hard_due_at=ticket.hard_due_at.strftime("%Y-%m-%d %H:%M UTC") if ticket.hard_due_at else "",
+        response_hours_left=left(ticket.response_due_at),
+        hard_hours_left=left(ticket.hard_due_at),
+    )
 
 
 def digest(*parts: object) -> str:
@@ -108,25 +111,23 @@ def notification(
     *,
     to: str,
     event: str,
-    message: dict[str, str],
+    message: MessageView,
     key: str,
     now: datetime,
     policy: AgentPolicy,
     thread: Sequence[str] = (),
-    extra: dict[str, object] | None = None,
 ) -> OutgoingEmail:
     """One agent_notification to one agent (or supervisor), with a Reply-To that carries its token."""
     assert ticket.id is not None
-    context: dict[str, object] = {
-        **ticket_context(ticket),
-        "event": event,
-        "message": message,
-        "sla": sla_context(ticket, now),
-        "commands": list(HELP),
-        **(extra or {}),
-    }
-    if policy.is_agent(to):
-        context["reply_to"], context["token"] = agent_reply_address(ticket.id, to, policy)
+    context = AgentNotificationContext(
+        ticket=ticket_view(ticket),
+        requester=requester_of(ticket),
+        event=event,
+        message=message,
+        sla=sla_view(ticket, now, policy.sla),
+        commands=HELP,
+    )
+    reply_to, token = agent_reply_address(ticket.id, to, policy) if policy.is_agent(to) else ("", "")
     ids = [m for m in thread if m][-MAX_REFERENCES:]
     return OutgoingEmail(
         kind="agent_notification",
@@ -137,6 +138,8 @@ def notification(
         auto_submitted="auto-generated",
         in_reply_to=ids[-1] if ids else "",
         references=tuple(ids),
+        reply_to=reply_to,
+        reply_token=token,
         context=context,
     )
 
@@ -144,13 +147,13 @@ def notification(
 def command_error(ticket: Ticket, *, to: str, command: str, error: str, key: str, policy: AgentPolicy) -> OutgoingEmail:
     """Tell an agent (at their configured address) that what they sent was not applied."""
     assert ticket.id is not None
-    context: dict[str, object] = {
-        **ticket_context(ticket),
-        "command": {"text": command[:200], "error": error[:2000]},
-        "commands": list(HELP),
-    }
-    if policy.is_agent(to):
-        context["reply_to"], context["token"] = agent_reply_address(ticket.id, to, policy)
+    context = CommandErrorContext(
+        ticket=ticket_view(ticket),
+        requester=requester_of(ticket),
+        command=CommandView(text=command[:200], error=error[:2000]),
+        commands=HELP,
+    )
+    reply_to, token = agent_reply_address(ticket.id, to, policy) if policy.is_agent(to) else ("", "")
     return OutgoingEmail(
         kind="command_error",
         ticket_id=ticket.id,
@@ -158,6 +161,8 @@ def command_error(ticket: Ticket, *, to: str, command: str, error: str, key: str
         idempotency_key=f"command-error:{ticket.id}:{digest(key, to)}",
         language=ticket.language,
         auto_submitted="auto-generated",
+        reply_to=reply_to,
+        reply_token=token,
         context=context,
     )
 
@@ -198,5 +203,10 @@ def agent_reply(
         language=ticket.language,
         in_reply_to=parent,
         references=refs,
-        context={**ticket_context(ticket), "reply": {"text": text}, "agent": {"name": agent_name}},
+        context=AgentReplyContext(
+            ticket=ticket_view(ticket),
+            requester=requester_of(ticket),
+            reply=ReplyView(text=text),
+            agent=AgentView(name=agent_name),
+        ),
     )

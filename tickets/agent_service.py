@@ -17,6 +17,7 @@ from tickets import auth_results, rules, tokens
 from tickets import repository as repo
 from tickets.agent_actions import AgentActionError, act, store_message
 from tickets.agent_mail import AgentPolicy
+from tickets.mail_context import MessageView
 from tickets.models import Ticket
 from tickets.values import IncomingMessage, IngestResult, OutgoingEmail
 
@@ -161,7 +162,7 @@ def notify_agents(
         recipients: Sequence[str] = (ticket.assigned_agent,)
     else:
         recipients = policy.agents
-    message = {"sender": msg.sender.email, "name": msg.sender.name, "text": msg.text if text is None else text}
+    message = MessageView(sender=msg.sender.email, name=msg.sender.name, text=msg.text if text is None else text)
     thread = (*msg.references, msg.message_id)
     return tuple(
         mail.notification(

@@ -5,7 +5,8 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from tickets import repository as repo
-from tickets.models import Message, Ticket, ticket_fields
+from tickets.mail_context import TicketClosedContext, requester_of, ticket_view
+from tickets.models import Message, Ticket
 from tickets.values import OutgoingEmail
 
 BATCH = 500
@@ -50,9 +51,5 @@ def _notice(session: Session, ticket: Ticket, days: int) -> OutgoingEmail:
         auto_submitted="auto-generated",
         in_reply_to=thread[-1] if thread else "",
         references=tuple(thread[-10:]),
-        context={
-            "ticket": ticket_fields(ticket),
-            "requester": {"name": ticket.requester_name, "email": ticket.requester_email},
-            "quiet_days": days,
-        },
+        context=TicketClosedContext(ticket=ticket_view(ticket), requester=requester_of(ticket), quiet_days=days),
     )

@@ -85,18 +85,6 @@ class Ticket(SQLModel, table=True):
     requester_undeliverable: bool = False
 
 
-def ticket_fields(ticket: Ticket) -> dict[str, object]:
-    """The ticket as email templates see it."""
-    return {
-        "id": ticket.id,
-        "subject": ticket.subject,
-        "status": ticket.status,
-        "priority": ticket.priority,
-        "category": ticket.category,
-        "assigned_agent": ticket.assigned_agent,
-    }
-
-
 class Receipt(SQLModel, table=True):
     """One spooled message: its bytes were committed before the source was marked (invariant 1)."""
 

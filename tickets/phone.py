@@ -3,14 +3,13 @@
 An attended call with a caller address becomes a written follow-up (`phone_followup`) and
 counts as an answer: the response clock stops at the call's start. A lost or abandoned call
 with an address gets a ticket and a "we missed your call" mail (`missed_call`), so nobody is
-forgotten. Use cases take (session, ..., now, policy) and return intents; the caller's unit
+forgotten; like an email, it reopens a pending or resolved ticket (a new response cycle from the
+call). Use cases take (session, ..., now, policy) and return intents; the caller's unit
 of work commits and the shell renders and queues the intents in the same transaction.
 """
 
-import csv
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -19,28 +18,19 @@ from sqlmodel import Session, select
 
 from tickets import repository as repo
 from tickets import rules
-from tickets.agent_mail import ticket_context, user_thread
+from tickets.agent_mail import user_thread
 from tickets.inserts import insert_row
+from tickets.mail_context import CallView, MissedCallContext, PhoneFollowupContext, requester_of, ticket_view
 from tickets.models import Message, Ticket
 from tickets.phone_models import Call
 from tickets.service import IngestPolicy
+from tickets.sla import start_cycle
 from tickets.values import OutgoingEmail
 
 logger = logging.getLogger(__name__)
 
 OUTCOMES = ("answered", "lost", "abandoned")
 LINES = ("general", "revocation")
-CSV_COLUMNS = (
-    "started_at",
-    "line",
-    "outcome",
-    "wait_seconds",
-    "duration_seconds",
-    "caller_phone",
-    "caller_email",
-    "agent",
-    "summary",
-)
 WAITING_STATUSES = ("open", "escalated", "pending")  # a caller's ticket that is still alive
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 _SUBJECT = {"es": "Llamada telefónica", "en": "Phone call"}
@@ -109,55 +99,6 @@ def validate(call: CallRecord) -> CallRecord:
             "started_at": call.started_at.astimezone(UTC).replace(microsecond=0),
         }
     )
-
-
-def parse_row(row: Mapping[str, str | None]) -> CallRecord:
-    """One CSV row (columns CSV_COLUMNS) as a validated call; CallError says what is wrong."""
-    missing = [c for c in ("started_at", "outcome") if not (row.get(c) or "").strip()]
-    if missing:
-        raise CallError(f"missing {', '.join(missing)}")
-    try:
-        started = datetime.fromisoformat((row.get("started_at") or "").strip())
-    except ValueError:
-        raise CallError(f"started_at: {row.get('started_at')!r} is not an ISO date-time") from None
-    return validate(
-        CallRecord(
-            started_at=started,
-            line=(row.get("line") or "general").strip().lower() or "general",
-            outcome=(row.get("outcome") or "").strip().lower(),
-            wait_seconds=_seconds(row, "wait_seconds"),
-            duration_seconds=_seconds(row, "duration_seconds"),
-            caller_phone=row.get("caller_phone") or "",
-            caller_email=row.get("caller_email") or "",
-            agent=row.get("agent") or "",
-            summary=(row.get("summary") or "").strip(),
-        )
-    )
-
-
-def _seconds(row: Mapping[str, str | None], name: str) -> int:
-    text = (row.get(name) or "0").strip() or "0"
-    try:
-        return int(float(text))
-    except ValueError:
-        raise CallError(f"{name}: {text!r} is not a number") from None
-
-
-def read_csv(lines: Iterable[str]) -> Iterator[tuple[int, CallRecord | CallError]]:
-    """(line number, call or the error of that row) for each data row of a call log."""
-    reader = csv.DictReader(lines)
-    absent = [c for c in ("started_at", "outcome") if c not in (reader.fieldnames or [])]
-    if absent:
-        raise CallError(f"the header has no {', '.join(absent)} column")
-    for row in reader:
-        line_no = reader.line_num
-        if None in row:
-            yield line_no, CallError("more fields than columns")
-            continue
-        try:
-            yield line_no, parse_row(row)
-        except CallError as exc:
-            yield line_no, exc
 
 
 def record_call(session: Session, call: CallRecord, *, now: datetime, policy: PhonePolicy) -> CallResult:
@@ -239,7 +180,7 @@ def _new_ticket(session: Session, call: CallRecord, now: datetime, policy: Phone
     if call.line == "revocation" and category == "general":
         category, priority = "revocation", "urgent"
     language = rules.detect_language(call.summary, rules_.default_language) if call.summary else rules_.default_language
-    response_due, hard_due = rules_.due_times(priority, call.started_at)
+    cycle = rules_.sla.cycle(priority, number=1, start=call.started_at)
     ticket_id = insert_row(
         session,
         Ticket,
@@ -254,10 +195,7 @@ def _new_ticket(session: Session, call: CallRecord, now: datetime, policy: Phone
             "assigned_agent": "",
             "created_at": call.started_at,
             "updated_at": now,
-            "cycle": 1,
-            "cycle_started_at": call.started_at,
-            "response_due_at": response_due,
-            "hard_due_at": hard_due,
+            **cycle.columns(),
             "linked_ticket_id": None,
             "requester_undeliverable": False,
         },
@@ -294,10 +232,16 @@ def _attended(
 def _missed(
     session: Session, ticket: Ticket, call: CallRecord, call_id: int, now: datetime, policy: PhonePolicy
 ) -> tuple[OutgoingEmail, ...]:
-    """A missed call is shown on the ticket; the caller is told we will answer in writing."""
+    """A missed call is shown on the ticket; the caller is told we will answer in writing. Like their
+    email, it reopens a pending or resolved ticket: a new response cycle from the call."""
     assert ticket.id is not None
     _store(session, ticket.id, kind="missed_call", call=call)
     repo.add_event(session, ticket.id, now, "missed-call", detail=f"call {call_id} {call.outcome} on {call.line}")
+    if rules.reopens(ticket.status):
+        ticket.status, ticket.updated_at = "open", now
+        start_cycle(ticket, at=call.started_at, sla=policy.ingest.sla)
+        repo.add_event(session, ticket.id, now, "reopened", actor=call.caller_email, detail=f"cycle {ticket.cycle}")
+        session.add(ticket)
     if not policy.missed_call_email or ticket.requester_undeliverable:
         return ()
     return (_intent("missed_call", session, ticket, call, call_id, policy),)
@@ -331,6 +275,8 @@ def _intent(
     assert ticket.id is not None
     parent, refs = user_thread(session, ticket.id)
     local = call.started_at.astimezone(ZoneInfo(policy.timezone))
+    view = CallView(at=local, agent=call.agent, summary=call.summary, line=call.line)
+    context_type = PhoneFollowupContext if kind == "phone_followup" else MissedCallContext
     return OutgoingEmail(
         kind=kind,
         ticket_id=ticket.id,
@@ -340,8 +286,5 @@ def _intent(
         auto_submitted="auto-generated" if kind == "missed_call" else "",
         in_reply_to=parent,
         references=refs,
-        context={
-            **ticket_context(ticket),
-            "call": {"at": local, "agent": call.agent, "summary": call.summary, "line": call.line},
-        },
+        context=context_type(ticket=ticket_view(ticket), requester=requester_of(ticket), call=view),
     )

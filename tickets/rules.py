@@ -1,11 +1,10 @@
-"""Pure decisions about inbound mail: threading, language, category, SLA, acknowledgements."""
+"""Pure decisions about inbound mail: threading, language, category, acknowledgements (SLA: tickets.sla)."""
 
 import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from tickets.values import IncomingMessage
 
@@ -147,13 +146,6 @@ def categorise(text: str, rules: Sequence[CategoryRuleSpec]) -> tuple[str, str]:
         if any(_fold_keyword(k) in folded for k in rule.keywords):
             return rule.name, rule.priority
     return "general", "normal"
-
-
-def sla_due_times(
-    cycle_start: datetime, *, response_hours: float = 24, hard_hours: float = 48
-) -> tuple[datetime, datetime]:
-    """Response and hard due times, counted from the arrival of the user's message."""
-    return cycle_start + timedelta(hours=response_hours), cycle_start + timedelta(hours=hard_hours)
 
 
 def is_own_address(address: str, own_addresses: frozenset[str]) -> bool:

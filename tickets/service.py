@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -11,8 +12,9 @@ from tickets import agent_service, bounce_service, rules, spool
 from tickets import repository as repo
 from tickets.agent_mail import AgentPolicy
 from tickets.inserts import insert_row
+from tickets.mail_context import AckContext, Person, TicketView
 from tickets.models import AttachmentRow, Message, Ticket
-from tickets.sla import SlaPolicy
+from tickets.sla import Cycle, SlaPolicy, start_cycle
 from tickets.values import IncomingMessage, IngestResult, OutgoingEmail, ReceiptKey
 
 logger = logging.getLogger(__name__)
@@ -24,18 +26,11 @@ class IngestPolicy:
 
     helpdesk_address: str
     own_addresses: frozenset[str]
+    sla: SlaPolicy  # due times of every cycle, and the target the acknowledgement states
     default_language: str = "es"
     categories: tuple[rules.CategoryRuleSpec, ...] = ()
     acks_per_hour: int = 5
-    response_hours: float = 24
-    hard_hours: float = 48
-    sla: SlaPolicy | None = None  # when set, due times follow its clock and per-priority targets
     agents: AgentPolicy | None = None  # when set, agents work by email (tokens, commands, relay)
-
-    def due_times(self, priority: str, start: datetime) -> tuple[datetime, datetime]:
-        if self.sla is not None:
-            return self.sla.due_times(priority, start)
-        return rules.sla_due_times(start, response_hours=self.response_hours, hard_hours=self.hard_hours)
 
 
 def ingest(
@@ -166,7 +161,7 @@ def _new_ticket(
 ) -> IngestResult:
     text = f"{msg.subject}\n{msg.text}"
     category, priority = rules.categorise(text, policy.categories)
-    response_due, hard_due = policy.due_times(priority, arrived_at)
+    cycle = policy.sla.cycle(priority, number=1, start=arrived_at)
     facts = {
         "status": "open",
         "priority": priority,
@@ -182,10 +177,7 @@ def _new_ticket(
         **facts,
         "created_at": arrived_at,
         "updated_at": now,
-        "cycle": 1,
-        "cycle_started_at": arrived_at,
-        "response_due_at": response_due,
-        "hard_due_at": hard_due,
+        **cycle.columns(),
         "linked_ticket_id": linked_id,
         "requester_undeliverable": False,
     }
@@ -198,7 +190,8 @@ def _new_ticket(
     if linked_id:
         detail += f"; follows closed ticket #{linked_id}"
     repo.add_event(session, ticket_id, now, "created", actor=msg.sender.email, detail=detail)
-    outgoing = _acknowledgement(session, {"id": ticket_id, **facts}, msg, now, policy)
+    context = _ack_context(ticket_id, facts, cycle, policy.sla)
+    outgoing = _acknowledgement(session, context, facts["language"], msg, now, policy)
     if policy.agents is not None:
         # A detached copy of the row just inserted: what the notifications read, without a SELECT.
         ticket = Ticket(id=ticket_id, **values)  # type: ignore[arg-type]  # the columns' values, of mixed types
@@ -207,9 +200,9 @@ def _new_ticket(
 
 
 def _acknowledgement(
-    session: Session, ticket: dict[str, object], msg: IncomingMessage, now: datetime, policy: IngestPolicy
+    session: Session, context: AckContext, language: str, msg: IncomingMessage, now: datetime, policy: IngestPolicy
 ) -> tuple[OutgoingEmail, ...]:
-    ticket_id = int(ticket["id"])  # type: ignore[call-overload]
+    ticket_id = context.ticket.id
     recent = repo.count_outbox_since(session, kind="ack", recipient=msg.sender.email, since=now - timedelta(hours=1))
     refusal = rules.ack_refusal(
         msg,
@@ -225,16 +218,32 @@ def _acknowledgement(
         ticket_id=ticket_id,
         to=(msg.sender.email,),
         idempotency_key=f"ack:{ticket_id}",
-        language=str(ticket["language"]),
+        language=language,
         auto_submitted="auto-replied",
         in_reply_to=msg.message_id,
         references=(*msg.references[-10:], msg.message_id),
-        context={
-            "ticket": {k: ticket[k] for k in ("id", "subject", "status", "priority", "category", "assigned_agent")},
-            "requester": {"name": ticket["requester_name"], "email": ticket["requester_email"]},
-        },
+        context=context,
     )
     return (intent,)
+
+
+def _ack_context(ticket_id: int, facts: Mapping[str, str], cycle: Cycle, sla: SlaPolicy) -> AckContext:
+    """The reference, and the ticket's own response target as the user reads it."""
+    promise = sla.promise(facts["priority"], response_due=cycle.response_due_at)
+    return AckContext(
+        ticket=TicketView(
+            id=ticket_id,
+            subject=facts["subject"],
+            status=facts["status"],
+            priority=facts["priority"],
+            category=facts["category"],
+            assigned_agent=facts["assigned_agent"],
+        ),
+        requester=Person(name=facts["requester_name"], email=facts["requester_email"]),
+        response_hours=promise.hours,
+        response_due_at=promise.due_at,
+        working_hours=promise.working_hours,
+    )
 
 
 def _follow_up(
@@ -244,9 +253,7 @@ def _follow_up(
     assert ticket is not None
     if rules.reopens(ticket.status):
         ticket.status = "open"
-        ticket.cycle += 1
-        ticket.cycle_started_at = arrived_at
-        ticket.response_due_at, ticket.hard_due_at = policy.due_times(ticket.priority, arrived_at)
+        start_cycle(ticket, at=arrived_at, sla=policy.sla)
         repo.add_event(session, ticket_id, now, "reopened", actor=msg.sender.email, detail=f"cycle {ticket.cycle}")
     ticket.updated_at = now
     session.add(ticket)

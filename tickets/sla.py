@@ -1,5 +1,9 @@
 """SLA arithmetic, pure: policies per priority, the calendar and business clocks, thresholds.
 
+The one source of due times: every start of a response cycle (a new ticket by mail or phone, a
+user's reply, a reopen by an agent, the CLI or a missed call) takes its `Cycle` from
+`SlaPolicy.cycle`, by the ticket's priority.
+
 A ticket's response cycle starts at `cycle_started_at`. Four thresholds follow from it:
 `warn-24h` and `breach-24h` (the response target), `warn-48h` and `breach-48h` (the hard
 limit; the names are the stable keys even when a priority has other targets). An alert is
@@ -10,7 +14,7 @@ after pending starts a new cycle, and pending tickets are not swept.
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 import holidays as holiday_calendars
@@ -18,6 +22,9 @@ import holidays as holiday_calendars
 from config.calendar import DAY_SECONDS, WeeklyRule, parse_hours
 from config.sla import BusinessHoursSettings, PrioritySla, SlaSettings
 from tickets.calendar import merge_spans
+
+if TYPE_CHECKING:
+    from tickets.models import Ticket
 
 THRESHOLDS = ("warn-24h", "breach-24h", "warn-48h", "breach-48h")
 SEARCH_DAYS = 800  # a business clock that finds no opening hour in this many days is broken
@@ -169,25 +176,54 @@ class Threshold:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Cycle:
+    """One response cycle of a ticket: what the Ticket row stores about it."""
+
+    number: int
+    started_at: datetime
+    response_due_at: datetime  # UTC
+    hard_due_at: datetime  # UTC
+
+    def columns(self) -> dict[str, object]:
+        """The Ticket columns of this cycle, for a new row."""
+        return {
+            "cycle": self.number,
+            "cycle_started_at": self.started_at,
+            "response_due_at": self.response_due_at,
+            "hard_due_at": self.hard_due_at,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Promise:
+    """The response target told to the user: SLA hours and the due moment in the service's zone."""
+
+    hours: float
+    due_at: datetime
+    working_hours: bool  # the hours count opening hours only
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SlaPolicy:
     """The SLA policy: a clock, default targets, targets per priority, catch-up tolerance."""
 
     clock: SlaClock
     default: Targets
     priorities: Mapping[str, Targets] = field(default_factory=dict)
-    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Madrid"))
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Madrid"))  # the service's: what mail shows
     catch_up: timedelta = timedelta(minutes=10)
     clock_name: str = "calendar"
 
     @classmethod
     def from_settings(cls, sla: SlaSettings, timezone: str = "Europe/Madrid") -> "SlaPolicy":
-        zone = ZoneInfo(sla.business.timezone or timezone)
-        clock: SlaClock = BusinessClock(sla.business, zone) if sla.clock == "business" else CalendarClock()
+        """`timezone` is the service's (settings.calendar.timezone); opening hours may have their own."""
+        business_zone = ZoneInfo(sla.business.timezone or timezone)
+        clock: SlaClock = BusinessClock(sla.business, business_zone) if sla.clock == "business" else CalendarClock()
         return cls(
             clock=clock,
             default=Targets.from_settings(sla.default),
             priorities={name: Targets.from_settings(spec) for name, spec in sla.priorities.items()},
-            zone=zone,
+            zone=ZoneInfo(timezone),
             catch_up=timedelta(minutes=sla.catch_up_minutes),
             clock_name=sla.clock,
         )
@@ -195,10 +231,23 @@ class SlaPolicy:
     def targets(self, priority: str) -> Targets:
         return self.priorities.get(priority, self.default)
 
-    def due_times(self, priority: str, start: datetime) -> tuple[datetime, datetime]:
-        """The response and hard due times of a cycle starting at `start` (what Ticket stores)."""
+    def cycle(self, priority: str, *, number: int, start: datetime) -> Cycle:
+        """Cycle `number` of a ticket of this priority, starting at `start`: its due times."""
         targets = self.targets(priority)
-        return self.clock.add(start, targets.response_hours), self.clock.add(start, targets.hard_hours)
+        return Cycle(
+            number=number,
+            started_at=start,
+            response_due_at=self.clock.add(start, targets.response_hours),
+            hard_due_at=self.clock.add(start, targets.hard_hours),
+        )
+
+    def promise(self, priority: str, *, response_due: datetime) -> Promise:
+        """What the acknowledgement tells the user about a cycle whose response falls due then."""
+        return Promise(
+            hours=display_hours(self.targets(priority).response_hours),
+            due_at=response_due.astimezone(self.zone),
+            working_hours=self.clock_name == "business",
+        )
 
     def thresholds(self, priority: str, start: datetime) -> tuple[Threshold, ...]:
         """The four thresholds of a cycle, in the order they fire."""
@@ -234,6 +283,26 @@ class SlaPolicy:
     def elapsed_hours(self, start: datetime, end: datetime) -> float:
         """SLA hours between two moments on this policy's clock."""
         return self.clock.elapsed(start, end)
+
+
+def start_cycle(ticket: "Ticket", *, at: datetime, sla: SlaPolicy) -> None:
+    """A new response cycle from `at`: the ticket waits for us again (every reopen goes through here)."""
+    _set_cycle(ticket, sla.cycle(ticket.priority, number=ticket.cycle + 1, start=at))
+
+
+def retarget_cycle(ticket: "Ticket", sla: SlaPolicy) -> None:
+    """The current cycle's due times for the ticket's (new) priority, still counted from the cycle's start."""
+    _set_cycle(ticket, sla.cycle(ticket.priority, number=ticket.cycle, start=ticket.cycle_started_at))
+
+
+def _set_cycle(ticket: "Ticket", cycle: Cycle) -> None:
+    ticket.cycle, ticket.cycle_started_at = cycle.number, cycle.started_at
+    ticket.response_due_at, ticket.hard_due_at = cycle.response_due_at, cycle.hard_due_at
+
+
+def display_hours(value: float) -> float:
+    """Hours as mail shows them: 24, not 24.0; 1.5 stays 1.5."""
+    return int(value) if float(value).is_integer() else value
 
 
 def alert_key(ticket_id: int, cycle: int, threshold: str) -> str:

@@ -6,10 +6,11 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from tickets.mail_context import BreachItem, DigestContext, DigestView, DueItem, OverdueItem
 from tickets.models import Ticket
 from tickets.rules import OPEN_STATUSES
 from tickets.sla import is_answered
-from tickets.sla_service import SweepPolicy, alerts_between, count_by_status, ticket_summary
+from tickets.sla_service import SweepPolicy, alerts_between, count_by_status
 from tickets.values import OutgoingEmail
 
 BREACHES = ("breach-24h", "breach-48h")
@@ -82,38 +83,41 @@ def _local_midnight(day: date, policy: SweepPolicy) -> datetime:
     return datetime.combine(day, time(0), tzinfo=policy.sla.zone)
 
 
-def digest_context(session: Session, *, now: datetime, policy: SweepPolicy) -> dict[str, object]:
+def digest_view(session: Session, *, now: datetime, policy: SweepPolicy) -> DigestView:
     """Counts, what breached yesterday, what will breach before midnight, what is overdue."""
-    today = now.astimezone(policy.sla.zone).date()
+    zone = policy.sla.zone
+    today = now.astimezone(zone).date()
     start, end = _local_midnight(today, policy), _local_midnight(today + timedelta(days=1), policy)
     counts = count_by_status(session, ("open", "pending", "escalated"))
-    breached = [
-        {**ticket_summary(ticket), "threshold": alert.threshold, "due_at": alert.due_at.astimezone(policy.sla.zone)}
+    breached = tuple(
+        BreachItem(
+            id=ticket.id or 0, subject=ticket.subject, threshold=alert.threshold, due_at=alert.due_at.astimezone(zone)
+        )
         for alert, ticket in alerts_between(session, start - timedelta(days=1), start, BREACHES)
-    ]
+    )
     clocks = sla_status(session, now=now, policy=policy)
-    due_today = [
-        {"id": c.ticket_id, "subject": c.subject, "due_at": c.deadline.astimezone(policy.sla.zone)}
+    due_today = tuple(
+        DueItem(id=c.ticket_id, subject=c.subject, due_at=c.deadline.astimezone(zone))
         for c in clocks
         if now <= c.deadline < end
-    ]
+    )
     overdue = [
-        {"id": c.ticket_id, "subject": c.subject, "age_hours": c.waited_hours} for c in clocks if c.left_hours < 0
+        OverdueItem(id=c.ticket_id, subject=c.subject, age_hours=c.waited_hours) for c in clocks if c.left_hours < 0
     ]
-    return {
-        "day": today,
-        "open": counts.get("open", 0),
-        "pending": counts.get("pending", 0),
-        "escalated": counts.get("escalated", 0),
-        "breached_yesterday": breached,
-        "due_today": due_today,
-        "overdue": overdue[:50],
-    }
+    return DigestView(
+        day=today,
+        open=counts.get("open", 0),
+        pending=counts.get("pending", 0),
+        escalated=counts.get("escalated", 0),
+        breached_yesterday=breached,
+        due_today=due_today,
+        overdue=tuple(overdue[:50]),
+    )
 
 
 def daily_digest(session: Session, *, now: datetime, policy: SweepPolicy) -> tuple[OutgoingEmail, ...]:
     """One digest per supervisor, keyed by local date so a second run the same day sends nothing."""
-    context: dict[str, object] = {"digest": digest_context(session, now=now, policy=policy)}
+    context = DigestContext(digest=digest_view(session, now=now, policy=policy))
     day = now.astimezone(policy.sla.zone).date().isoformat()
     return tuple(
         OutgoingEmail(

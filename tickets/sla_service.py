@@ -19,9 +19,10 @@ from sqlmodel import Session, col
 
 from config.settings import Settings
 from tickets import repository as repo
-from tickets.models import Message, Ticket, ticket_fields
+from tickets.mail_context import AlertItem, AlertView, SlaAlertContext, requester_of, ticket_view
+from tickets.models import Message, Ticket
 from tickets.rules import OPEN_STATUSES
-from tickets.sla import SlaPolicy, Threshold, is_answered
+from tickets.sla import SlaPolicy, Threshold, display_hours, is_answered
 from tickets.sla_models import SlaAlert
 from tickets.values import OutgoingEmail
 
@@ -197,13 +198,15 @@ def _alert_email(
     now: datetime,
     policy: SweepPolicy,
 ) -> OutgoingEmail:
-    items = [_alert_item(tickets[a.ticket_id], a, now, policy) for a in alerts]
+    items = tuple(_alert_item(tickets[a.ticket_id], a, now, policy) for a in alerts)
     ticket_ids = sorted({a.ticket_id for a in alerts})
-    context: dict[str, object] = {"alerts": items, "ticket_count": len(ticket_ids)}
     single = ticket_ids[0] if len(ticket_ids) == 1 else None
+    context = SlaAlertContext(alerts=items, ticket_count=len(ticket_ids))
     if single is not None:
-        worst = max(items, key=lambda item: THRESHOLD_RANK[item["alert"]["key"]])  # type: ignore[index]
-        context.update(worst)
+        worst = max(items, key=lambda item: THRESHOLD_RANK[item.alert.key])
+        context = SlaAlertContext(
+            alerts=items, ticket_count=1, ticket=worst.ticket, requester=worst.requester, alert=worst.alert
+        )
     root = thread_root(session, single) if single is not None else ""
     return OutgoingEmail(
         kind="sla_alert",
@@ -221,32 +224,20 @@ def _alert_email(
 THRESHOLD_RANK = {"warn-24h": 0, "breach-24h": 1, "warn-48h": 2, "breach-48h": 3}
 
 
-def _alert_item(ticket: Ticket, alert: FiredAlert, now: datetime, policy: SweepPolicy) -> dict[str, object]:
+def _alert_item(ticket: Ticket, alert: FiredAlert, now: datetime, policy: SweepPolicy) -> AlertItem:
     threshold = alert.threshold
-    return {
-        "ticket": ticket_summary(ticket),
-        "requester": {"name": ticket.requester_name, "email": ticket.requester_email},
-        "alert": {
-            "key": threshold.key,
-            "stage": threshold.stage,
-            "limit": threshold.limit,
-            "threshold_hours": _hours(threshold.target_hours),
-            "due_at": threshold.deadline.astimezone(policy.sla.zone),
-            "fired_for": threshold.at.astimezone(policy.sla.zone),
-            "age_hours": (now - ticket.cycle_started_at).total_seconds() / 3600,
-            "late_hours": alert.late.total_seconds() / 3600,
-            "catch_up": alert.late > policy.sla.catch_up,
-        },
-    }
-
-
-def _hours(value: float) -> float | int:
-    return int(value) if float(value).is_integer() else value
-
-
-def ticket_summary(ticket: Ticket) -> dict[str, object]:
-    """The ticket as templates see it."""
-    return ticket_fields(ticket)
+    view = AlertView(
+        key=threshold.key,
+        stage=threshold.stage,
+        limit=threshold.limit,
+        threshold_hours=display_hours(threshold.target_hours),
+        due_at=threshold.deadline.astimezone(policy.sla.zone),
+        fired_for=threshold.at.astimezone(policy.sla.zone),
+        age_hours=(now - ticket.cycle_started_at).total_seconds() / 3600,
+        late_hours=alert.late.total_seconds() / 3600,
+        catch_up=alert.late > policy.sla.catch_up,
+    )
+    return AlertItem(ticket=ticket_view(ticket), requester=requester_of(ticket), alert=view)
 
 
 def thread_root(session: Session, ticket_id: int) -> str:

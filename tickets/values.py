@@ -1,7 +1,9 @@
 """Frozen values that cross package boundaries."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+
+from tickets.mail_context import CONTEXT_OF_KIND, MailContext
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,7 +71,14 @@ class OutgoingEmail:
     auto_submitted: str = ""  # "" | "auto-replied" | "auto-generated"
     in_reply_to: str = ""
     references: tuple[str, ...] = ()
-    context: dict[str, object] = field(default_factory=dict)
+    reply_to: str = ""  # "" = the helpdesk address; an agent's gets their signed reply address
+    reply_token: str = ""  # the token of `reply_to`, also carried in the Message-ID
+    context: MailContext  # what the template of `kind` prints (tickets.mail_context)
+
+    def __post_init__(self) -> None:
+        expected = CONTEXT_OF_KIND.get(self.kind)
+        if expected is not None and not isinstance(self.context, expected):
+            raise TypeError(f"a {self.kind} mail needs a {expected.__name__}, not {type(self.context).__name__}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

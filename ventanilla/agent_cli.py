@@ -13,13 +13,13 @@ import typer
 from rich.console import Console
 from sqlmodel import Session
 
-from config.agents import AgentSettings
 from tickets import agent_actions
-from tickets.agent_mail import AgentPolicy, agent_policy
+from tickets.agent_mail import AgentPolicy
 from tickets.db import unit_of_work
 from tickets.values import OutgoingEmail
 from ventanilla.context import AppContext
 from ventanilla.pipeline.outgoing import OutgoingQueue
+from ventanilla.wiring import agents_policy
 
 Action = Callable[[Session, int, str, str, datetime, AgentPolicy], tuple[OutgoingEmail, ...]]
 console = Console(stderr=True)
@@ -30,9 +30,7 @@ FileOption = Annotated[Path | None, typer.Option("--file", "-f", help="read the 
 
 
 def policy_of(app_ctx: AppContext) -> AgentPolicy:
-    settings = app_ctx.settings
-    section = getattr(settings, "agents", None)
-    return agent_policy(settings.helpdesk, section if isinstance(section, AgentSettings) else None)
+    return agents_policy(app_ctx.settings)
 
 
 def read_text(text: str | None, file: Path | None, *, required: bool) -> str:

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from config.phone import PhoneSettings
 from config.settings import Settings
-from tickets import phone
+from tickets import phone, phone_csv
 from tickets.db import unit_of_work
 from ventanilla.context import AppContext
 from ventanilla.pipeline.outgoing import OutgoingQueue
@@ -96,7 +96,7 @@ def log_call(
 @app.command("import")
 def import_calls(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="CSV with " + ",".join(phone.CSV_COLUMNS))],
+    path: Annotated[Path, typer.Argument(help="CSV with " + ",".join(phone_csv.CSV_COLUMNS))],
 ) -> None:
     """Import a call-centre log; re-importing adds nothing; bad rows are reported and skipped."""
     app_ctx: AppContext = ctx.obj
@@ -122,7 +122,7 @@ def _import(app_ctx: AppContext, path: Path, total: int) -> dict[str, int]:
     columns = (TextColumn("calls"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with path.open(encoding="utf-8-sig", newline="") as handle, Progress(*columns, console=console) as bar:
         task = bar.add_task("import", total=total)
-        rows = phone.read_csv(handle)
+        rows = phone_csv.read_csv(handle)
         while True:
             batch = [row for _, row in zip(range(BATCH), rows, strict=False)]
             if not batch:

@@ -10,7 +10,7 @@ from mailer.maildir import MaildirSource
 from mailer.parse import parse_message, policy_from_settings
 from mailer.source import MailSource
 from mailer.transport import make_transport
-from tickets.agent_mail import agent_policy
+from tickets.agent_mail import AgentPolicy, agent_policy
 from tickets.clock import Clock
 from tickets.rules import CategoryRuleSpec
 from tickets.service import IngestPolicy
@@ -21,8 +21,18 @@ from ventanilla.pipeline.process import Ingestor
 from ventanilla.pipeline.sender import OutboxDrainer
 
 
+def sla_policy(settings: Settings) -> SlaPolicy:
+    """The one SLA policy: `[sla]` on the service's time zone."""
+    return SlaPolicy.from_settings(settings.sla, settings.calendar.timezone)
+
+
+def agents_policy(settings: Settings, sla: SlaPolicy | None = None) -> AgentPolicy:
+    return agent_policy(settings.helpdesk, settings.agents, sla=sla or sla_policy(settings))
+
+
 def ingest_policy(settings: Settings) -> IngestPolicy:
     helpdesk = settings.helpdesk
+    sla = sla_policy(settings)
     return IngestPolicy(
         helpdesk_address=helpdesk.address,
         own_addresses=frozenset([helpdesk.address, *helpdesk.own_addresses]),
@@ -31,8 +41,8 @@ def ingest_policy(settings: Settings) -> IngestPolicy:
             CategoryRuleSpec(name=c.name, keywords=tuple(c.keywords), priority=c.priority) for c in helpdesk.categories
         ),
         acks_per_hour=settings.outbound.acks_per_sender_per_hour,
-        sla=SlaPolicy.from_settings(settings.sla, settings.calendar.timezone),
-        agents=agent_policy(settings.helpdesk, settings.agents),
+        sla=sla,
+        agents=agents_policy(settings, sla),
     )
 
 

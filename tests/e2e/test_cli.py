@@ -222,6 +222,27 @@ def test_tickets_show_json_has_the_stable_fields(tmp_path) -> None:
     assert missing.returncode != 0
 
 
+def test_an_urgent_ticket_reopened_from_the_cli_is_due_in_4_and_8_hours(tmp_path) -> None:
+    config = _config(tmp_path)
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write('[helpdesk]\nagents = ["ana@ventanilla.example"]\n[[helpdesk.categories]]\nname = "revocation"\n'
+                     'keywords = ["revocar"]\npriority = "urgent"\n')
+    _, raw = _mail(subject="Revocar certificado: me han robado el portátil")
+    assert ventanilla("--config", config, "deliver", "--mailbox", "support", cwd=tmp_path, stdin=raw).returncode == 0
+    agent = ("--agent", "ana@ventanilla.example")
+    done = ventanilla("--config", config, "tickets", "resolve", "1", *agent, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    before = datetime.now(UTC)
+    done = ventanilla("--config", config, "tickets", "reopen", "1", *agent, "--text", "volvió a llamar", cwd=tmp_path)
+    after = datetime.now(UTC)
+    assert done.returncode == 0, done.stderr
+    (ticket,) = _tickets(config, tmp_path)
+    response_due, hard_due = (datetime.fromisoformat(ticket[k]) for k in ("response_due_at", "hard_due_at"))
+    assert (ticket["status"], ticket["priority"]) == ("open", "urgent")
+    assert before + timedelta(hours=4) <= response_due <= after + timedelta(hours=4)
+    assert hard_due - response_due == timedelta(hours=4)  # 8 h from the reopen
+
+
 def test_quarantine_lists_a_message_without_from(tmp_path) -> None:
     config = _config(tmp_path)
     raw = (

@@ -8,7 +8,6 @@ built from the notification exactly as a mail client would answer it.
 
 import email
 import hashlib
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from email.message import Message as MimeMessage
@@ -20,6 +19,7 @@ from sqlalchemy import select
 
 from config.agents import AgentSettings
 from config.settings import HelpdeskSettings
+from config.sla import SlaSettings
 from mailer.parse import parse_message, policy_from_settings
 from mailer.quotes import strip_reply
 from mailer.templating import TemplateRenderer
@@ -28,6 +28,7 @@ from tickets import repository as repo
 from tickets.agent_mail import agent_policy
 from tickets.db import read_only, unit_of_work
 from tickets.models import Outbox, Ticket
+from tickets.sla import SlaPolicy
 from tickets.values import IngestResult, ReceiptKey
 from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.pipeline.sender import queue_outgoing
@@ -44,6 +45,7 @@ OUR_MX = "mx.ventanilla.example"
 HELPDESK = HelpdeskSettings(
     address=SUPPORT, agents=[ANA, LUIS], supervisors=[BOSS], secret="integration-secret-0123456789"
 )
+SLA = SlaPolicy.from_settings(SlaSettings())
 _n = count(1)
 
 
@@ -52,8 +54,8 @@ class Harness:
         self.engine = engine
         self.settings = settings
         self.parse_policy = policy_from_settings(settings)
-        self.policy = agent_policy(HELPDESK, agents)
-        self.ingest_policy = service.IngestPolicy(helpdesk_address=SUPPORT, own_addresses=frozenset({SUPPORT}))
+        self.policy = agent_policy(HELPDESK, agents, sla=SLA)
+        self.ingest_policy = service.IngestPolicy(helpdesk_address=SUPPORT, own_addresses=frozenset({SUPPORT}), sla=SLA)
         self.renderer = TemplateRenderer()
         self.queue = OutgoingQueue(settings, self.renderer)
 
@@ -84,11 +86,15 @@ class Harness:
                     outgoing += agent_service.notify_agents(
                         session, ticket, msg, at, self.policy, event=event, text=text
                     )
-            for intent in outgoing:  # OutgoingQueue with the Reply-To hook the lead adds
-                full = replace(intent, context=self.queue.context(intent, at))
-                reply_to = str(intent.context.get("reply_to") or SUPPORT)
+            for intent in outgoing:  # rendered as OutgoingQueue renders it, with the Reply-To the intent asks for
                 queue_outgoing(
-                    session, full, renderer=self.renderer, helpdesk=self.settings.helpdesk, reply_to=reply_to, now=at
+                    session,
+                    intent,
+                    values=self.queue.context(intent, at),
+                    renderer=self.renderer,
+                    helpdesk=self.settings.helpdesk,
+                    reply_to=intent.reply_to or SUPPORT,
+                    now=at,
                 )
         return result
 

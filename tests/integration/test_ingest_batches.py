@@ -14,6 +14,7 @@ from config.settings import TemplatesSettings
 from mailer.parse import parse_message, policy_from_settings
 from mailer.templating import PACKAGED_PATH
 from tests.mailgen import backlog, message
+from tests.samples import sample_context
 from tickets.db import read_only, unit_of_work
 from tickets.models import Event, Message, Outbox, Participant, Receipt, Ticket
 from tickets.spool import Incoming, Spooled
@@ -170,20 +171,9 @@ def test_batch_mail_is_queued_once_per_idempotency_key(make_settings, db_url, en
     ingestor = in_process_ingestor(settings, engine, clock, queue)
     first = ingestor.process(ReceiptKey(mailbox="INBOX", uidvalidity=1, uid=1), backlog(1)[0]["raw"], clock.now())
     assert first.action == "ticketed" and first.ticket_id == 1  # its ack is queued, key "ack:1"
-    context = {
-        "ticket": {
-            "id": 1,
-            "subject": "s",
-            "status": "open",
-            "priority": "normal",
-            "category": "",
-            "assigned_agent": "",
-        },
-        "requester": {"name": "Ana", "email": "ana@correo.example"},
-        "command": {"text": "#assign nadie", "error": "nadie is not an agent"},
-    }
 
     def intent(kind: str, key: str) -> OutgoingEmail:
+        context = sample_context(kind, clock.now())
         return OutgoingEmail(
             kind=kind, ticket_id=1, to=("luis@ventanilla.example",), idempotency_key=key, language="es", context=context
         )

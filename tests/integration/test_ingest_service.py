@@ -7,11 +7,13 @@ from itertools import count
 import pytest
 from sqlalchemy import func, select
 
+from config.sla import SlaSettings
 from tickets import repository as repo
 from tickets import service
 from tickets.db import read_only, unit_of_work
 from tickets.models import Message, Receipt, Ticket
 from tickets.outbox import enqueue_row, new_row
+from tickets.sla import SlaPolicy
 from tickets.values import Address, IncomingMessage, ReceiptKey
 
 ARRIVED = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
@@ -19,6 +21,7 @@ POLICY = service.IngestPolicy(
     helpdesk_address="soporte@ventanilla.example",
     own_addresses=frozenset({"soporte@ventanilla.example"}),
     acks_per_hour=5,
+    sla=SlaPolicy.from_settings(SlaSettings()),
 )
 _uids = count(1)
 
@@ -186,6 +189,7 @@ def test_revocation_is_urgent_by_keyword_rule(engine) -> None:
     policy = service.IngestPolicy(
         helpdesk_address=POLICY.helpdesk_address,
         own_addresses=POLICY.own_addresses,
+        sla=POLICY.sla,
         categories=(CategoryRuleSpec(name="revocation", keywords=("revocar",), priority="urgent"),),
     )
     msg = incoming(subject="Necesito revocar mi certificado")

@@ -3,6 +3,7 @@
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
@@ -17,13 +18,15 @@ from typer.testing import CliRunner
 
 from config.settings import HelpdeskSettings, OutboundSettings, Settings
 from mailer.compose import parse_verp
-from mailer.templating import TemplateRenderer, sample_context
+from mailer.templating import TemplateRenderer
 from mailer.transport import FileTransport, SmtpTransport, Transport
 from tests.integration.smtp_sink import *  # noqa: F403
 from tests.integration.smtp_sink import SmtpSink
+from tests.samples import sample_context, sample_shared
 from tickets import outbox as queries
 from tickets.clock import FakeClock
 from tickets.db import read_only, transaction, unit_of_work
+from tickets.mail_context import Person, template_values
 from tickets.models import Outbox
 from tickets.outbox import load_results
 from tickets.values import OutgoingEmail
@@ -41,8 +44,7 @@ def outbound(port: int, **extra: Any) -> OutboundSettings:
 
 
 def ack_intent(key: str = "ack:1", to: tuple[str, ...] = (USER,), **context: Any) -> OutgoingEmail:
-    ctx = sample_context("ack", _NOW)
-    ctx.update(context)
+    ctx = replace(sample_context("ack", _NOW), **context)
     return OutgoingEmail(
         kind="ack",
         ticket_id=None,
@@ -61,6 +63,7 @@ def queue(engine: Engine, clock: FakeClock, intent: OutgoingEmail) -> int:
         return queue_outgoing(
             session,
             intent,
+            values={**sample_shared(_NOW), **template_values(intent.context)},
             renderer=RENDERER,
             helpdesk=HELPDESK,
             reply_to="soporte+t1.sig@ventanilla.example",
@@ -380,8 +383,8 @@ async def test_crlf_in_subject_and_script_in_name_inject_nothing(
     subject = str(make_header(decode_header("=?UTF-8?Q?hi=0D=0ABcc:_v@x?=")))
     context = sample_context("ack", _NOW)
     intent = ack_intent(
-        ticket={**context["ticket"], "subject": subject},  # type: ignore[dict-item]
-        requester={"name": "<script>alert(1)</script>", "email": USER},
+        ticket=replace(context.ticket, subject=subject),  # type: ignore[union-attr]
+        requester=Person(name="<script>alert(1)</script>", email=USER),
     )
     queue(engine, clock, intent)
     transport = SmtpTransport(outbound(smtp_sink.port))

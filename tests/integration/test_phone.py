@@ -7,12 +7,14 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from tickets import phone, service
+from config.sla import SlaSettings
+from tickets import phone, phone_csv, service
 from tickets.db import make_engine, read_only, unit_of_work
 from tickets.migrate import upgrade
 from tickets.models import Message, Outbox, Ticket
 from tickets.phone_models import Call
 from tickets.report import monthly_report
+from tickets.sla import SlaPolicy
 from tickets.values import Address, IncomingMessage, ReceiptKey
 from ventanilla.cli import app
 from ventanilla.phone_cli import phone_policy
@@ -31,7 +33,8 @@ def _email(engine, sender: str) -> int:  # type: ignore[no-untyped-def]
         message_id=f"<{sender}>", sender=Address(name="Ana", email=sender), subject="Certificado",
         text="Hola, no puedo descargar mi certificado", raw_sha256=f"{abs(hash(sender)):064d}",
     )
-    policy = service.IngestPolicy(helpdesk_address="soporte@ventanilla.example", own_addresses=frozenset())
+    sla = SlaPolicy.from_settings(SlaSettings())
+    policy = service.IngestPolicy(helpdesk_address="soporte@ventanilla.example", own_addresses=frozenset(), sla=sla)
     with unit_of_work(engine) as session:
         result = service.ingest(session, key=ReceiptKey(mailbox="m", uidvalidity=1, uid=1), raw=b"x", msg=msg,
                                 arrived_at=ARRIVED, now=ARRIVED, policy=policy)
@@ -99,7 +102,7 @@ def test_missed_call_with_an_address_gets_a_ticket_and_the_missed_call_mail(engi
 
 
 def test_parse_row_reports_what_is_wrong() -> None:
-    good = phone.parse_row({"started_at": "2013-10-01T09:00:00+02:00", "outcome": "Answered", "wait_seconds": "30"})
+    good = phone_csv.parse_row({"started_at": "2013-10-01T09:00:00+02:00", "outcome": "Answered", "wait_seconds": "30"})
     assert good.started_at == datetime(2013, 10, 1, 7, 0, tzinfo=UTC) and good.outcome == "answered"
     for row, error in (
         ({"started_at": "2013-10-01T09:00:00", "outcome": "answered"}, "time zone"),
@@ -109,7 +112,7 @@ def test_parse_row_reports_what_is_wrong() -> None:
         ({"started_at": "2013-10-01T09:00:00Z", "outcome": "lost", "caller_email": "nope"}, "caller_email"),
     ):
         with pytest.raises(phone.CallError, match=error):
-            phone.parse_row(row)
+            phone_csv.parse_row(row)
 
 
 CSV = """started_at,line,outcome,wait_seconds,duration_seconds,caller_phone,caller_email,agent,summary

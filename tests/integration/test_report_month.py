@@ -6,12 +6,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bench.month import expected, generate, october2013
+from config.sla import SlaSettings
 from mailer.report_render import render
 from tickets import agent_actions, service
 from tickets.agent_mail import agent_policy
 from tickets.db import read_only, unit_of_work
 from tickets.report import monthly_report
+from tickets.sla import SlaPolicy
 from tickets.values import Address, IncomingMessage, ReceiptKey
+
+SLA = SlaPolicy.from_settings(SlaSettings())
 
 ZONE = "Europe/Madrid"
 
@@ -84,7 +88,7 @@ def _mail(engine, n: int, arrived: datetime, *, now: datetime | None = None) -> 
         text="Hola, no puedo descargar mi certificado",
         raw_sha256=f"{n:064d}",
     )
-    policy = service.IngestPolicy(helpdesk_address="soporte@ventanilla.example", own_addresses=frozenset())
+    policy = service.IngestPolicy(helpdesk_address="soporte@ventanilla.example", own_addresses=frozenset(), sla=SLA)
     with unit_of_work(engine) as session:
         result = service.ingest(
             session, key=ReceiptKey(mailbox="edge", uidvalidity=1, uid=n), raw=b"x", msg=msg,
@@ -97,7 +101,7 @@ def _mail(engine, n: int, arrived: datetime, *, now: datetime | None = None) -> 
 def _reply(engine, ticket_id: int, at: datetime) -> None:  # type: ignore[no-untyped-def]
     from config.settings import HelpdeskSettings
 
-    policy = agent_policy(HelpdeskSettings(agents=["ana@ventanilla.example"]))
+    policy = agent_policy(HelpdeskSettings(agents=["ana@ventanilla.example"]), sla=SLA)
     with unit_of_work(engine) as session:
         agent_actions.reply(session, ticket_id, "ana@ventanilla.example", "Hola, respuesta.", at, policy)
 

@@ -29,7 +29,8 @@ def settings_for(make_settings, db_url: str):  # type: ignore[no-untyped-def]
 
 
 def add_ticket(engine: Engine, policy: SweepPolicy, start: datetime = START, **fields: object) -> int:
-    response_due, hard_due = policy.sla.due_times("normal", start)
+    cycle = policy.sla.cycle("normal", number=1, start=start)
+    response_due, hard_due = cycle.response_due_at, cycle.hard_due_at
     with unit_of_work(engine) as session:
         ticket = Ticket(  # type: ignore[arg-type]
             requester_email="ana@correo.example", subject="Certificado", created_at=start, updated_at=start,

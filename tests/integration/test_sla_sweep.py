@@ -32,7 +32,8 @@ def sweep_policy(clock: str = "calendar") -> SweepPolicy:
 
 def add_ticket(engine: Engine, policy: SweepPolicy, start: datetime = START, **fields: object) -> int:
     priority = str(fields.get("priority", "normal"))
-    response_due, hard_due = policy.sla.due_times(priority, start)
+    cycle = policy.sla.cycle(priority, number=1, start=start)
+    response_due, hard_due = cycle.response_due_at, cycle.hard_due_at
     values: dict[str, object] = {
         "requester_email": "ana@correo.example",
         "subject": "Certificado",
@@ -148,8 +149,8 @@ def test_worker_down_three_days_catches_up_once(engine: Engine) -> None:
     assert sorted(keys(result)) == sorted((t, 1, k) for t in ids for k in THRESHOLDS)
     assert all(a.late >= timedelta(hours=23) for a in result.alerts)
     assert sorted(i.to[0] for i in queue.sent) == sorted(SUPERVISORS)  # one email per supervisor
-    items = queue.sent[0].context["alerts"]
-    assert len(items) == 12 and all(item["alert"]["catch_up"] for item in items)  # type: ignore[attr-defined,index]
+    items = queue.sent[0].context.alerts  # type: ignore[union-attr]
+    assert len(items) == 12 and all(item.alert.catch_up for item in items)
     assert keys(sweep(engine, START + timedelta(days=3, minutes=1), policy)) == []
 
 
@@ -191,7 +192,7 @@ def test_emails_are_grouped_per_supervisor_and_agent(engine: Engine) -> None:
     assert set(by_rcpt) == {*SUPERVISORS, "luis@ventanilla.example"}
     for supervisor in SUPERVISORS:
         assert by_rcpt[supervisor].ticket_id is None
-        assert {item["ticket"]["id"] for item in by_rcpt[supervisor].context["alerts"]} == {mine, *others}  # type: ignore[attr-defined,index]
+        assert {item.ticket.id for item in by_rcpt[supervisor].context.alerts} == {mine, *others}  # type: ignore[union-attr]
     agent_mail = by_rcpt["luis@ventanilla.example"]
     assert agent_mail.ticket_id == mine and agent_mail.auto_submitted == "auto-generated"
     assert len({i.idempotency_key for i in queue.sent}) == 3
@@ -200,7 +201,9 @@ def test_emails_are_grouped_per_supervisor_and_agent(engine: Engine) -> None:
 # --- through the real ingest path -----------------------------------------------------------------
 
 INGEST_POLICY = service.IngestPolicy(
-    helpdesk_address="soporte@ventanilla.example", own_addresses=frozenset({"soporte@ventanilla.example"})
+    helpdesk_address="soporte@ventanilla.example",
+    own_addresses=frozenset({"soporte@ventanilla.example"}),
+    sla=SlaPolicy.from_settings(SlaSettings()),
 )
 
 

@@ -18,6 +18,7 @@ from mailer.compose import (
     verp_address,
 )
 from mailer.templating import RenderedTemplate
+from tests.samples import sample_context
 from tickets.outbox import is_expired, next_attempt
 from tickets.values import OutgoingEmail
 
@@ -40,6 +41,7 @@ def intent(**overrides: object) -> OutgoingEmail:
         "references": ("<root@example.org>",),
     }
     values.update(overrides)
+    values.setdefault("context", sample_context(str(values["kind"]), NOW))
     return OutgoingEmail(**values)  # type: ignore[arg-type]
 
 

@@ -1,6 +1,5 @@
 """Pure decisions: threading, language, category, SLA, acknowledgements."""
 
-from datetime import UTC, datetime
 
 import pytest
 
@@ -54,13 +53,6 @@ def test_categorise_folds_accents_and_case() -> None:
     spec = (rules.CategoryRuleSpec(name="revocation", keywords=("revocación",), priority="urgent"),)
     assert rules.categorise("Quiero la REVOCACION de mi certificado", spec) == ("revocation", "urgent")
     assert rules.categorise("otra cosa", spec) == ("general", "normal")
-
-
-def test_sla_due_times_count_from_arrival() -> None:
-    arrived = datetime(2026, 10, 5, 23, 30, tzinfo=UTC)
-    response, hard = rules.sla_due_times(arrived)
-    assert response == datetime(2026, 10, 6, 23, 30, tzinfo=UTC)
-    assert hard == datetime(2026, 10, 7, 23, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

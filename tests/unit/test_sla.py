@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from config.calendar import SeasonSettings
 from config.sla import BusinessHoursSettings, PrioritySla, SlaSettings
-from tickets.sla import THRESHOLDS, BusinessClock, SlaPolicy, Targets, is_answered
+from tickets.sla import THRESHOLDS, BusinessClock, SlaPolicy, Targets, display_hours, is_answered
 
 MADRID = ZoneInfo("Europe/Madrid")
 SPRING = SeasonSettings(name="spring", start="05-02", end="06-30", hours=["mon-fri 09:00-21:00", "sat 09:00-14:00"])
@@ -112,7 +112,7 @@ def test_horizon_covers_every_ticket_whose_first_warning_fired(clock: str) -> No
         start = now - timedelta(hours=hours_ago)
         for priority in ("normal", "urgent"):
             warn = p.thresholds(priority, start)[0].at
-            due, _ = p.due_times(priority, start)
+            due = p.cycle(priority, number=1, start=start).response_due_at
             if warn <= now:
                 assert due <= p.horizon(now), (start, priority)
 
@@ -143,3 +143,55 @@ def test_targets_from_settings() -> None:
 def test_bad_settings_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         SlaSettings(**bad)  # type: ignore[arg-type]
+
+
+# -- the one source of due times: SlaPolicy.cycle -------------------------------------------------
+
+FRIDAY_EVENING = local(2026, 10, 2, 18, 30)  # Friday
+
+
+CALENDAR, BUSINESS = policy("calendar"), policy("business")
+CYCLES = {  # name: (policy, priority, start, response due, hard due)
+    "calendar, default": (CALENDAR, "normal", utc(2026, 10, 5, 8), utc(2026, 10, 6, 8), utc(2026, 10, 7, 8)),
+    "from arrival": (CALENDAR, "normal", utc(2026, 10, 5, 23, 30), utc(2026, 10, 6, 23, 30), utc(2026, 10, 7, 23, 30)),
+    "calendar, urgent": (CALENDAR, "urgent", utc(2026, 10, 5, 8), utc(2026, 10, 5, 12), utc(2026, 10, 5, 16)),
+    "no targets of its own": (CALENDAR, "high", utc(2026, 10, 5, 8), utc(2026, 10, 6, 8), utc(2026, 10, 7, 8)),
+    "calendar, DST ends": (CALENDAR, "normal", local(2026, 10, 24, 10), utc(2026, 10, 25, 8), utc(2026, 10, 26, 8)),
+    # 30 min on Friday (open until 19:00), the rest from Monday 08:00
+    "business, Friday": (BUSINESS, "urgent", FRIDAY_EVENING, local(2026, 10, 5, 11, 30), local(2026, 10, 5, 15, 30)),
+    "business, default": (BUSINESS, "normal", FRIDAY_EVENING, local(2026, 10, 7, 9, 30), local(2026, 10, 9, 11, 30)),
+    # Monday 12 October is a national holiday
+    "business, holiday": (BUSINESS, "urgent", local(2026, 10, 9, 17), local(2026, 10, 13, 10), local(2026, 10, 13, 14)),
+    "business, at night": (BUSINESS, "urgent", local(2026, 10, 6, 6), local(2026, 10, 6, 12), local(2026, 10, 6, 16)),
+}
+
+
+@pytest.mark.parametrize("case", CYCLES)
+def test_cycle_due_times(case: str) -> None:
+    sla, priority, start, response_due, hard_due = CYCLES[case]
+    cycle = sla.cycle(priority, number=3, start=start)
+    assert (cycle.number, cycle.started_at) == (3, start)
+    assert (cycle.response_due_at, cycle.hard_due_at) == (response_due, hard_due)
+
+
+def test_cycle_columns_are_what_a_ticket_stores() -> None:
+    cycle = policy().cycle("urgent", number=1, start=utc(2026, 10, 5, 8))
+    assert cycle.columns() == {
+        "cycle": 1,
+        "cycle_started_at": utc(2026, 10, 5, 8),
+        "response_due_at": utc(2026, 10, 5, 12),
+        "hard_due_at": utc(2026, 10, 5, 16),
+    }
+
+
+@pytest.mark.parametrize(("hours", "shown"), [(24.0, 24), (4.0, 4), (1.5, 1.5), (0.25, 0.25)])
+def test_whole_hours_are_shown_without_a_decimal(hours: float, shown: float) -> None:
+    value = display_hours(hours)
+    assert value == shown and str(value) == str(shown)
+
+
+def test_promise_is_the_response_target_in_the_service_zone() -> None:
+    p = SlaPolicy.from_settings(SlaSettings(clock="business"), "Europe/Madrid")
+    promise = p.promise("urgent", response_due=utc(2026, 10, 5, 9, 30))
+    assert (promise.hours, promise.working_hours) == (4, True)
+    assert promise.due_at == local(2026, 10, 5, 11, 30) and promise.due_at.tzinfo == MADRID

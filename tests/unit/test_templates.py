@@ -1,19 +1,17 @@
 """Templates: every kind in es and en, fallback, operator overrides, escaping."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import jinja2
 import pytest
 
 from mailer.errors import TemplateFailedError
-from mailer.templating import (
-    KINDS,
-    PACKAGED_PATH,
-    TemplateMissingError,
-    TemplateRenderer,
-    sample_context,
-)
+from mailer.templating import KINDS, PACKAGED_PATH, TemplateMissingError, TemplateRenderer
+from tests.samples import sample_values as sample_context
+from tickets.mail_context import CONTEXT_OF_KIND, AckContext, AgentNotificationContext
 
 SATURDAY_AFTERNOON = datetime(2026, 5, 2, 13, 0, tzinfo=UTC)  # 15:00 in Madrid, phone closed
 MONDAY_MORNING = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)  # 10:00 in Madrid, phone open
@@ -65,7 +63,7 @@ def test_ack_in_english_when_the_phone_is_open() -> None:
 def test_html_is_escaped_and_text_is_not() -> None:
     context = sample_context("ack", SATURDAY_AFTERNOON)
     context["requester"] = {"name": "<script>alert(1)</script>", "email": "x@example.org"}
-    context["ticket"] = {**context["ticket"], "subject": '"><img src=x onerror=alert(1)>'}  # type: ignore[dict-item]
+    context["ticket"] = replace(context["ticket"], subject='"><img src=x onerror=alert(1)>')  # type: ignore[type-var]
     out = RENDERER.render("ack", "es", context)
     assert "<script>" not in out.html and "&lt;script&gt;alert(1)&lt;/script&gt;" in out.html
     assert "<img" not in out.html
@@ -118,3 +116,53 @@ def test_operator_override_wins(tmp_path: Path) -> None:
 def test_names_that_are_not_kinds(kind: str, language: str) -> None:
     with pytest.raises(TemplateMissingError):
         RENDERER.render(kind, language, {})
+
+
+def test_every_kind_has_a_typed_context() -> None:
+    assert set(KINDS) <= set(CONTEXT_OF_KIND)
+
+
+MONDAY_DUE = datetime(2026, 12, 7, 13, 0, tzinfo=ZoneInfo("Europe/Madrid"))
+
+
+def _ack(hours: float, *, working_hours: bool = False) -> dict[str, object]:
+    context = sample_context("ack", MONDAY_MORNING)
+    return {**context, "response_hours": hours, "response_due_at": MONDAY_DUE, "working_hours": working_hours}
+
+
+@pytest.mark.parametrize(
+    ("language", "hours", "working", "promise"),
+    [
+        ("es", 4, False, "en un plazo de 4 horas, antes del lunes 7 de diciembre a las 13:00."),
+        ("es", 1, False, "en un plazo de 1 hora, antes del lunes 7 de diciembre a las 13:00."),
+        ("es", 4, True, "en un plazo de 4 horas hábiles, antes del lunes 7 de diciembre a las 13:00."),
+        ("en", 4, False, "We will answer you by email within 4 hours, by Monday 7 December at 13:00."),
+        ("en", 1.5, True, "within 1.5 working hours, by Monday 7 December at 13:00."),
+    ],
+)
+def test_ack_states_the_tickets_own_target(language: str, hours: float, working: bool, promise: str) -> None:
+    out = RENDERER.render("ack", language, _ack(hours, working_hours=working))
+    assert promise in " ".join(out.text.split())
+    assert f"<strong>{hours} " in out.html  # the hours, also in HTML
+    assert ("7 de diciembre a las 13:00" if language == "es" else "7 December at 13:00") in out.html
+
+
+@pytest.mark.parametrize(("language", "limit"), [("es", "límite de 8 h"), ("en", "8 h limit")])
+def test_agent_notification_shows_the_tickets_own_targets(language: str, limit: str) -> None:
+    context = sample_context("agent_notification", MONDAY_MORNING)
+    context["sla"] = replace(context["sla"], response_hours=4, hard_hours=8)  # type: ignore[type-var]
+    out = RENDERER.render("agent_notification", language, context)
+    for part in (out.text, out.html):
+        assert limit in part and "48 h" not in part and "4 h" in part
+
+
+def test_typed_contexts_are_checked_against_the_kind() -> None:
+    from tests.samples import sample_context as typed
+    from tickets.values import OutgoingEmail
+
+    ack = typed("ack", MONDAY_MORNING)
+    assert isinstance(ack, AckContext)
+    with pytest.raises(TypeError, match="needs a AgentNotificationContext, not AckContext"):
+        OutgoingEmail(kind="agent_notification", ticket_id=1, to=("a@x.example",), idempotency_key="k",
+                      language="es", context=ack)
+    assert isinstance(typed("agent_notification", MONDAY_MORNING), AgentNotificationContext)

@@ -2,7 +2,6 @@
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from functools import partial
 
@@ -14,6 +13,7 @@ from mailer.drafts import Draft, Unsendable, WriterSetup, Written, new_draft, wr
 from mailer.templating import TemplateRenderer
 from tickets import repository as repo
 from tickets.calendar import service_lines
+from tickets.mail_context import template_values
 from tickets.outbox import discard
 from tickets.values import OutgoingEmail
 from ventanilla.pipeline.sender import complete_outgoing, queue_written, reserve_outgoing, store_outgoing
@@ -31,12 +31,12 @@ class OutgoingQueue:
         self._lines_cache: Mapping[str, object] = {}
 
     def context(self, intent: OutgoingEmail, now: datetime) -> dict[str, object]:
+        """What the template of `intent` sees: the helpdesk, the phone lines now, the intent's own context."""
         helpdesk = self._settings.helpdesk
         return {
             "helpdesk": {"name": helpdesk.name, "address": helpdesk.address},
-            "response_hours": 24,
             **self._lines(now),
-            **intent.context,
+            **template_values(intent.context),
         }
 
     def _lines(self, now: datetime) -> Mapping[str, object]:
@@ -47,9 +47,8 @@ class OutgoingQueue:
         return self._lines_cache
 
     def draft(self, intent: OutgoingEmail, now: datetime) -> Draft:
-        full = replace(intent, context=self.context(intent, now))
-        helpdesk = self._settings.helpdesk
-        return new_draft(full, helpdesk=helpdesk, reply_to=str(intent.context.get("reply_to") or ""), now=now)
+        values = self.context(intent, now)
+        return new_draft(intent, values=values, helpdesk=self._settings.helpdesk, reply_to=intent.reply_to, now=now)
 
     def __call__(self, session: Session, intent: OutgoingEmail, now: datetime) -> None:
         """Render, compose and queue at once."""

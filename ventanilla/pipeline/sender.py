@@ -10,7 +10,7 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,13 +46,15 @@ def queue_outgoing(
     session: Session,
     intent: OutgoingEmail,
     *,
+    values: Mapping[str, object],
     renderer: TemplateRenderer,
     helpdesk: HelpdeskSettings,
     reply_to: str,
     now: datetime,
 ) -> int:
-    """Render, compose and add `intent` to the outbox in the caller's transaction (idempotent); its id."""
-    draft = new_draft(intent, helpdesk=helpdesk, reply_to=reply_to, now=now)
+    """Render `values` (the template's full context), compose and add `intent` to the outbox in the
+    caller's transaction (idempotent); its id."""
+    draft = new_draft(intent, values=values, helpdesk=helpdesk, reply_to=reply_to, now=now)
     return store_outgoing(session, draft, write(draft, renderer=renderer, helpdesk=helpdesk), helpdesk=helpdesk)
 
 
