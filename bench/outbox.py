@@ -3,7 +3,7 @@
     python -m bench.outbox [-n 5000] [--batch 20] [--rounds 5]
 
 Renders N acknowledgements through the real TemplateRenderer and queues them with
-`ventanilla.pipeline.sender.queue_outgoing` into a temporary SQLite database, then sends them to a local
+`ventanilla.pipeline.outgoing.queue_outgoing` into a temporary SQLite database, then sends them to a local
 aiosmtpd sink (127.0.0.1 only, in a child process so that its CPU does not share our GIL) in two
 ways, on the same bytes, envelope senders and recipients:
 
@@ -48,7 +48,8 @@ from tickets.mail_context import AckContext, Person, template_values  # noqa: E4
 from tickets.migrate import upgrade  # noqa: E402
 from tickets.models import Outbox  # noqa: E402
 from tickets.values import OutgoingEmail  # noqa: E402
-from ventanilla.pipeline.sender import OutboxDrainer, queue_outgoing  # noqa: E402
+from ventanilla.pipeline.outgoing import queue_outgoing  # noqa: E402
+from ventanilla.pipeline.sender import OutboxDrainer  # noqa: E402
 
 TARGET = 0.70
 QUEUE_CHUNK = 500  # messages per queueing transaction

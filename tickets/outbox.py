@@ -17,7 +17,6 @@ from sqlalchemy import select as core_select  # more columns than sqlmodel.selec
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
-from tickets.inserts import insert_ignore, insert_ignore_rows
 from tickets.models import Outbox
 from tickets.values import OutgoingEmail
 
@@ -174,25 +173,6 @@ def record_outcomes(connection: Connection, outcomes: Sequence[Outcome]) -> None
     )
 
 
-def set_raw(connection: Connection, rows: Sequence[tuple[int, bytes]]) -> None:
-    """Write the message bytes of rows added without them earlier in this transaction (one statement)."""
-    if rows:
-        connection.execute(_raw_update(), [{"r_id": row_id, "r_raw": raw} for row_id, raw in rows])
-
-
-@functools.cache
-def _raw_update() -> Any:
-    table = Outbox.__table__  # type: ignore[attr-defined]
-    return update(table).where(table.c.id == bindparam("r_id")).values(raw=bindparam("r_raw"))
-
-
-def discard(session: Session, outbox_ids: Sequence[int]) -> None:
-    """Remove rows added earlier in this transaction that turned out unsendable."""
-    if outbox_ids:
-        table = Outbox.__table__  # type: ignore[attr-defined]
-        session.connection().execute(table.delete().where(table.c.id.in_(list(outbox_ids))))
-
-
 def _get(session: Session, outbox_id: int) -> Outbox:
     row = session.get(Outbox, outbox_id)
     if row is None:
@@ -236,21 +216,6 @@ def requeue(session: Session, outbox_id: int, now: datetime, *, force: bool = Fa
     row.results = dump_results(kept) if kept else ""
     session.add(row)
     return row
-
-
-def enqueue_row(session: Session, values: dict[str, Any]) -> tuple[int, bool]:
-    """Add a row built by `new_row` once per idempotency key: (row id, newly added)."""
-    new_id = insert_ignore(session, Outbox, values)
-    if new_id is not None:
-        return int(new_id), True
-    existing = session.execute(select(Outbox.id).where(Outbox.idempotency_key == values["idempotency_key"])).one()
-    return int(existing[0]), False
-
-
-def enqueue_many(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """Add rows built by `new_row` in one statement, each once per idempotency key (a key already
-    taken, or repeated among them, adds nothing); the keys that were added."""
-    return set(insert_ignore_rows(session, Outbox, list(rows), Outbox.__table__.c.idempotency_key))  # type: ignore[attr-defined]
 
 
 def new_row(

@@ -2,8 +2,9 @@
 
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
@@ -18,6 +19,14 @@ from tickets.sla import Cycle, SlaPolicy, start_cycle
 from tickets.values import IncomingMessage, IngestResult, OutgoingEmail, ReceiptKey
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class AckTally:
+    """Acknowledgements decided in the caller's transaction and not in the outbox yet, per
+    recipient: the per-sender cap counts them beside those already queued."""
+
+    pending: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,13 +53,16 @@ def ingest(
     policy: IngestPolicy,
     bounce_of: int | None = None,
     receipt_id: int | None = None,
+    acks: AckTally | None = None,
 ) -> IngestResult:
     """Decide what one parsed, spooled message is (new ticket, follow-up, or neither), store that,
     and record the decision on its receipt.
 
     `receipt_id` is the message's spooled receipt; without one (a caller that skips the spool:
     tests, benchmarks) the message is spooled here, in the same transaction. `bounce_of` is the
-    outbox row a verified VERP bounce address names, if any.
+    outbox row a verified VERP bounce address names, if any. `acks` counts the acknowledgements
+    decided earlier in the caller's transaction that are not in the outbox yet (a batch whose mail
+    is written at its end); without it, each acknowledgement is taken to be queued at once.
     """
     if receipt_id is None:
         incoming = spool.Incoming(uid=key.uid, raw=raw, arrived_at=arrived_at, size=len(raw))
@@ -68,7 +80,7 @@ def ingest(
                 action="already", ticket_id=receipt.ticket_id, reason=f"receipt {receipt.id} is {receipt.status}"
             )
         receipt_id = receipt.id
-    result = _decide(session, msg, arrived_at, now, policy, bounce_of, receipt_id)
+    result = _decide(session, msg, arrived_at, now, policy, bounce_of, receipt_id, acks or AckTally())
     spool.record_outcome(
         session,
         receipt_id,
@@ -97,6 +109,7 @@ def _decide(
     policy: IngestPolicy,
     bounce_of: int | None,
     receipt_id: int,
+    acks: AckTally,
 ) -> IngestResult:
     same = spool.same_message(session, message_id=msg.message_id, receipt_id=receipt_id)
     if same is not None:
@@ -130,7 +143,7 @@ def _decide(
         return IngestResult(action="ignored", reason=f"{msg.auto}: {msg.auto_reason}")
     if decision.action == "join" and decision.ticket_id is not None:
         return _follow_up(session, decision.ticket_id, arrived_at, msg, now, policy)
-    return _new_ticket(session, arrived_at, msg, now, policy, linked=decision)
+    return _new_ticket(session, arrived_at, msg, now, policy, linked=decision, acks=acks)
 
 
 def _thread(session: Session, msg: IncomingMessage, now: datetime) -> rules.ThreadDecision:
@@ -158,6 +171,7 @@ def _new_ticket(
     policy: IngestPolicy,
     *,
     linked: rules.ThreadDecision,
+    acks: AckTally,
 ) -> IngestResult:
     text = f"{msg.subject}\n{msg.text}"
     category, priority = rules.categorise(text, policy.categories)
@@ -191,7 +205,7 @@ def _new_ticket(
         detail += f"; follows closed ticket #{linked_id}"
     repo.add_event(session, ticket_id, now, "created", actor=msg.sender.email, detail=detail)
     context = _ack_context(ticket_id, facts, cycle, policy.sla)
-    outgoing = _acknowledgement(session, context, facts["language"], msg, now, policy)
+    outgoing = _acknowledgement(session, context, facts["language"], msg, now, policy, acks)
     if policy.agents is not None:
         # A detached copy of the row just inserted: what the notifications read, without a SELECT.
         ticket = Ticket(id=ticket_id, **values)  # type: ignore[arg-type]  # the columns' values, of mixed types
@@ -200,10 +214,18 @@ def _new_ticket(
 
 
 def _acknowledgement(
-    session: Session, context: AckContext, language: str, msg: IncomingMessage, now: datetime, policy: IngestPolicy
+    session: Session,
+    context: AckContext,
+    language: str,
+    msg: IncomingMessage,
+    now: datetime,
+    policy: IngestPolicy,
+    acks: AckTally,
 ) -> tuple[OutgoingEmail, ...]:
     ticket_id = context.ticket.id
-    recent = repo.count_outbox_since(session, kind="ack", recipient=msg.sender.email, since=now - timedelta(hours=1))
+    since = now - timedelta(hours=1)
+    queued = repo.count_outbox_since(session, kind="ack", recipient=msg.sender.email, since=since)
+    recent = queued + acks.pending[msg.sender.email]
     refusal = rules.ack_refusal(
         msg,
         own_addresses=policy.own_addresses | {policy.helpdesk_address},
@@ -224,6 +246,7 @@ def _acknowledgement(
         references=(*msg.references[-10:], msg.message_id),
         context=context,
     )
+    acks.pending[msg.sender.email] += 1
     return (intent,)
 
 

@@ -57,10 +57,12 @@ def make_source(settings: Settings) -> MailSource:
 def make_ingestor(
     settings: Settings, engine: Engine, clock: Clock, on_committed: Callable[[], None] | None = None
 ) -> Ingestor:
+    queue = OutgoingQueue(settings)
     return Ingestor(
         engine,
         parse=partial(parse_message, policy=policy_from_settings(settings)),
-        queue=OutgoingQueue(settings),
+        queue=queue,
+        batch=queue.batch,
         policy=ingest_policy(settings),
         clock=clock,
         verp_secret=settings.helpdesk.secret.get_secret_value(),

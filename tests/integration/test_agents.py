@@ -2,7 +2,7 @@
 
 The hooks in tickets.service are emulated by `Harness.deliver` (agent handling first, then the
 normal ingest, then notifications), and mail is rendered and queued by the real
-ventanilla.pipeline.sender.queue_outgoing with the Reply-To the intent asks for, so the agent's reply is
+ventanilla.pipeline.outgoing.queue_outgoing with the Reply-To the intent asks for, so the agent's reply is
 built from the notification exactly as a mail client would answer it.
 """
 
@@ -30,8 +30,7 @@ from tickets.db import read_only, unit_of_work
 from tickets.models import Outbox, Ticket
 from tickets.sla import SlaPolicy
 from tickets.values import IngestResult, ReceiptKey
-from ventanilla.pipeline.outgoing import OutgoingQueue
-from ventanilla.pipeline.sender import queue_outgoing
+from ventanilla.pipeline.outgoing import OutgoingQueue, queue_outgoing
 
 T0 = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
 SUPPORT, ANA, LUIS, BOSS = (

@@ -12,7 +12,7 @@ from tickets import repository as repo
 from tickets import service
 from tickets.db import read_only, unit_of_work
 from tickets.models import Message, Receipt, Ticket
-from tickets.outbox import enqueue_row, new_row
+from tickets.outbox_writer import RenderedMail, write_outbox
 from tickets.sla import SlaPolicy
 from tickets.values import Address, IncomingMessage, ReceiptKey
 
@@ -46,17 +46,19 @@ def ingest(engine, msg: IncomingMessage, *, uid: int | None = None, arrived: dat
             now=arrived + timedelta(minutes=1),
             policy=POLICY,
         )
-        for intent in result.outgoing:
-            row = new_row(
-                idempotency_key=intent.idempotency_key,
-                ticket_id=intent.ticket_id,
-                kind=intent.kind,
+        mails = [
+            RenderedMail(
+                intent=intent,
                 message_id=f"<ack{result.ticket_id}@ventanilla.example>",
-                recipients=intent.to,
                 raw=b"ack",
+                subject="ack",
+                text="ack",
+                sender="soporte@ventanilla.example",
                 now=arrived + timedelta(minutes=1),
             )
-            enqueue_row(session, row)
+            for intent in result.outgoing
+        ]
+        write_outbox(session, mails)
     return result
 
 

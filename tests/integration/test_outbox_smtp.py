@@ -31,7 +31,8 @@ from tickets.models import Outbox
 from tickets.outbox import load_results
 from tickets.values import OutgoingEmail
 from ventanilla.outbox_cli import app as outbox_app
-from ventanilla.pipeline.sender import MAX_UNRECORDED, OutboxDrainer, queue_outgoing
+from ventanilla.pipeline.outgoing import queue_outgoing
+from ventanilla.pipeline.sender import MAX_UNRECORDED, OutboxDrainer
 
 HELPDESK = HelpdeskSettings()
 RENDERER = TemplateRenderer()
@@ -58,7 +59,7 @@ def ack_intent(key: str = "ack:1", to: tuple[str, ...] = (USER,), **context: Any
     )
 
 
-def queue(engine: Engine, clock: FakeClock, intent: OutgoingEmail) -> int:
+def queue(engine: Engine, clock: FakeClock, intent: OutgoingEmail) -> int | None:
     with unit_of_work(engine) as session:
         return queue_outgoing(
             session,
@@ -123,7 +124,10 @@ async def test_one_connection_carries_many_messages(engine: Engine, clock: FakeC
 
 
 async def test_queueing_twice_with_one_key_is_one_row(engine: Engine, clock: FakeClock) -> None:
-    assert queue(engine, clock, ack_intent()) == queue(engine, clock, ack_intent())
+    first = queue(engine, clock, ack_intent())
+    assert first is not None and queue(engine, clock, ack_intent()) is None  # the key was taken: nothing added
+    with read_only(engine) as session:
+        assert [row.id for row in session.scalars(select(Outbox))] == [first]
 
 
 async def test_451_twice_then_250_is_delivered_once(engine: Engine, clock: FakeClock, smtp_sink: SmtpSink) -> None:

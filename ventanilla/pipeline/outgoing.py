@@ -7,16 +7,16 @@ from functools import partial
 
 from sqlmodel import Session
 
-from config.settings import Settings
+from config.settings import HelpdeskSettings, Settings
 from mailer.compose import HeaderValueError
 from mailer.drafts import Draft, Unsendable, WriterSetup, Written, new_draft, write, write_all
 from mailer.templating import TemplateRenderer
 from tickets import repository as repo
 from tickets.calendar import service_lines
 from tickets.mail_context import template_values
-from tickets.outbox import discard
+from tickets.outbox_writer import RenderedMail, write_outbox
+from tickets.service import AckTally
 from tickets.values import OutgoingEmail
-from ventanilla.pipeline.sender import complete_outgoing, queue_written, reserve_outgoing, store_outgoing
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +51,13 @@ class OutgoingQueue:
         return new_draft(intent, values=values, helpdesk=self._settings.helpdesk, reply_to=intent.reply_to, now=now)
 
     def __call__(self, session: Session, intent: OutgoingEmail, now: datetime) -> None:
-        """Render, compose and queue at once."""
+        """Render, compose and write to the outbox at once, in the caller's transaction."""
         draft = self.draft(intent, now)
         try:
-            written = write(draft, renderer=self._renderer, helpdesk=self._settings.helpdesk)
+            written: Written | Unsendable = write(draft, renderer=self._renderer, helpdesk=self._settings.helpdesk)
         except HeaderValueError as exc:
-            _not_sent(session, draft, str(exc))
-            return
-        store_outgoing(session, draft, written, helpdesk=self._settings.helpdesk)
+            written = Unsendable(reason=str(exc))
+        store(session, [(draft, written)], sender=self._settings.helpdesk.address)
 
     def batch(self, offload: "Offload | None" = None) -> "OutgoingBatch":
         """Queue many now, their mail written meanwhile through `offload` (here, at the end, without one)."""
@@ -75,59 +74,84 @@ Offload = Callable[
     [Callable[[list[Draft]], list[Written | Unsendable]], list[Draft]], Callable[[], list[Written | Unsendable]]
 ]
 WRITE_CHUNK = 32  # drafts handed over at a time: written while the batch's next messages are stored
-COUNTED_AS_THEY_GO = frozenset({"ack"})  # kinds ingest reads back within a batch (tickets.service rate limit)
 
 
 class OutgoingBatch:
-    """Mail queued by a batch of ingest, written elsewhere meanwhile (in chunks) and stored before
-    its commit. Acknowledgements get their outbox rows at once, since the per-sender rate limit
-    counts them as the batch goes; every other kind is inserted at the end, in one statement."""
+    """Mail queued by a batch of ingest, written elsewhere meanwhile (in chunks) and added to the
+    outbox at the end of the batch, in one statement. (The per-sender cap on acknowledgements
+    counts those of the batch itself: tickets.service.AckTally.)"""
 
     def __init__(self, queue: OutgoingQueue, setup: WriterSetup, offload: Offload | None = None) -> None:
         self._queue = queue
         self._write = partial(write_all, setup)
-        self._helpdesk = setup.helpdesk
+        self._sender = setup.helpdesk.address
         self._offload: Offload = offload or (lambda fn, drafts: partial(fn, drafts))
-        self._waiting: list[tuple[int | None, Draft]] = []  # (row id when reserved, draft)
-        self._writing: list[tuple[list[tuple[int | None, Draft]], Callable[[], list[Written | Unsendable]]]] = []
+        self._waiting: list[Draft] = []
+        self.acks = AckTally()  # the batch's own acknowledgements, for the per-sender cap
+        self._writing: list[tuple[list[Draft], Callable[[], list[Written | Unsendable]]]] = []
 
     def add(self, session: Session, intent: OutgoingEmail, now: datetime) -> None:
-        draft = self._queue.draft(intent, now)
-        if intent.kind in COUNTED_AS_THEY_GO:
-            row_id = reserve_outgoing(session, draft)
-            if row_id is None:
-                return  # already queued (idempotency key taken)
-            self._waiting.append((row_id, draft))
-        else:
-            self._waiting.append((None, draft))
+        self._waiting.append(self._queue.draft(intent, now))
         if len(self._waiting) >= WRITE_CHUNK:
             self._hand_over()
 
     def _hand_over(self) -> None:
         if self._waiting:
-            self._writing.append((self._waiting, self._offload(self._write, [d for _, d in self._waiting])))
+            self._writing.append((self._waiting, self._offload(self._write, self._waiting)))
             self._waiting = []
 
     def finish(self, session: Session) -> None:
-        """Wait for every message to be written and store them: a few statements for the batch."""
+        """Wait for every message to be written and store them: two statements for the batch."""
         self._hand_over()
         # Last chunk first: those not started yet are taken back and written here while the
         # parsing process finishes the earlier ones (ParseAhead.submit).
         written = [later() for _, later in reversed(self._writing)][::-1]
         paired = [
-            (row_id, draft, r)
-            for (rows, _), results in zip(self._writing, written, strict=True)
-            for (row_id, draft), r in zip(rows, results, strict=True)
+            (draft, result)
+            for (drafts, _), results in zip(self._writing, written, strict=True)
+            for draft, result in zip(drafts, results, strict=True)
         ]
         self._writing = []
-        for _, draft, result in paired:
-            if isinstance(result, Unsendable):
-                _not_sent(session, draft, result.reason)
-        discard(session, [row_id for row_id, _, r in paired if row_id is not None and isinstance(r, Unsendable)])
-        reserved = [(row_id, d, r) for row_id, d, r in paired if row_id is not None and isinstance(r, Written)]
-        complete_outgoing(session, reserved, helpdesk=self._helpdesk)
-        fresh = [(d, r) for row_id, d, r in paired if row_id is None and isinstance(r, Written)]
-        queue_written(session, fresh, helpdesk=self._helpdesk)
+        store(session, paired, sender=self._sender)
+
+
+def store(session: Session, written: list[tuple[Draft, Written | Unsendable]], *, sender: str) -> dict[str, int]:
+    """Written drafts into the outbox (tickets.outbox_writer); an unsendable one leaves an
+    `<kind>-not-sent` event on its ticket instead. The row id of each message added, by key."""
+    for draft, result in written:
+        if isinstance(result, Unsendable):
+            _not_sent(session, draft, result.reason)
+    mails = [rendered(draft, result, sender) for draft, result in written if isinstance(result, Written)]
+    return write_outbox(session, mails)
+
+
+def rendered(draft: Draft, written: Written, sender: str) -> RenderedMail:
+    return RenderedMail(
+        intent=draft.intent,
+        message_id=draft.message_id,
+        raw=written.raw,
+        subject=written.subject,
+        text=written.text,
+        sender=sender,
+        now=draft.now,
+    )
+
+
+def queue_outgoing(
+    session: Session,
+    intent: OutgoingEmail,
+    *,
+    values: Mapping[str, object],
+    renderer: TemplateRenderer,
+    helpdesk: HelpdeskSettings,
+    reply_to: str,
+    now: datetime,
+) -> int | None:
+    """Render `values` (the template's full context), compose and add `intent` to the outbox in the
+    caller's transaction; its row id, None when its idempotency key was taken already."""
+    draft = new_draft(intent, values=values, helpdesk=helpdesk, reply_to=reply_to, now=now)
+    written = write(draft, renderer=renderer, helpdesk=helpdesk)
+    return store(session, [(draft, written)], sender=helpdesk.address).get(intent.idempotency_key)
 
 
 def _not_sent(session: Session, draft: Draft, reason: str) -> None:

@@ -29,7 +29,7 @@ from tickets.spool import Incoming, ReceiptStatus, Spooled
 from tickets.values import IncomingMessage, IngestResult, ReceiptKey
 from ventanilla.pipeline.holder import is_dead_here, worker_id
 from ventanilla.pipeline.offload import Parse, ParseAhead, Parsed
-from ventanilla.pipeline.outgoing import OutgoingBatch, OutgoingQueue
+from ventanilla.pipeline.outgoing import Offload, OutgoingBatch
 from ventanilla.pipeline.trouble import Trouble
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class Ingestor:
         *,
         parse: Parse,
         queue: Queue,
+        batch: Callable[[Offload], OutgoingBatch] | None = None,
         policy: service.IngestPolicy,
         clock: Clock,
         verp_secret: str = "",
@@ -80,6 +81,7 @@ class Ingestor:
         self._engine = engine
         self._parse_ahead = ParseAhead(parse, parse_processes)
         self._queue = queue
+        self._batch = batch  # mail of a batch written in the parsing process, added at its end
         self._policy = policy
         self.clock = clock
         self._max_attempts = max_attempts
@@ -190,11 +192,7 @@ class Ingestor:
         whole batch and raises _FailedInBatchError (the parsed messages can be taken again), and
         the batch's outgoing mail is written at its end, in the parsing processes."""
         taken = iter(parsed)
-        batch = (
-            None
-            if careful or not isinstance(self._queue, OutgoingQueue)
-            else self._queue.batch(self._parse_ahead.submit)
-        )
+        batch = None if careful or self._batch is None else self._batch(self._parse_ahead.submit)
         with unit_of_work(self._engine) as session, nullcontext() if careful else deferred_writes(session):
             results = [
                 self._quarantine(session, receipt, why)
@@ -218,7 +216,7 @@ class Ingestor:
                 msg = parsed()
             except UnparseableMessageError as exc:
                 return self._quarantine(session, receipt, f"unparseable: {exc}")
-            return self._ingest(session, receipt, msg, batch.add if batch is not None else self._queue)
+            return self._ingest(session, receipt, msg, batch)
 
     def _one(self, session: Session, receipt: Spooled, parsed: Parsed) -> IngestResult:
         try:
@@ -240,8 +238,9 @@ class Ingestor:
             return IngestResult(action="error", reason=reason)
 
     def _ingest(
-        self, session: Session, receipt: Spooled, msg: IncomingMessage, queue: Queue | None = None
+        self, session: Session, receipt: Spooled, msg: IncomingMessage, batch: OutgoingBatch | None = None
     ) -> IngestResult:
+        """Decide and store one message; its mail queued at once, or with the batch's at its end."""
         now = self.clock.now()
         result = service.ingest(
             session,
@@ -253,9 +252,11 @@ class Ingestor:
             policy=self._policy,
             bounce_of=self._bounce_of(msg),
             receipt_id=receipt.id,
+            acks=batch.acks if batch is not None else None,
         )
+        queue = batch.add if batch is not None else self._queue
         for intent in result.outgoing:
-            (queue or self._queue)(session, intent, now)
+            queue(session, intent, now)
         return result
 
     def _bounce_of(self, msg: IncomingMessage) -> int | None:

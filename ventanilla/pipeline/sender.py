@@ -10,27 +10,21 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from config.settings import HelpdeskSettings, OutboundSettings
 from mailer.compose import verp_address
-from mailer.drafts import Draft, Written, new_draft, write
 from mailer.errors import PermanentDeliveryError, TemporaryDeliveryError
-from mailer.templating import TemplateRenderer
 from mailer.transport import Results, ServerUnreachableError, Transport
 from tickets import outbox as queries
 from tickets.clock import Clock
 from tickets.db import transaction, unit_of_work
 from tickets.errors import DatabaseUnavailableError
 from tickets.outbox import ClaimedMail, Outcome
-from tickets.outgoing_thread import OutgoingRecord, record_outgoing
-from tickets.values import OutgoingEmail
 from ventanilla.pipeline.trouble import Trouble
 
 logger = logging.getLogger(__name__)
@@ -40,85 +34,6 @@ MAX_BATCHES_PER_RUN = 1000
 # stable Message-ID (invariant 2). 1 writes every row on its own, at about half the speed.
 RECORD_GROUP = 8
 MAX_UNRECORDED = 2 * RECORD_GROUP  # sending waits for the database beyond this (a slow or locked DB)
-
-
-def queue_outgoing(
-    session: Session,
-    intent: OutgoingEmail,
-    *,
-    values: Mapping[str, object],
-    renderer: TemplateRenderer,
-    helpdesk: HelpdeskSettings,
-    reply_to: str,
-    now: datetime,
-) -> int:
-    """Render `values` (the template's full context), compose and add `intent` to the outbox in the
-    caller's transaction (idempotent); its id."""
-    draft = new_draft(intent, values=values, helpdesk=helpdesk, reply_to=reply_to, now=now)
-    return store_outgoing(session, draft, write(draft, renderer=renderer, helpdesk=helpdesk), helpdesk=helpdesk)
-
-
-def store_outgoing(session: Session, draft: Draft, written: Written, *, helpdesk: HelpdeskSettings) -> int:
-    """Add a written message to the outbox in the caller's transaction (idempotent); its row id."""
-    row_id, created = _enqueue(session, draft, written.raw)
-    if created:
-        record_outgoing(session, [_thread_entry(draft, written, helpdesk)])
-    return row_id
-
-
-def reserve_outgoing(session: Session, draft: Draft) -> int | None:
-    """Add the draft's outbox row without its bytes yet (same transaction; `complete_outgoing`
-    writes them before the commit); its id, or None when the idempotency key is taken."""
-    row_id, created = _enqueue(session, draft, b"")
-    return row_id if created else None
-
-
-def complete_outgoing(
-    session: Session, reserved: list[tuple[int, Draft, Written]], *, helpdesk: HelpdeskSettings
-) -> None:
-    """Write the bytes of reserved rows and show each in its ticket's thread: two statements in all."""
-    queries.set_raw(session.connection(), [(row_id, written.raw) for row_id, _, written in reserved])
-    record_outgoing(session, [_thread_entry(draft, written, helpdesk) for _, draft, written in reserved])
-
-
-def queue_written(session: Session, done: list[tuple[Draft, Written]], *, helpdesk: HelpdeskSettings) -> None:
-    """Add written messages to the outbox (each once per idempotency key) and show those added in
-    their tickets' threads: two statements in all."""
-    added = queries.enqueue_many(session, [_row(draft, written.raw) for draft, written in done])
-    entries = []
-    for draft, written in done:
-        if draft.intent.idempotency_key in added:
-            added.discard(draft.intent.idempotency_key)  # a key repeated in `done` was added once
-            entries.append(_thread_entry(draft, written, helpdesk))
-    record_outgoing(session, entries)
-
-
-def _row(draft: Draft, raw: bytes) -> dict[str, Any]:
-    intent = draft.intent
-    return queries.new_row(
-        idempotency_key=intent.idempotency_key,
-        ticket_id=intent.ticket_id,
-        kind=intent.kind,
-        message_id=draft.message_id,
-        recipients=intent.to,
-        raw=raw,
-        now=draft.now,
-    )
-
-
-def _enqueue(session: Session, draft: Draft, raw: bytes) -> tuple[int, bool]:
-    return queries.enqueue_row(session, _row(draft, raw))
-
-
-def _thread_entry(draft: Draft, written: Written, helpdesk: HelpdeskSettings) -> OutgoingRecord:
-    return OutgoingRecord(
-        intent=draft.intent,
-        message_id=draft.message_id,
-        subject=written.subject,
-        text=written.text,
-        sender=helpdesk.address,
-        now=draft.now,
-    )
 
 
 @dataclass(slots=True)
