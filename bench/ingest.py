@@ -74,6 +74,7 @@ def pipeline_child(port: int, user: str, password: str, url: str, out: str, batc
     from tickets.clock import SystemClock
     from tickets.db import make_engine
     from tickets.migrate import upgrade
+    from ventanilla.app import App
     from ventanilla.wiring import make_poller
 
     base, _ = load_settings(None)
@@ -98,7 +99,7 @@ def pipeline_child(port: int, user: str, password: str, url: str, out: str, batc
     )
     engine = make_engine(url)
     upgrade(engine)
-    poller = make_poller(settings, engine, SystemClock())
+    poller = make_poller(App(settings, engine, SystemClock()))
     started = time.perf_counter()
     stats = poller.run_once()
     elapsed = time.perf_counter() - started

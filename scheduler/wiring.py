@@ -13,12 +13,10 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy.engine import Engine
 
 from config.settings import Settings
 from scheduler.jobs import (
     MonthlyReportHook,
-    Queue,
     mail_monthly_report,
     run_daily_digest,
     run_monthly_report,
@@ -27,6 +25,7 @@ from scheduler.jobs import (
 from tickets.clock import Clock
 from tickets.errors import DatabaseUnavailableError
 from tickets.sla_service import SweepPolicy, SweepResult
+from tickets.work import UseCases
 
 logger = logging.getLogger(__name__)
 
@@ -37,17 +36,15 @@ class SlaScheduler:
     def __init__(
         self,
         settings: Settings,
-        engine: Engine,
+        app: UseCases,
         clock: Clock,
-        queue: Queue,
         *,
         monthly_report: MonthlyReportHook | None = None,
     ) -> None:
         self._settings = settings
-        self._engine = engine
+        self._app = app
         self._clock = clock
-        self._queue = queue
-        self._monthly_report = monthly_report or partial(mail_monthly_report, settings=settings, queue=queue)
+        self._monthly_report = monthly_report or partial(mail_monthly_report, settings=settings)
         self.policy = SweepPolicy.from_settings(settings)
         self.scheduler = AsyncIOScheduler(
             jobstores={"default": MemoryJobStore()},
@@ -83,9 +80,7 @@ class SlaScheduler:
         """One sweep at the injected clock's now, off the event loop; errors are logged, not raised."""
         now = self._clock.now()
         try:
-            return await asyncio.to_thread(
-                run_sla_sweep, self._engine, now=now, policy=self.policy, queue=self._queue
-            )
+            return await asyncio.to_thread(run_sla_sweep, self._app, now=now, policy=self.policy)
         except DatabaseUnavailableError as exc:
             logger.warning("sla sweep skipped: database unavailable: %s", exc, extra={"action": "sla-sweep"})
         except Exception:
@@ -95,14 +90,14 @@ class SlaScheduler:
     async def digest_once(self) -> None:
         now = self._clock.now()
         try:
-            await asyncio.to_thread(run_daily_digest, self._engine, now=now, policy=self.policy, queue=self._queue)
+            await asyncio.to_thread(run_daily_digest, self._app, now=now, policy=self.policy)
         except Exception:
             logger.exception("daily digest failed", extra={"action": "digest"})
 
     async def monthly_once(self) -> None:
         now = self._clock.now()
         try:
-            await asyncio.to_thread(run_monthly_report, self._engine, now=now, hook=self._monthly_report)
+            await asyncio.to_thread(run_monthly_report, self._app, now=now, hook=self._monthly_report)
         except Exception:
             logger.exception("monthly report failed", extra={"action": "monthly"})
 
@@ -118,12 +113,7 @@ class SlaScheduler:
 
 
 def make_scheduler(
-    settings: Settings,
-    engine: Engine,
-    clock: Clock,
-    queue: Queue,
-    *,
-    monthly_report: MonthlyReportHook | None = None,
+    settings: Settings, app: UseCases, clock: Clock, *, monthly_report: MonthlyReportHook | None = None
 ) -> SlaScheduler:
-    """The worker's scheduler; `queue` renders and queues an intent (ventanilla.pipeline.outgoing.OutgoingQueue)."""
-    return SlaScheduler(settings, engine, clock, queue, monthly_report=monthly_report)
+    """The worker's scheduler; its jobs run through `app` (ventanilla.app.App)."""
+    return SlaScheduler(settings, app, clock, monthly_report=monthly_report)

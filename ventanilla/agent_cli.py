@@ -15,10 +15,9 @@ from sqlmodel import Session
 
 from tickets import agent_actions
 from tickets.agent_mail import AgentPolicy
-from tickets.db import unit_of_work
 from tickets.values import OutgoingEmail
+from tickets.work import as_mail
 from ventanilla.context import AppContext
-from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.wiring import agents_policy
 
 Action = Callable[[Session, int, str, str, datetime, AgentPolicy], tuple[OutgoingEmail, ...]]
@@ -45,12 +44,9 @@ def read_text(text: str | None, file: Path | None, *, required: bool) -> str:
 
 def run_action(app_ctx: AppContext, action: Action, number: int, agent: str, text: str) -> None:
     """One unit of work: the action, and its mail queued alongside."""
-    now = app_ctx.clock.now()
-    queue = OutgoingQueue(app_ctx.settings)
+    who, policy = agent.strip().lower(), policy_of(app_ctx)
     try:
-        with unit_of_work(app_ctx.engine) as session:
-            for intent in action(session, number, agent.strip().lower(), text, now, policy_of(app_ctx)):
-                queue(session, intent, now)
+        app_ctx.app.run(lambda session, now: list(action(session, number, who, text, now, policy)), mail=as_mail)
     except agent_actions.AgentActionError as exc:
         console.print(f"[red]not done:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -134,7 +134,7 @@ def _spool(app_ctx: AppContext, mailbox: str, raw: bytes) -> tuple["Ingestor", "
         raise DatabaseUnavailableError(str(exc)) from exc
     uid = uid_of(hashlib.sha256(raw).hexdigest())
     incoming = Incoming(uid=uid, raw=raw, arrived_at=app_ctx.clock.now(), size=len(raw))
-    ingestor = make_ingestor(app_ctx.settings, app_ctx.engine, app_ctx.clock)
+    ingestor = make_ingestor(app_ctx.app)
     (receipt,) = ingestor.receive(mailbox, 0, [incoming])
     return ingestor, receipt
 

@@ -3,12 +3,16 @@
 import logging
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
 from config.settings import ConfigError, Settings, load_settings
 from tickets.clock import Clock, SystemClock
 from tickets.db import make_engine
+
+if TYPE_CHECKING:
+    from ventanilla.app import App
 
 logger = logging.getLogger("ventanilla")
 
@@ -33,6 +37,13 @@ class AppContext:
     @cached_property
     def engine(self) -> Engine:
         return make_engine(self.settings.database.url)
+
+    @cached_property
+    def app(self) -> "App":
+        """The one App of a CLI command (it queues mail; the worker sends it)."""
+        from ventanilla.app import App
+
+        return App(self.settings, self.engine, self.clock)
 
     def close(self) -> None:
         """Release database connections (called when the command ends)."""

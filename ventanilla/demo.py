@@ -23,6 +23,7 @@ from tickets.db import make_engine, read_only
 from tickets.migrate import upgrade
 from tickets.models import Ticket
 from ventanilla import demo_story
+from ventanilla.app import App
 from ventanilla.demo_mail import first_wave, second_wave
 from ventanilla.tickets_cli import tickets_table
 from ventanilla.wiring import make_drainer, make_poller
@@ -73,7 +74,7 @@ def run_demo(directory: Path) -> None:
     _agent_round_trip(settings, engine, clock, start)
     _phone(settings, engine, clock, start)
     _show(settings, engine, directory, config)
-    _sla(settings, engine, start)
+    _sla(settings, engine, clock, start)
     _report(settings, engine, clock)
 
 
@@ -106,7 +107,7 @@ def _phone(settings: Settings, engine, clock, start) -> None:  # type: ignore[no
     """Antonio (#4) calls; Luis helps him and the call becomes a written follow-up."""
     with read_only(engine) as session:
         requester = session.get(Ticket, 4).requester_email  # type: ignore[union-attr]
-    demo_story.phone_follow_up(engine, settings, 4, requester, start + timedelta(hours=2, minutes=40))
+    demo_story.phone_follow_up(App(settings, engine, clock), 4, requester, start + timedelta(hours=2, minutes=40))
     sent = asyncio.run(make_drainer(settings, engine, clock).run_once())
     console.print(f"[bold]a phone call on #4 becomes an email to the user[/bold]: {sent.sent} sent")
 
@@ -117,12 +118,12 @@ def _report(settings: Settings, engine, clock) -> None:  # type: ignore[no-untyp
     console.print(Panel(Text(text), title=f"Monthly report {month} (ventanilla report --month {month})"))
 
 
-def _sla(settings: Settings, engine, start) -> None:  # type: ignore[no-untyped-def]
+def _sla(settings: Settings, engine, clock, start) -> None:  # type: ignore[no-untyped-def]
     """Sweeps at +21 h, +25 h, +45 h and +49 h: warnings, breaches, automatic escalation."""
     table = Table(title="SLA sweeps after the first message arrived")
     for column in ("sweep at", "alerts (ticket: threshold)", "escalated"):
         table.add_column(column, overflow="fold")
-    for hours, alerts in demo_story.sla_sweeps(engine, settings, start, (21, 25, 45, 49)):
+    for hours, alerts in demo_story.sla_sweeps(App(settings, engine, clock), start, (21, 25, 45, 49)):
         fired = ", ".join(f"#{a.ticket_id}: {a.threshold.key}" for a in alerts) or "-"
         escalated = ", ".join(f"#{a.ticket_id}" for a in alerts if a.threshold.key == "breach-48h") or "-"
         table.add_row(f"+{hours} h", fired, escalated)
@@ -136,7 +137,7 @@ def _sla(settings: Settings, engine, start) -> None:  # type: ignore[no-untyped-
 def _deliver_and_run(settings: Settings, engine, clock, mails, title: str) -> None:  # type: ignore[no-untyped-def]
     for when, raw in mails:
         deliver_to_maildir(settings.inbox.path, raw, when)
-    poller = make_poller(settings, engine, clock)
+    poller = make_poller(App(settings, engine, clock))
     try:
         stats = poller.run_once()
     finally:

@@ -14,7 +14,7 @@ from scheduler.jobs import run_sla_sweep
 from tickets.db import read_only
 from tickets.models import Outbox
 from tickets.sla_service import SweepPolicy
-from ventanilla.pipeline.outgoing import OutgoingQueue
+from ventanilla.app import App
 
 
 def _sent(engine: Engine, *, kind: str, ticket_id: int, to: str) -> EmailMessage | None:
@@ -73,22 +73,18 @@ def user_replies(engine: Engine, ticket_id: int, requester: str, when: datetime)
     return _reply(answer, sender=f"María López <{requester}>", text=text, when=when)
 
 
-def sla_sweeps(engine: Engine, settings: Settings, start: datetime, hours: tuple[int, ...]) -> list[tuple[int, list]]:
+def sla_sweeps(app: App, start: datetime, hours: tuple[int, ...]) -> list[tuple[int, list]]:
     """Sweeps at start + each hour mark: (hour, alerts fired) for each."""
-    policy = SweepPolicy.from_settings(settings)
-    queue = OutgoingQueue(settings)
-    return [
-        (h, list(run_sla_sweep(engine, now=start + timedelta(hours=h), policy=policy, queue=queue).alerts))
-        for h in hours
-    ]
+    policy = SweepPolicy.from_settings(app.settings)
+    return [(h, list(run_sla_sweep(app, now=start + timedelta(hours=h), policy=policy).alerts)) for h in hours]
 
 
-def phone_follow_up(engine: Engine, settings: Settings, ticket_id: int, requester: str, when: datetime) -> int | None:
+def phone_follow_up(app: App, ticket_id: int, requester: str, when: datetime) -> int | None:
     """Luis helps the requester of a ticket on the phone; the call becomes an email to them."""
     from tickets import phone
-    from tickets.db import unit_of_work
     from ventanilla.phone_cli import phone_policy
 
+    settings = app.settings
     call = phone.CallRecord(
         started_at=when,
         line="general",
@@ -104,11 +100,8 @@ def phone_follow_up(engine: Engine, settings: Settings, ticket_id: int, requeste
         ),
         ticket_id=ticket_id,
     )
-    queue = OutgoingQueue(settings)
-    with unit_of_work(engine) as session:
-        result = phone.record_call(session, call, now=when, policy=phone_policy(settings))
-        for intent in result.outgoing:
-            queue(session, intent, when)
+    policy = phone_policy(settings)
+    result = app.run(lambda session, at: phone.record_call(session, call, now=at, policy=policy), now=when)
     return result.ticket_id
 
 

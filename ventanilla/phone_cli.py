@@ -79,12 +79,9 @@ def log_call(
         summary=text.strip(),
         ticket_id=ticket,
     )
-    queue = OutgoingQueue(app_ctx.settings)
+    policy = phone_policy(app_ctx.settings)
     try:
-        with unit_of_work(app_ctx.engine) as session:
-            result = phone.record_call(session, call, now=now, policy=phone_policy(app_ctx.settings))
-            for intent in result.outgoing:
-                queue(session, intent, now)
+        result = app_ctx.app.run(lambda session, at: phone.record_call(session, call, now=at, policy=policy), now=now)
     except phone.CallError as exc:
         console.print(f"[red]not recorded:[/red] {exc}")
         raise typer.Exit(1) from None

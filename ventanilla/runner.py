@@ -7,8 +7,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from scheduler.wiring import make_scheduler
 from tickets.migrate import upgrade
+from ventanilla.app import App
 from ventanilla.context import AppContext
-from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.signals import stop_on_signals
 from ventanilla.wiring import make_drainer, make_poller
 from ventanilla.worker import MailboxLoop, run_tasks
@@ -48,9 +48,10 @@ async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
     def wake_drainer() -> None:
         event_loop.call_soon_threadsafe(drainer.wake)
 
-    poller = make_poller(settings, engine, clock, on_committed=wake_drainer)
-    loop = MailboxLoop(poller, engine, clock, settings)
-    scheduler = make_scheduler(settings, engine, clock, OutgoingQueue(settings))
+    # The one App of the worker: the pipeline and the scheduler's jobs queue mail through it.
+    app = App(settings, engine, clock, wake=wake_drainer)
+    loop = MailboxLoop(make_poller(app), engine, clock, settings)
+    scheduler = make_scheduler(settings, app, clock)
     progress = BacklogProgress(settings.inbox.batch_size)
     if once:
         await loop.run_once(progress)

@@ -16,7 +16,6 @@ from tickets.migrate import upgrade
 from tickets.sla_digest import TicketClock, sla_status
 from tickets.sla_service import SweepPolicy
 from ventanilla.context import AppContext
-from ventanilla.pipeline.outgoing import OutgoingQueue
 
 app = typer.Typer(help="SLA clocks: sweep for alerts, show time left.", no_args_is_help=True)
 console = Console()
@@ -45,9 +44,8 @@ def sweep(
     app_ctx: AppContext = ctx.obj
     at = parse_now(now, app_ctx)
     upgrade(app_ctx.engine)
-    queue = OutgoingQueue(app_ctx.settings)
     policy = SweepPolicy.from_settings(app_ctx.settings)
-    result = run_sla_sweep(app_ctx.engine, now=at, policy=policy, queue=queue)
+    result = run_sla_sweep(app_ctx.app, now=at, policy=policy)
     if result.skipped:
         console.print("another worker is sweeping right now; nothing done")
         return
@@ -59,7 +57,7 @@ def sweep(
         f"{len(result.escalated)} escalated, {len(result.outgoing)} emails queued"
     )
     if digest:
-        sent = run_daily_digest(app_ctx.engine, now=at, policy=policy, queue=queue)
+        sent = run_daily_digest(app_ctx.app, now=at, policy=policy)
         console.print(f"digest queued for {sent} supervisors")
 
 

@@ -1,6 +1,5 @@
 """Builds the pieces from settings. Holds no business rules."""
 
-from collections.abc import Callable
 from functools import partial
 
 from sqlalchemy.engine import Engine
@@ -15,8 +14,8 @@ from tickets.clock import Clock
 from tickets.rules import CategoryRuleSpec
 from tickets.service import IngestPolicy
 from tickets.sla import SlaPolicy
+from ventanilla.app import App
 from ventanilla.pipeline.intake import Poller, PollLimits
-from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.pipeline.process import Ingestor
 from ventanilla.pipeline.sender import OutboxDrainer
 
@@ -54,39 +53,32 @@ def make_source(settings: Settings) -> MailSource:
     return MaildirSource(settings.inbox)
 
 
-def make_ingestor(
-    settings: Settings, engine: Engine, clock: Clock, on_committed: Callable[[], None] | None = None
-) -> Ingestor:
-    queue = OutgoingQueue(settings)
+def make_ingestor(app: App) -> Ingestor:
+    """Processing as the worker does it: the app's outbox (its batch writer) and its sender's wake-up."""
+    settings = app.settings
     return Ingestor(
-        engine,
+        app.engine,
         parse=partial(parse_message, policy=policy_from_settings(settings)),
-        queue=queue,
-        batch=queue.batch,
+        queue=app.outbox,
+        batch=app.outbox.batch,
         policy=ingest_policy(settings),
-        clock=clock,
+        clock=app.clock,
         verp_secret=settings.helpdesk.secret.get_secret_value(),
         max_attempts=settings.limits.max_attempts,
         parse_processes=settings.inbox.parse_processes,
         batch_size=settings.inbox.batch_size,
-        on_committed=on_committed,
+        on_committed=app.wake,
     )
 
 
-def make_poller(
-    settings: Settings,
-    engine: Engine,
-    clock: Clock,
-    source: MailSource | None = None,
-    on_committed: Callable[[], None] | None = None,
-) -> Poller:
+def make_poller(app: App, source: MailSource | None = None) -> Poller:
+    settings = app.settings
     limits = PollLimits(
         batch_size=settings.inbox.batch_size,
         batch_bytes=settings.inbox.batch_bytes,
         max_bytes=settings.limits.max_message_bytes,
     )
-    ingestor = make_ingestor(settings, engine, clock, on_committed)
-    return Poller(source or make_source(settings), ingestor, engine, limits)
+    return Poller(source or make_source(settings), make_ingestor(app), app.engine, limits)
 
 
 def make_drainer(settings: Settings, engine: Engine, clock: Clock) -> OutboxDrainer:

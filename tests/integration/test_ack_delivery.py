@@ -24,6 +24,7 @@ from tickets.clock import FakeClock
 from tickets.db import make_engine, read_only
 from tickets.models import Event, Outbox, Ticket
 from tickets.values import IngestResult, ReceiptKey
+from ventanilla.app import App
 from ventanilla.pipeline.sender import OutboxDrainer
 from ventanilla.wiring import make_drainer, make_ingestor
 
@@ -80,7 +81,7 @@ class Desk:
 
     def __init__(self, settings: Settings, engine: Engine, clock: FakeClock) -> None:
         self.settings, self.engine, self.clock = settings, engine, clock
-        self.ingestor = make_ingestor(settings, engine, clock)
+        self.ingestor = make_ingestor(App(settings, engine, clock))
         self.drainer: OutboxDrainer = make_drainer(settings, engine, clock)
         self._uid = 0
 
@@ -295,7 +296,7 @@ async def test_ack_committed_before_a_crash_is_sent_once_after_restart(
     settings = smtp_settings(make_settings, db_url, smtp_sink.port)
     case = LANGUAGES["en"]
     user_id, raw = user_mail(index=1, subject=case["subject"], body=case["body"], when=clock.now())
-    result = make_ingestor(settings, engine, clock).process(
+    result = make_ingestor(App(settings, engine, clock)).process(
         ReceiptKey(mailbox="INBOX", uidvalidity=1, uid=1), raw, clock.now()
     )
     engine.dispose()  # the process dies here: the ack is rendered and committed, no drainer ran

@@ -39,6 +39,7 @@ from tests.integration.smtp_sink import Received, SmtpSink
 from tickets.clock import FakeClock, as_utc
 from tickets.db import read_only
 from tickets.models import Ticket
+from ventanilla.app import App
 from ventanilla.tickets_cli import app as tickets_app
 from ventanilla.wiring import make_drainer, make_poller
 
@@ -72,7 +73,7 @@ class Desk:
     def work(self, at: datetime) -> list[Received]:
         """One poll pass and one drain pass a minute after `at`; what reached the sink meanwhile."""
         self.clock.set(at + timedelta(minutes=1))
-        poller = make_poller(self.settings, self.engine, self.clock)
+        poller = make_poller(App(self.settings, self.engine, self.clock))
         try:
             stats = poller.run_once()
         finally:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from tests.mailgen import backlog, message
 from tickets.db import read_only
 from tickets.models import AttachmentRow, Message, Receipt, Ticket
+from ventanilla.app import App
 from ventanilla.wiring import make_poller
 
 EMAILS = Path(__file__).parents[1] / "data" / "emails"
@@ -41,7 +42,7 @@ EXPECTED = {
 
 
 def run(settings, engine, clock):  # type: ignore[no-untyped-def]
-    poller = make_poller(settings, engine, clock)
+    poller = make_poller(App(settings, engine, clock))
     try:
         return poller.run_once()
     finally:

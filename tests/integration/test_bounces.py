@@ -9,6 +9,7 @@ from tests.mailgen import backlog
 from tickets.db import read_only
 from tickets.models import Outbox, Ticket
 from tickets.values import ReceiptKey
+from ventanilla.app import App
 from ventanilla.wiring import make_ingestor
 
 DSN = (Path(__file__).parents[1] / "data" / "emails" / "dsn_failed.eml").read_bytes()
@@ -24,7 +25,7 @@ def dsn_for(address: str, verp: str, action: str) -> bytes:
 
 def setup_ticket(make_settings, db_url, engine, clock):  # type: ignore[no-untyped-def]
     settings = make_settings(db_url=db_url)
-    ingestor = make_ingestor(settings, engine, clock)
+    ingestor = make_ingestor(App(settings, engine, clock))
     mail = backlog(1)[0]
     first = ingestor.process(ReceiptKey(mailbox="s", uidvalidity=1, uid=1), mail["raw"], clock.now())
     with read_only(engine) as session:

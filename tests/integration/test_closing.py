@@ -10,7 +10,7 @@ from tickets.db import read_only, unit_of_work
 from tickets.models import Event, Outbox, Ticket
 from tickets.sla_service import SweepPolicy
 from tickets.values import ReceiptKey
-from ventanilla.pipeline.outgoing import OutgoingQueue
+from ventanilla.app import App
 from ventanilla.wiring import make_ingestor
 
 
@@ -18,7 +18,7 @@ def test_resolved_ticket_closes_after_seven_quiet_days_with_one_notice(make_sett
     settings = make_settings(db_url=db_url)
     mail = backlog(1)[0]
     ticket_id = (
-        make_ingestor(settings, engine, clock)
+        make_ingestor(App(settings, engine, clock))
         .process(ReceiptKey(mailbox="s", uidvalidity=1, uid=1), mail["raw"], clock.now())
         .ticket_id
     )
@@ -26,13 +26,13 @@ def test_resolved_ticket_closes_after_seven_quiet_days_with_one_notice(make_sett
         ticket = session.get(Ticket, ticket_id)
         ticket.status, ticket.updated_at = "resolved", clock.now()
         session.add(ticket)
-    policy, queue = SweepPolicy.from_settings(settings), OutgoingQueue(settings)
+    policy, jobs = SweepPolicy.from_settings(settings), App(settings, engine, clock)
 
-    run_sla_sweep(engine, now=clock.now() + timedelta(days=6, hours=23), policy=policy, queue=queue)
+    run_sla_sweep(jobs, now=clock.now() + timedelta(days=6, hours=23), policy=policy)
     with read_only(engine) as session:
         assert session.get(Ticket, ticket_id).status == "resolved"
     for _ in range(2):  # a second sweep (another worker, a restart) sends nothing more
-        run_sla_sweep(engine, now=clock.now() + timedelta(days=7, minutes=1), policy=policy, queue=queue)
+        run_sla_sweep(jobs, now=clock.now() + timedelta(days=7, minutes=1), policy=policy)
 
     with read_only(engine) as session:
         assert session.get(Ticket, ticket_id).status == "closed"

@@ -19,6 +19,7 @@ from tickets.db import read_only, unit_of_work
 from tickets.models import Event, Message, Outbox, Participant, Receipt, Ticket
 from tickets.spool import Incoming, Spooled
 from tickets.values import OutgoingEmail, ReceiptKey
+from ventanilla.app import App
 from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.pipeline.process import Ingestor
 from ventanilla.wiring import ingest_policy, make_ingestor
@@ -90,7 +91,7 @@ def utf8_sender_mail() -> bytes:
 
 def test_batch_mail_is_written_in_the_parsing_process_and_stored_whole(make_settings, db_url, engine, clock) -> None:
     settings = make_settings(db_url=db_url)
-    ingestor = make_ingestor(settings, engine, clock)  # one parsing process (the default): mail is written there
+    ingestor = make_ingestor(App(settings, engine, clock))  # one parsing process (the default): mail is written there
     mails = [m["raw"] for m in backlog(40, reply_every=100)]
     mails.insert(7, utf8_sender_mail())  # an address compose cannot put in a header (no SMTPUTF8)
     arrivals = arrivals_of(ingestor, mails, clock)
@@ -125,7 +126,7 @@ def test_a_template_failing_in_the_parsing_process_holds_back_only_its_message_a
         trap = '{% if requester.email == "user3@correo3.example" %}{{ no_such_value }}{% endif %}'
         (folder / "ack.txt").write_text(trap + packaged)
     settings = make_settings(db_url=db_url, templates=TemplatesSettings(path=str(tmp_path / "templates")))
-    ingestor = make_ingestor(settings, engine, clock)
+    ingestor = make_ingestor(App(settings, engine, clock))
     mails = backlog(40, reply_every=100)
     arrivals = arrivals_of(ingestor, [m["raw"] for m in mails], clock)
     try:

@@ -9,6 +9,7 @@ from mailer.parse import parse_message, policy_from_settings
 from tests.mailgen import backlog
 from tickets import repository as repo
 from tickets.db import read_only
+from ventanilla.app import App
 from ventanilla.pipeline.intake import Poller, PollLimits
 from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.pipeline.process import Ingestor
@@ -24,13 +25,13 @@ def test_without_a_processed_folder_seen_mail_is_not_taken_again(
     for mail in mails[:2]:
         deliver_to_maildir(inbox.path, mail["raw"])
 
-    first = make_poller(settings, engine, clock, MaildirSource(inbox)).run_once()
+    first = make_poller(App(settings, engine, clock), MaildirSource(inbox)).run_once()
     assert first.seen == 2 and first.processed == 2
     files = sorted(p.name for p in (tmp_path / "maildir" / "cur").iterdir())
     assert len(files) == 2 and all(name.endswith(":2,S") for name in files)  # flagged, still in the inbox
 
     deliver_to_maildir(inbox.path, mails[2]["raw"])
-    second = make_poller(settings, engine, clock, MaildirSource(inbox)).run_once()
+    second = make_poller(App(settings, engine, clock), MaildirSource(inbox)).run_once()
     assert second.processed == 1 and second.leftovers == 2  # only the new one is taken
     with read_only(engine) as session:
         assert len(repo.list_tickets(session)) == 3
@@ -46,7 +47,7 @@ def test_without_a_processed_folder_mail_read_elsewhere_first_is_still_taken(
     new = tmp_path / "maildir" / "new" / key
     new.rename(tmp_path / "maildir" / "cur" / f"{key}:2,S")  # read in webmail before the worker ran
 
-    stats = make_poller(settings, engine, clock, MaildirSource(inbox)).run_once()
+    stats = make_poller(App(settings, engine, clock), MaildirSource(inbox)).run_once()
     assert stats.processed == 1
     with read_only(engine) as session:
         (ticket,) = repo.list_tickets(session)

@@ -12,6 +12,7 @@ from tests.integration.tcp_proxy import tcp_proxy
 from tests.mailgen import backlog
 from tickets import repository as repo
 from tickets.db import make_engine, read_only
+from ventanilla.app import App
 from ventanilla.wiring import make_drainer, make_poller
 from ventanilla.worker import MailboxLoop
 
@@ -65,7 +66,8 @@ async def test_the_worker_stays_up_through_a_database_outage_and_blames_no_messa
     for mail in mails:
         deliver_to_maildir(settings.inbox.path, mail["raw"])
     caplog.set_level(logging.INFO)
-    loop = MailboxLoop(make_poller(settings, engine, clock, MaildirSource(settings.inbox)), engine, clock, settings)
+    poller = make_poller(App(settings, engine, clock), MaildirSource(settings.inbox))
+    loop = MailboxLoop(poller, engine, clock, settings)
     stop = asyncio.Event()
     proxy.cut()  # down before the scan reads the mailbox's state
     running = asyncio.create_task(loop.run(stop))

@@ -10,6 +10,7 @@ from tests.dbhelpers import inbound_by_message_id
 from tests.mailgen import append_all, backlog
 from tickets.db import read_only
 from tickets.models import Receipt, Ticket
+from ventanilla.app import App
 from ventanilla.wiring import make_poller
 from ventanilla.worker import MailboxLoop
 
@@ -20,7 +21,7 @@ def count(engine, model) -> int:  # type: ignore[no-untyped-def]
 
 
 def run_poller(settings, engine, clock):  # type: ignore[no-untyped-def]
-    poller = make_poller(settings, engine, clock)
+    poller = make_poller(App(settings, engine, clock))
     try:
         return poller.run_once()
     finally:
@@ -96,7 +97,7 @@ def test_message_expunged_by_another_client_is_no_phantom(dovecot, imap_settings
     with dovecot.imap_client() as client:
         append_all(client, "INBOX", mails)
     settings = make_settings(db_url=db_url, inbox=imap_settings())
-    poller = make_poller(settings, engine, clock)
+    poller = make_poller(App(settings, engine, clock))
     poller.source.open()
     state = poller.source.scan(after_uid=0)
     dovecot.expunge("INBOX", [state.uids[1]])
@@ -110,7 +111,7 @@ async def test_worker_reconnects_after_dovecot_restart(
 ) -> None:
     mails = backlog(6, reply_every=100)
     settings = make_settings(db_url=db_url, inbox=imap_settings(poll_seconds=0.3, idle=True))
-    loop = MailboxLoop(make_poller(settings, engine, clock), engine, clock, settings)
+    loop = MailboxLoop(make_poller(App(settings, engine, clock)), engine, clock, settings)
     stop = asyncio.Event()
     task = asyncio.create_task(loop.run(stop))
     try:

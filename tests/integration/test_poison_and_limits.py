@@ -8,6 +8,7 @@ from mailer.parse import parse_message, policy_from_settings
 from tests.mailgen import backlog
 from tickets import repository as repo
 from tickets.db import read_only
+from ventanilla.app import App
 from ventanilla.pipeline.intake import Poller, PollLimits
 from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.pipeline.process import Ingestor
@@ -68,7 +69,7 @@ def test_oversized_message_is_quarantined_without_download(make_settings, db_url
     settings = settings.model_copy(update={"limits": settings.limits.model_copy(update={"max_message_bytes": 5000})})
     big = backlog(1)[0]["raw"].replace(b"Hola,", b"Hola," + b"x" * 6000, 1)
     deliver_to_maildir(settings.inbox.path, big)
-    stats = make_poller(settings, engine, clock).run_once()
+    stats = make_poller(App(settings, engine, clock)).run_once()
     assert stats.quarantined == 1
     with read_only(engine) as session:
         (row,) = repo.quarantined(session)

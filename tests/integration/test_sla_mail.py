@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 from config.settings import HelpdeskSettings
 from scheduler.jobs import run_daily_digest, run_sla_sweep
 from scheduler.wiring import make_scheduler
-from tickets.clock import FakeClock
+from tickets.clock import FakeClock, SystemClock
 from tickets.db import read_only, unit_of_work
 from tickets.models import Message, Outbox, Ticket
 from tickets.sla_service import SweepPolicy
-from ventanilla.pipeline.outgoing import OutgoingQueue
+from ventanilla.app import App
 
 START = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
 SUPERVISORS = ["sup1@ventanilla.example", "sup2@ventanilla.example"]
@@ -55,7 +55,7 @@ def test_alert_mail_is_grouped_threaded_and_auto_generated(engine: Engine, db_ur
     policy = SweepPolicy.from_settings(settings)
     mine = add_ticket(engine, policy, assigned_agent="luis@ventanilla.example")
     add_ticket(engine, policy)
-    run_sla_sweep(engine, now=START + timedelta(hours=25), policy=policy, queue=OutgoingQueue(settings))
+    run_sla_sweep(App(settings, engine, SystemClock()), now=START + timedelta(hours=25), policy=policy)
     mails = outbox(engine, "sla_alert")
     assert sorted(m["To"] for m in mails) == sorted([*SUPERVISORS, "luis@ventanilla.example"])
     for mail in mails:
@@ -72,13 +72,13 @@ def test_alert_mail_is_grouped_threaded_and_auto_generated(engine: Engine, db_ur
 def test_daily_digest_once_per_day_with_yesterdays_breaches(engine: Engine, db_url: str, make_settings) -> None:  # type: ignore[no-untyped-def]
     settings = settings_for(make_settings, db_url)
     policy = SweepPolicy.from_settings(settings)
-    queue = OutgoingQueue(settings)
+    jobs = App(settings, engine, SystemClock())
     breached = add_ticket(engine, policy)
     due_today = add_ticket(engine, policy, START + timedelta(hours=36))  # 24 h limit: Wednesday 22:00 in Madrid
-    run_sla_sweep(engine, now=START + timedelta(hours=24), policy=policy, queue=queue)
+    run_sla_sweep(jobs, now=START + timedelta(hours=24), policy=policy)
     morning = datetime(2026, 10, 7, 6, 0, tzinfo=UTC)  # 08:00 in Madrid, the day after the breach
-    assert run_daily_digest(engine, now=morning, policy=policy, queue=queue) == 2
-    assert run_daily_digest(engine, now=morning + timedelta(minutes=5), policy=policy, queue=queue) == 2
+    assert run_daily_digest(jobs, now=morning, policy=policy) == 2
+    assert run_daily_digest(jobs, now=morning + timedelta(minutes=5), policy=policy) == 2
     mails = outbox(engine, "digest")
     assert len(mails) == 2  # the second run the same day was keyed to the same rows
     body = mails[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
@@ -91,7 +91,7 @@ async def test_scheduler_catches_up_at_start_and_shuts_down(sqlite_engine: Engin
     policy = SweepPolicy.from_settings(settings)
     add_ticket(sqlite_engine, policy)
     clock = FakeClock(START + timedelta(days=3))
-    scheduler = make_scheduler(settings, sqlite_engine, clock, OutgoingQueue(settings))
+    scheduler = make_scheduler(settings, App(settings, sqlite_engine, clock), clock)
     defaults = scheduler.scheduler._job_defaults  # noqa: SLF001
     assert defaults["coalesce"] is True and defaults["max_instances"] == 1
     scheduler.start()

@@ -25,6 +25,7 @@ from tickets.db import read_only, unit_of_work
 from tickets.models import Outbox, Ticket
 from tickets.values import IngestResult, ReceiptKey
 from ventanilla.agent_cli import Action, run_action
+from ventanilla.app import App
 from ventanilla.context import AppContext
 from ventanilla.phone_cli import phone_policy
 from ventanilla.pipeline.outgoing import OutgoingQueue
@@ -75,7 +76,7 @@ class Desk:
     def __init__(self, config: Path, engine: Engine, clock: FakeClock) -> None:
         self.config, self.engine, self.clock = config, engine, clock
         self.settings: Settings = load_settings(config)[0]
-        self.ingestor = make_ingestor(self.settings, engine, clock)
+        self.ingestor = make_ingestor(App(self.settings, engine, clock))
 
     def receive(self, raw: bytes) -> IngestResult:
         key = ReceiptKey(mailbox="INBOX", uidvalidity=1, uid=next(_uids))

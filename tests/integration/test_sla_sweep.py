@@ -12,12 +12,14 @@ from config.calendar import SeasonSettings
 from config.sla import BusinessHoursSettings, SlaSettings
 from scheduler.jobs import run_sla_sweep
 from tickets import service
+from tickets.clock import SystemClock
 from tickets.db import make_engine, read_only, unit_of_work
 from tickets.models import Event, Ticket
 from tickets.sla import THRESHOLDS, SlaPolicy
 from tickets.sla_models import SlaAlert
 from tickets.sla_service import SweepPolicy, SweepResult
 from tickets.values import Address, IncomingMessage, OutgoingEmail, ReceiptKey
+from ventanilla.app import App
 
 MADRID = ZoneInfo("Europe/Madrid")
 START = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)  # a Monday
@@ -62,7 +64,9 @@ class Recorder:
 
 
 def sweep(engine: Engine, now: datetime, policy: SweepPolicy, queue: Recorder | None = None) -> SweepResult:
-    return run_sla_sweep(engine, now=now, policy=policy, queue=queue or Recorder())
+    # The App with this test's recorder as its outbox (no settings needed: nothing is rendered).
+    jobs = App(None, engine, SystemClock(), outbox=queue or Recorder())  # type: ignore[arg-type]
+    return run_sla_sweep(jobs, now=now, policy=policy)
 
 
 def keys(result: SweepResult) -> list[tuple[int, int, str]]:

@@ -1,0 +1,55 @@
+"""The App: built once by the wiring, the one way a use case runs (CLI, scheduler, pipeline)."""
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+
+from config.settings import Settings
+from tickets.clock import Clock
+from tickets.db import unit_of_work
+from tickets.values import OutgoingEmail
+from tickets.work import R, Work, outgoing_of
+from ventanilla.pipeline.outgoing import OutgoingQueue
+
+
+def _nobody() -> None:
+    """No sender to wake (a CLI command: the worker sends it)."""
+
+
+class App:
+    """Settings, the database, the clock and the one outbox queue (one template renderer)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        clock: Clock,
+        *,
+        wake: Callable[[], None] = _nobody,
+        outbox: OutgoingQueue | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock
+        self.outbox = outbox or OutgoingQueue(settings)
+        self.wake = wake
+
+    def run(
+        self,
+        work: Work[R],
+        *,
+        now: datetime | None = None,
+        mail: Callable[[R], Iterable[OutgoingEmail]] = outgoing_of,
+    ) -> R:
+        """`work(session, now)` in one unit of work with the mail it returned queued in it; commit;
+        then wake the sender."""
+        at = now or self.clock.now()
+        with unit_of_work(self.engine) as session:
+            result = work(session, at)
+            intents = list(mail(result))
+            for intent in intents:
+                self.outbox(session, intent, at)
+        if intents:
+            self.wake()
+        return result
