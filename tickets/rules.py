@@ -180,6 +180,12 @@ def ack_refusal(msg: IncomingMessage, *, own_addresses: frozenset[str], acks_las
     return ""
 
 
+def escalates_again(current: str, wanted: str, reason: str) -> bool:
+    """An agent's explicit escalation (it carries a reason) of a ticket that is already escalated:
+    recorded and told to the supervisors again, never a silent no-op."""
+    return current == wanted == "escalated" and bool(reason.strip())
+
+
 def reopens(status: str) -> bool:
     """A user's message on a ticket in this status starts a new response cycle."""
     return status in REOPENABLE

@@ -77,3 +77,12 @@ def test_sla_due_times_count_from_arrival() -> None:
 def test_ack_refusal(message: IncomingMessage, recent: int, refused: str) -> None:
     own = frozenset({"soporte@ventanilla.example"})
     assert rules.ack_refusal(message, own_addresses=own, acks_last_hour=recent, limit=5) == refused
+
+
+def test_escalates_again_only_on_an_explicit_escalation_of_an_escalated_ticket() -> None:
+    from tickets.rules import escalates_again
+
+    assert escalates_again("escalated", "escalated", "still waiting for registry")
+    assert not escalates_again("escalated", "escalated", "")  # no reason: not an explicit #escalate
+    assert not escalates_again("open", "escalated", "needs registry")  # a first escalation
+    assert not escalates_again("pending", "pending", "")
