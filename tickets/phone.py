@@ -163,6 +163,8 @@ def read_csv(lines: Iterable[str]) -> Iterator[tuple[int, CallRecord | CallError
 def record_call(session: Session, call: CallRecord, *, now: datetime, policy: PhonePolicy) -> CallResult:
     """Log the call once (natural key), attach it to a ticket and return the mail it causes."""
     call = validate(call)
+    if rules.is_own_address(call.caller_email, policy.ingest.own_addresses | {policy.ingest.helpdesk_address}):
+        raise CallError(f"caller_email: {call.caller_email} is one of our own addresses")
     existing = _existing_call(session, call)
     if existing is not None:
         return CallResult(action="duplicate", call_id=existing[0], ticket_id=existing[1])

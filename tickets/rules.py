@@ -156,10 +156,24 @@ def sla_due_times(
     return cycle_start + timedelta(hours=response_hours), cycle_start + timedelta(hours=hard_hours)
 
 
-def is_own_address(address: str, own_addresses: frozenset[str]) -> bool:
-    """One of our addresses, including sub-addresses (`support+anything@`) of them."""
-    local, at, domain = address.partition("@")
-    return address in own_addresses or (at != "" and f"{local.split('+', 1)[0]}@{domain}" in own_addresses)
+def mailbox_of(address: str) -> str:
+    """The mailbox an address delivers to: lower case, without a `+sub-address`."""
+    local, at, domain = address.strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}" if at and local else address.strip().lower()
+
+
+def is_own_address(address: str, own_addresses: Iterable[str]) -> bool:
+    """One of our addresses (helpdesk.address, helpdesk.own_addresses) in any case, or any
+    `+sub-address` of one: never a recipient of ours, never a participant (RT $RTAddressRegexp)."""
+    if not address.strip():
+        return False
+    return mailbox_of(address) in {mailbox_of(own) for own in own_addresses if own.strip()}
+
+
+def not_own(addresses: Iterable[str], own_addresses: Iterable[str]) -> tuple[str, ...]:
+    """The addresses that are not ours, in order, without repeats or blanks."""
+    own = tuple(own_addresses)
+    return tuple(a for a in dict.fromkeys(addresses) if a and not is_own_address(a, own))
 
 
 def is_no_reply_address(address: str) -> bool:

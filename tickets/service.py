@@ -186,9 +186,8 @@ def _new_ticket(
     }
     ticket_id = insert_row(session, Ticket, values)
     repo.add_participant(session, ticket_id, msg.sender.email, "requester")
-    for cc in msg.cc:
-        if cc.email and cc.email not in policy.own_addresses:
-            repo.add_participant(session, ticket_id, cc.email, "cc")
+    for cc in rules.not_own((c.email for c in msg.cc), policy.own_addresses | {policy.helpdesk_address}):
+        repo.add_participant(session, ticket_id, cc, "cc")
     detail = f"from {msg.sender.email}; category {category}; priority {priority}"
     if linked_id:
         detail += f"; follows closed ticket #{linked_id}"
