@@ -20,6 +20,11 @@ POLICY = ParsePolicy(
 )
 PERSON = "From: Maria <maria@example.org>\nTo: soporte@ventanilla.example\nSubject: Renovar\n"
 BODY = "\nNo puedo renovar el certificado.\n"
+OUTLOOK = (
+    "From: Maria <maria@example.org>\nTo: soporte@ventanilla.example\nSubject: {subject}\n"
+    "Thread-Topic: Renovar\nThread-Index: AQHZ0o3Y5vR0v2Ckzk2vY0bJ5d8k3Q==\n"
+    "X-MS-Has-Attach: \nX-MS-TNEF-Correlator: \nX-Auto-Response-Suppress: All\n"
+)
 
 
 def message(headers: str, body: str = BODY, policy: Policy = EMAIL_POLICY) -> EmailMessage:
@@ -55,6 +60,33 @@ CASES = [
     ("auto-submitted No with comment", PERSON + "Auto-Submitted: No (person)\n", BODY, ""),
     ("outlook suppress OOF", PERSON + "X-Auto-Response-Suppress: OOF\n", BODY, ""),
     ("outlook suppress All", PERSON + "X-Auto-Response-Suppress: All\n", BODY, ""),
+    # Exchange/Outlook out-of-office replies without Auto-Submitted (issue 12 item 9)
+    ("exchange OOF en", OUTLOOK.format(subject="Automatic reply: Renovar"), BODY, "auto-reply"),
+    ("exchange OOF es encoded", OUTLOOK.format(
+        subject="=?utf-8?Q?Respuesta_autom=C3=A1tica:_Renovar?="), BODY, "auto-reply"),
+    ("OOF es, no MS headers", PERSON.replace("Subject: Renovar", "Subject: Fuera de la oficina: Renovar"),
+     BODY, "auto-reply"),
+    ("OOF old Outlook", PERSON.replace("Subject: Renovar", "Subject: Out of Office AutoReply: Renovar"),
+     BODY, "auto-reply"),
+    ("autoreply bracket", PERSON.replace("Subject: Renovar", "Subject: [Autoreply] Renovar"), BODY,
+     "auto-reply"),
+    ("thread-topic", PERSON + "Thread-Topic: Automatic reply: Renovar\n", BODY, "auto-reply"),
+    ("inbox rules loop", PERSON + "X-MS-Exchange-Inbox-Rules-Loop: maria@example.org\n", BODY,
+     "auto-reply"),
+    ("suppress + German OOF after RE", OUTLOOK.format(
+        subject="RE: Automatische Antwort: Renovar"), BODY, "auto-reply"),
+    # ... and ordinary mail that looks a little like it is still from a person
+    ("outlook person", OUTLOOK.format(subject="Renovar mi certificado"), BODY, ""),
+    ("outlook person speaks of auto replies", OUTLOOK.format(
+        subject="No me llega la respuesta automática"), BODY, ""),
+    ("out of office hours", PERSON.replace("Subject: Renovar", "Subject: Out of office hours: can I call?"),
+     BODY, ""),
+    ("autoreply not at the start", PERSON.replace("Subject: Renovar", "Subject: My autoreply: broken"),
+     BODY, ""),
+    ("German prefix without suppress", PERSON.replace("Subject: Renovar", "Subject: Automatische Antwort: x"),
+     BODY, ""),
+    ("suppress None", OUTLOOK.format(subject="RE: Automatische Antwort: x").replace(": All", ": None"),
+     BODY, ""),
     ("x-autoreply", PERSON + "X-Autoreply: yes\n", BODY, "auto-reply"),
     ("x-autorespond", PERSON + "X-Autorespond: Vacation\n", BODY, "auto-reply"),
     ("precedence auto_reply", PERSON + "Precedence: auto_reply\n", BODY, "auto-reply"),
