@@ -78,13 +78,18 @@ def _names_us(values: list[str], policy: ClassifyPolicy) -> bool:
 
 
 def _loop(mail: _Mail, policy: ClassifyPolicy) -> str:
-    headers = mail.headers
-    received = len(headers.get("received", []))
+    received = len(mail.headers.get("received", []))
     if received > policy.max_received_headers:
         return f"{received} Received headers"
-    if _names_us(headers.get("x-loop", []), policy):
+    if any(is_own_address(sender, policy.own_addresses) for sender in mail.senders):
+        return _loop_header(mail, policy)  # our own mail come back: a real loop
+    return ""
+
+
+def _loop_header(mail: _Mail, policy: ClassifyPolicy) -> str:
+    if _names_us(mail.headers.get("x-loop", []), policy):
         return "X-Loop names our address"
-    if _names_us(headers.get(policy.loop_header.lower(), []), policy):
+    if _names_us(mail.headers.get(policy.loop_header.lower(), []), policy):
         return f"carries our {policy.loop_header} header"
     return ""
 
@@ -174,14 +179,29 @@ RULES: tuple[tuple[str, Rule], ...] = (
 )
 
 
-def classify(msg: EmailMessage | Message, policy: ClassifyPolicy) -> Verdict:
-    """("", "") for a person, else (kind, reason); reads the ORIGINAL headers."""
-    mail = _read(msg)
+def _verdict(mail: _Mail, policy: ClassifyPolicy) -> Verdict:
     for kind, rule in RULES:
         reason = rule(mail, policy)
         if reason:
             return kind, reason
     return NOT_AUTO
+
+
+def classify(msg: EmailMessage | Message, policy: ClassifyPolicy) -> Verdict:
+    """("", "") for a person, else (kind, reason); reads the ORIGINAL headers."""
+    return _verdict(_read(msg), policy)
+
+
+def classify_and_hazard(msg: EmailMessage | Message, policy: ClassifyPolicy) -> tuple[Verdict, str]:
+    """The verdict, and for a person's message why it must still not be acknowledged ("" if
+    nothing stops it): our loop header on mail that is not from us is forged or copied, so the
+    message is a ticket (a forger must not silence a user), but never answered automatically."""
+    mail = _read(msg)
+    verdict = _verdict(mail, policy)
+    if verdict != NOT_AUTO:
+        return verdict, ""
+    forged = _loop_header(mail, policy)
+    return verdict, f"{forged}, but From is not ours" if forged else ""
 
 
 def _status_blocks(part: Message) -> list[dict[str, str]]:

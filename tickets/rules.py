@@ -185,6 +185,8 @@ def ack_refusal(msg: IncomingMessage, *, own_addresses: frozenset[str], acks_las
     sender = msg.sender.email
     if msg.auto:
         return f"no ack: {msg.auto}"
+    if msg.no_ack:
+        return f"no ack: {msg.no_ack}"
     if is_own_address(sender, own_addresses):
         return "no ack: sender is our own address"
     if is_no_reply_address(sender):
