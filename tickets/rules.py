@@ -180,13 +180,22 @@ def is_no_reply_address(address: str) -> bool:
     return not address or bool(NO_REPLY.match(address.split("@", 1)[0]))
 
 
-def ack_refusal(msg: IncomingMessage, *, own_addresses: frozenset[str], acks_last_hour: int, limit: int) -> str:
-    """Why no acknowledgement may be sent ('' when one may), per RFC 3834 and our rate limit."""
+def ack_refusal(
+    msg: IncomingMessage, *, own_addresses: frozenset[str], acks_last_hour: int, limit: int, answers_robot: str = ""
+) -> str:
+    """Why no acknowledgement may be sent ('' when one may), per RFC 3834 and our rate limit.
+
+    `answers_robot` is the kind of our automatic message (ack, notification...) that the message's
+    In-Reply-To/References name: a reply to a robot is never acknowledged (a peer helpdesk that
+    answers from a new address each time would otherwise get an ack every time).
+    """
     sender = msg.sender.email
     if msg.auto:
         return f"no ack: {msg.auto}"
     if msg.no_ack:
         return f"no ack: {msg.no_ack}"
+    if answers_robot:
+        return f"no ack: a reply to our automatic message ({answers_robot})"
     if is_own_address(sender, own_addresses):
         return "no ack: sender is our own address"
     if is_no_reply_address(sender):

@@ -12,6 +12,7 @@ from tickets import repository as repo
 from tickets.agent_mail import AgentPolicy
 from tickets.inserts import insert_row
 from tickets.models import AttachmentRow, Message, Receipt, Ticket
+from tickets.outgoing_thread import automatic_kind_among
 from tickets.sla import SlaPolicy
 from tickets.values import IncomingMessage, IngestResult, OutgoingEmail, ReceiptKey
 
@@ -210,6 +211,7 @@ def _acknowledgement(
         own_addresses=policy.own_addresses | {policy.helpdesk_address},
         acks_last_hour=recent,
         limit=policy.acks_per_hour,
+        answers_robot=automatic_kind_among(session, [*msg.in_reply_to, *msg.references]),
     )
     if refusal:
         repo.add_event(session, ticket_id, now, "ack-suppressed", detail=refusal)

@@ -114,3 +114,10 @@ def test_own_plus_address_configured_covers_its_mailbox() -> None:
         ["maria@example.org", "Soporte+Ventas@ventanilla.example", "pepe@example.org", "maria@example.org", ""],
         {"soporte@ventanilla.example"},
     ) == ("maria@example.org", "pepe@example.org")
+
+
+def test_a_reply_to_one_of_our_robots_is_never_acknowledged() -> None:
+    own = frozenset({"soporte@ventanilla.example"})
+    refusal = rules.ack_refusal(msg(), own_addresses=own, acks_last_hour=0, limit=5, answers_robot="ack")
+    assert refusal == "no ack: a reply to our automatic message (ack)"
+    assert rules.ack_refusal(msg(), own_addresses=own, acks_last_hour=0, limit=5) == ""
