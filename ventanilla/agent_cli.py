@@ -30,7 +30,7 @@ FileOption = Annotated[Path | None, typer.Option("--file", "-f", help="read the 
 
 
 def policy_of(app_ctx: AppContext) -> AgentPolicy:
-    settings = app_ctx.settings
+    settings = app_ctx.settings_with_secret
     section = getattr(settings, "agents", None)
     return agent_policy(settings.helpdesk, section if isinstance(section, AgentSettings) else None)
 

@@ -79,10 +79,10 @@ def log_call(
         summary=text.strip(),
         ticket_id=ticket,
     )
-    queue = OutgoingQueue(app_ctx.settings)
+    queue = OutgoingQueue(app_ctx.settings_with_secret)
     try:
         with unit_of_work(app_ctx.engine) as session:
-            result = phone.record_call(session, call, now=now, policy=phone_policy(app_ctx.settings))
+            result = phone.record_call(session, call, now=now, policy=phone_policy(app_ctx.settings_with_secret))
             for intent in result.outgoing:
                 queue(session, intent, now)
     except phone.CallError as exc:
@@ -117,7 +117,7 @@ def import_calls(
 
 def _import(app_ctx: AppContext, path: Path, total: int) -> dict[str, int]:
     """Rows in batches of BATCH per transaction; a bad row never stops the others."""
-    policy, queue = phone_policy(app_ctx.settings), OutgoingQueue(app_ctx.settings)
+    policy, queue = phone_policy(app_ctx.settings_with_secret), OutgoingQueue(app_ctx.settings_with_secret)
     counts = {"recorded": 0, "duplicate": 0, "bad": 0, "mail": 0}
     columns = (TextColumn("calls"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with path.open(encoding="utf-8-sig", newline="") as handle, Progress(*columns, console=console) as bar:

@@ -20,6 +20,7 @@ from mailer.compose import parse_verp
 from mailer.outbox import MAX_UNRECORDED, OutboxDrainer, queue_outgoing
 from mailer.templating import TemplateRenderer, sample_context
 from mailer.transport import FileTransport, SmtpTransport, Transport
+from tests.conftest import TEST_SECRET
 from tests.integration.smtp_sink import *  # noqa: F403
 from tests.integration.smtp_sink import SmtpSink
 from tickets import outbox as queries
@@ -30,7 +31,7 @@ from tickets.outbox import load_results
 from tickets.values import OutgoingEmail
 from ventanilla.outbox_cli import app as outbox_app
 
-HELPDESK = HelpdeskSettings()
+HELPDESK = HelpdeskSettings(secret=TEST_SECRET)  # there is no built-in secret
 RENDERER = TemplateRenderer()
 USER = "maria@example.org"
 _NOW = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
@@ -414,8 +415,8 @@ async def test_file_transport_writes_a_parseable_eml(engine: Engine, clock: Fake
 def test_cli_list_retry_flush(engine: Engine, clock: FakeClock, smtp_sink: SmtpSink) -> None:
     smtp_sink.script("data", "554 5.6.0 message content rejected")
     outbox_id = queue(engine, clock, ack_intent())
-    settings = Settings(outbound=outbound(smtp_sink.port))
-    obj = SimpleNamespace(settings=settings, engine=engine, clock=clock)
+    settings = Settings(outbound=outbound(smtp_sink.port), helpdesk=HELPDESK)
+    obj = SimpleNamespace(settings=settings, settings_with_secret=settings, engine=engine, clock=clock)
     runner = CliRunner()
     flushed = runner.invoke(outbox_app, ["flush"], obj=obj)
     assert flushed.exit_code == 1 and "1 failed" in flushed.output
