@@ -7,10 +7,8 @@ forgotten. Use cases take (session, ..., now, policy) and return intents; the ca
 of work commits and the shell renders and queues the intents in the same transaction.
 """
 
-import csv
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -30,17 +28,6 @@ logger = logging.getLogger(__name__)
 
 OUTCOMES = ("answered", "lost", "abandoned")
 LINES = ("general", "revocation")
-CSV_COLUMNS = (
-    "started_at",
-    "line",
-    "outcome",
-    "wait_seconds",
-    "duration_seconds",
-    "caller_phone",
-    "caller_email",
-    "agent",
-    "summary",
-)
 WAITING_STATUSES = ("open", "escalated", "pending")  # a caller's ticket that is still alive
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 _SUBJECT = {"es": "Llamada telefónica", "en": "Phone call"}
@@ -94,8 +81,9 @@ def validate(call: CallRecord) -> CallRecord:
         raise CallError(f"outcome: {call.outcome!r} is not one of {', '.join(OUTCOMES)}")
     if call.line not in LINES:
         raise CallError(f"line: {call.line!r} is not one of {', '.join(LINES)}")
-    if call.wait_seconds < 0 or call.duration_seconds < 0:
-        raise CallError("wait_seconds and duration_seconds must not be negative")
+    for name in ("wait_seconds", "duration_seconds"):
+        if getattr(call, name) < 0:
+            raise CallError(f"{name}: must not be negative")
     email = call.caller_email.strip().lower()
     if email and not _EMAIL.match(email):
         raise CallError(f"caller_email: {call.caller_email!r} is not an address")
@@ -106,58 +94,16 @@ def validate(call: CallRecord) -> CallRecord:
             "caller_email": email,
             "caller_phone": " ".join(call.caller_phone.split())[:40],
             "agent": call.agent.strip()[:320],
-            "started_at": call.started_at.astimezone(UTC).replace(microsecond=0),
+            "started_at": _utc(call.started_at),
         }
     )
 
 
-def parse_row(row: Mapping[str, str | None]) -> CallRecord:
-    """One CSV row (columns CSV_COLUMNS) as a validated call; CallError says what is wrong."""
-    missing = [c for c in ("started_at", "outcome") if not (row.get(c) or "").strip()]
-    if missing:
-        raise CallError(f"missing {', '.join(missing)}")
+def _utc(moment: datetime) -> datetime:
     try:
-        started = datetime.fromisoformat((row.get("started_at") or "").strip())
-    except ValueError:
-        raise CallError(f"started_at: {row.get('started_at')!r} is not an ISO date-time") from None
-    return validate(
-        CallRecord(
-            started_at=started,
-            line=(row.get("line") or "general").strip().lower() or "general",
-            outcome=(row.get("outcome") or "").strip().lower(),
-            wait_seconds=_seconds(row, "wait_seconds"),
-            duration_seconds=_seconds(row, "duration_seconds"),
-            caller_phone=row.get("caller_phone") or "",
-            caller_email=row.get("caller_email") or "",
-            agent=row.get("agent") or "",
-            summary=(row.get("summary") or "").strip(),
-        )
-    )
-
-
-def _seconds(row: Mapping[str, str | None], name: str) -> int:
-    text = (row.get(name) or "0").strip() or "0"
-    try:
-        return int(float(text))
-    except ValueError:
-        raise CallError(f"{name}: {text!r} is not a number") from None
-
-
-def read_csv(lines: Iterable[str]) -> Iterator[tuple[int, CallRecord | CallError]]:
-    """(line number, call or the error of that row) for each data row of a call log."""
-    reader = csv.DictReader(lines)
-    absent = [c for c in ("started_at", "outcome") if c not in (reader.fieldnames or [])]
-    if absent:
-        raise CallError(f"the header has no {', '.join(absent)} column")
-    for row in reader:
-        line_no = reader.line_num
-        if None in row:
-            yield line_no, CallError("more fields than columns")
-            continue
-        try:
-            yield line_no, parse_row(row)
-        except CallError as exc:
-            yield line_no, exc
+        return moment.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:
+        raise CallError(f"started_at: {moment.isoformat()} is out of range") from None
 
 
 def record_call(session: Session, call: CallRecord, *, now: datetime, policy: PhonePolicy) -> CallResult:
