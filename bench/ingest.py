@@ -75,6 +75,7 @@ def pipeline_child(port: int, user: str, password: str, url: str, out: str, batc
     from tickets.db import make_engine
     from tickets.migrate import upgrade
     from ventanilla.app import App
+    from ventanilla.secret import generate_secret, with_secret
     from ventanilla.wiring import make_poller
 
     base, _ = load_settings(None)
@@ -97,6 +98,8 @@ def pipeline_child(port: int, user: str, password: str, url: str, out: str, batc
             "outbound": OutboundSettings(kind="file", path=out),
         }
     )
+    if not settings.helpdesk.secret.get_secret_value():  # no built-in secret: one for this run
+        settings = with_secret(settings, generate_secret())
     engine = make_engine(url)
     upgrade(engine)
     poller = make_poller(App(settings, engine, SystemClock()))

@@ -33,6 +33,7 @@ from tickets.db import unit_of_work  # noqa: E402
 from tickets.report import month_bounds, share  # noqa: E402
 from tickets.sla import SlaPolicy  # noqa: E402
 from tickets.values import Address, IncomingMessage, OutgoingEmail, ReceiptKey  # noqa: E402
+from ventanilla.secret import generate_secret, with_secret  # noqa: E402
 
 Queue = Callable[[Session, OutgoingEmail, datetime], None]
 AGENT = "ana@ventanilla.example"
@@ -185,6 +186,8 @@ def _drop(_session: Session, _intent: OutgoingEmail, _now: datetime) -> None:
 def generate(engine: Engine, spec: MonthSpec, *, settings: Settings | None = None, queue: Queue | None = None) -> None:
     """Write the month: emails, replies, escalations, notes and calls (intents go to `queue`)."""
     settings = settings or load_settings(None)[0]
+    if not settings.helpdesk.secret.get_secret_value():  # no built-in secret: one for this run
+        settings = with_secret(settings, generate_secret())
     send = queue or _drop
     ingest_policy = _ingest_policy(settings)
     helpdesk = settings.helpdesk.model_copy(update={"agents": [AGENT], "supervisors": []})

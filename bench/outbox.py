@@ -20,6 +20,7 @@ what it took, and the run fails if either way lost or duplicated a message.
 import argparse
 import asyncio
 import multiprocessing
+import secrets
 import socket
 import statistics
 import sys
@@ -238,7 +239,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=20, help="drainer batch size (the worker's default: 20)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating raw/drainer rounds")
     args = parser.parse_args()
-    helpdesk = HelpdeskSettings()
+    helpdesk = HelpdeskSettings(secret=secrets.token_urlsafe(32))  # no built-in secret
     with tempfile.TemporaryDirectory(prefix="bench-outbox-") as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
         upgrade(engine)

@@ -23,6 +23,8 @@ DEFAULT_TOML = Path(__file__).with_name("default.toml")
 class ConfigError(Exception):
     """The configuration is invalid."""
 
+    exit_code = 2
+
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -71,7 +73,7 @@ class HelpdeskSettings(Section):
     own_addresses: list[str] = []
     agents: list[str] = []
     supervisors: list[str] = []
-    secret: SecretStr = SecretStr("change-me-please-a-long-random-secret")
+    secret: SecretStr = SecretStr("")  # none built in: see config/secret.py
     instance_id: str = "ventanilla"
     categories: list[CategoryRule] = []
 

@@ -214,6 +214,8 @@ def _automation_headers(intent: OutgoingEmail, helpdesk: HelpdeskSettings) -> li
 
 def _verp_signature(outbox_id: int, secret: str | bytes) -> str:
     key = secret.encode() if isinstance(secret, str) else secret
+    if not key:
+        raise ValueError("no secret to sign the bounce address with (there is no built-in one)")
     digest = hmac.new(key, f"verp:{outbox_id}".encode(), hashlib.sha256).hexdigest()
     return digest[:_VERP_SIG_HEX]
 
@@ -232,7 +234,7 @@ def parse_verp(address: str, helpdesk_address: str, secret: str | bytes) -> int 
     if got_domain != domain or not got_local.startswith(prefix):
         return None
     number, dot, signature = got_local[len(prefix) :].partition(".")
-    if not dot or not number.isdigit() or len(number) > 18 or number.startswith("0"):
+    if not dot or not number.isdigit() or len(number) > 18 or number.startswith("0") or not secret:
         return None
     expected = _verp_signature(int(number), secret)
     return int(number) if hmac.compare_digest(expected, signature) else None

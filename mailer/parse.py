@@ -31,7 +31,7 @@ from mailer.addresses import (
     parse_addr_spec,
     parse_address_list,
 )
-from mailer.classify import bounce_details, classify
+from mailer.classify import bounce_details, classify_and_hazard
 from mailer.errors import UnparseableMessageError
 from mailer.htmltext import body_text, forwarded_text, split_leaves
 from mailer.quotes import strip_reply
@@ -169,9 +169,9 @@ def _ignore_internal_headers(msg: Message, policy: ParsePolicy) -> list[str]:
 
 
 def _classification(msg: Message, policy: ParsePolicy) -> dict[str, Any]:
-    auto, reason = classify(msg, policy)
+    (auto, reason), no_ack = classify_and_hazard(msg, policy)
     status, recipients = bounce_details(msg) if auto == "bounce" else ("", ())
-    return {"auto": auto, "auto_reason": reason, "bounce_status": status,
+    return {"auto": auto, "auto_reason": reason, "no_ack": no_ack, "bounce_status": status,
             "bounce_recipients": recipients}
 
 

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
@@ -16,6 +17,7 @@ from tickets.migrate import upgrade
 pytest_plugins = ["tests.integration.smtp_sink"]  # the aiosmtpd sink fixtures, for every test folder
 
 IN_CI = os.environ.get("CI") == "true"
+TEST_SECRET = "tests-only-secret-0123456789abcdefghijkl"  # what the embedded default no longer has
 
 
 def _postgres_available() -> bool:
@@ -92,6 +94,10 @@ def make_settings(tmp_path):  # type: ignore[no-untyped-def]
             "outbound": OutboundSettings(kind="file", path=str(tmp_path / "sent")),
             **sections,
         }
-        return base.model_copy(update=update)
+        settings = base.model_copy(update=update)
+        if not settings.helpdesk.secret.get_secret_value():  # no built-in secret: tests bring their own
+            helpdesk = settings.helpdesk.model_copy(update={"secret": SecretStr(TEST_SECRET)})
+            settings = settings.model_copy(update={"helpdesk": helpdesk})
+        return settings
 
     return make

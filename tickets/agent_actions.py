@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from tickets import agent_mail as mail
 from tickets import repository as repo
+from tickets import rules
 from tickets.agent_mail import AgentPolicy
 from tickets.commands import ParsedReply, parse_commands
 from tickets.mail_context import MessageView
@@ -202,9 +203,12 @@ def set_status(
 ) -> list[OutgoingEmail]:
     """Move the ticket to `status` with an event; an escalation tells the supervisors."""
     assert ticket.id is not None
-    if ticket.status == status:
+    again = rules.escalates_again(ticket.status, status, reason)
+    if ticket.status == status and not again:
         return []
-    detail = f"{ticket.status} -> {status}" + (f": {reason}" if reason else "")
+    detail = ("again (already escalated)" if again else f"{ticket.status} -> {status}") + (
+        f": {reason}" if reason else ""
+    )
     repo.add_event(
         session, ticket.id, now, "escalated" if status == "escalated" else "status", actor=actor, detail=detail
     )

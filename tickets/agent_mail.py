@@ -10,7 +10,7 @@ from sqlmodel import Session
 from config.agents import AgentSettings
 from config.settings import HelpdeskSettings
 from tickets import repository as repo
-from tickets import tokens
+from tickets import rules, tokens
 from tickets.commands import HELP
 from tickets.mail_context import (
     AgentNotificationContext,
@@ -185,8 +185,7 @@ def relay_recipients(session: Session, ticket: Ticket, policy: AgentPolicy) -> t
     found = [ticket.requester_email]
     if policy.relay_to_cc:
         found += sorted(repo.participants(session, [ticket.id]).get(ticket.id, set()))
-    own = policy.own_addresses | {policy.helpdesk_address}
-    return tuple(a for a in dict.fromkeys(found) if a and a not in own)
+    return rules.not_own(found, policy.own_addresses | {policy.helpdesk_address})
 
 
 def agent_reply(

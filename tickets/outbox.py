@@ -63,11 +63,16 @@ def dump_results(results: dict[str, tuple[int, str]]) -> str:
     return json.dumps({k: [c, m] for k, (c, m) in sorted(results.items())}, ensure_ascii=False)
 
 
-def next_attempt(attempts: int, now: datetime, rng: random.Random | None = None) -> datetime:
-    """When to try again after `attempts` failures: 1, 5, 15, 30 min, then hourly, +/- jitter."""
+def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
+    """How long to wait after `attempts` failures: 1, 5, 15, 30 min, then hourly, +/- jitter."""
     step = BACKOFF_MINUTES[min(max(attempts, 1), len(BACKOFF_MINUTES)) - 1]
     factor = 1 + JITTER * (2 * (rng or random.Random()).random() - 1)
-    return now + timedelta(minutes=step * factor)
+    return timedelta(minutes=step * factor)
+
+
+def next_attempt(attempts: int, now: datetime, rng: random.Random | None = None) -> datetime:
+    """When to try again after `attempts` failures (see `backoff`)."""
+    return now + backoff(attempts, rng)
 
 
 def is_expired(created_at: datetime, now: datetime, max_age: timedelta) -> bool:

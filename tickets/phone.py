@@ -84,8 +84,9 @@ def validate(call: CallRecord) -> CallRecord:
         raise CallError(f"outcome: {call.outcome!r} is not one of {', '.join(OUTCOMES)}")
     if call.line not in LINES:
         raise CallError(f"line: {call.line!r} is not one of {', '.join(LINES)}")
-    if call.wait_seconds < 0 or call.duration_seconds < 0:
-        raise CallError("wait_seconds and duration_seconds must not be negative")
+    for name in ("wait_seconds", "duration_seconds"):
+        if getattr(call, name) < 0:
+            raise CallError(f"{name}: must not be negative")
     email = call.caller_email.strip().lower()
     if email and not _EMAIL.match(email):
         raise CallError(f"caller_email: {call.caller_email!r} is not an address")
@@ -96,14 +97,23 @@ def validate(call: CallRecord) -> CallRecord:
             "caller_email": email,
             "caller_phone": " ".join(call.caller_phone.split())[:40],
             "agent": call.agent.strip()[:320],
-            "started_at": call.started_at.astimezone(UTC).replace(microsecond=0),
+            "started_at": _utc(call.started_at),
         }
     )
+
+
+def _utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:
+        raise CallError(f"started_at: {moment.isoformat()} is out of range") from None
 
 
 def record_call(session: Session, call: CallRecord, *, now: datetime, policy: PhonePolicy) -> CallResult:
     """Log the call once (natural key), attach it to a ticket and return the mail it causes."""
     call = validate(call)
+    if rules.is_own_address(call.caller_email, policy.ingest.own_addresses | {policy.ingest.helpdesk_address}):
+        raise CallError(f"caller_email: {call.caller_email} is one of our own addresses")
     existing = _existing_call(session, call)
     if existing is not None:
         return CallResult(action="duplicate", call_id=existing[0], ticket_id=existing[1])

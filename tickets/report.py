@@ -107,9 +107,12 @@ def month_bounds(month: str, timezone: str) -> tuple[datetime, datetime]:
         raise ReportError(f"bad month {month!r} (use YYYY-MM)")
     year, number = int(match[1]), int(match[2])
     zone = ZoneInfo(timezone)
-    start = datetime(year, number, 1, tzinfo=zone)
-    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
-    return start.astimezone(UTC), end.astimezone(UTC)
+    try:
+        start = datetime(year, number, 1, tzinfo=zone)
+        end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
+        return start.astimezone(UTC), end.astimezone(UTC)
+    except (ValueError, OverflowError):  # year 0, 9999-12 (ends in year 10000), 0001-01 in UTC
+        raise ReportError(f"month {month!r} is out of range") from None
 
 
 def previous_month(now: datetime, timezone: str) -> str:

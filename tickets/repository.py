@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from tickets.inserts import defer, flush_deferred, insert_ignore, insert_row
 from tickets.models import (
@@ -60,6 +60,24 @@ def tickets_by_message_ids(session: Session, message_ids: Sequence[str]) -> list
     query = select(Message.message_id, Message.ticket_id).where(Message.message_id.in_(ids))  # type: ignore[attr-defined]
     owner = {mid: tid for mid, tid in session.execute(query)}
     return list(dict.fromkeys(owner[m] for m in reversed(ids) if m in owner))
+
+
+# What our robots send (Auto-Submitted); agent replies and phone follow-ups are written by people.
+AUTOMATIC_KINDS = ("ack", "agent_notification", "command_error", "sla_alert", "ticket_closed", "missed_call")
+
+
+def automatic_kind_among(session: Session, message_ids: Sequence[str]) -> str:
+    """The kind of the first of our automatic messages (an ack, a notification...) named by these
+    Message-IDs, or "": a message whose In-Reply-To or References name one answers a robot."""
+    ids = [m for m in dict.fromkeys(message_ids) if m][-50:]
+    if not ids:
+        return ""
+    query = (
+        select(Message.kind)
+        .where(col(Message.message_id).in_(ids), Message.direction == "out", col(Message.kind).in_(AUTOMATIC_KINDS))
+        .limit(1)
+    )
+    return session.exec(query).first() or ""
 
 
 def add_participant(session: Session, ticket_id: int, email: str, role: str) -> None:

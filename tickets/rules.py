@@ -148,21 +148,46 @@ def categorise(text: str, rules: Sequence[CategoryRuleSpec]) -> tuple[str, str]:
     return "general", "normal"
 
 
-def is_own_address(address: str, own_addresses: frozenset[str]) -> bool:
-    """One of our addresses, including sub-addresses (`support+anything@`) of them."""
-    local, at, domain = address.partition("@")
-    return address in own_addresses or (at != "" and f"{local.split('+', 1)[0]}@{domain}" in own_addresses)
+def mailbox_of(address: str) -> str:
+    """The mailbox an address delivers to: lower case, without a `+sub-address`."""
+    local, at, domain = address.strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}" if at and local else address.strip().lower()
+
+
+def is_own_address(address: str, own_addresses: Iterable[str]) -> bool:
+    """One of our addresses (helpdesk.address, helpdesk.own_addresses) in any case, or any
+    `+sub-address` of one: never a recipient of ours, never a participant (RT $RTAddressRegexp)."""
+    if not address.strip():
+        return False
+    return mailbox_of(address) in {mailbox_of(own) for own in own_addresses if own.strip()}
+
+
+def not_own(addresses: Iterable[str], own_addresses: Iterable[str]) -> tuple[str, ...]:
+    """The addresses that are not ours, in order, without repeats or blanks."""
+    own = tuple(own_addresses)
+    return tuple(a for a in dict.fromkeys(addresses) if a and not is_own_address(a, own))
 
 
 def is_no_reply_address(address: str) -> bool:
     return not address or bool(NO_REPLY.match(address.split("@", 1)[0]))
 
 
-def ack_refusal(msg: IncomingMessage, *, own_addresses: frozenset[str], acks_last_hour: int, limit: int) -> str:
-    """Why no acknowledgement may be sent ('' when one may), per RFC 3834 and our rate limit."""
+def ack_refusal(
+    msg: IncomingMessage, *, own_addresses: frozenset[str], acks_last_hour: int, limit: int, answers_robot: str = ""
+) -> str:
+    """Why no acknowledgement may be sent ('' when one may), per RFC 3834 and our rate limit.
+
+    `answers_robot` is the kind of our automatic message (ack, notification...) that the message's
+    In-Reply-To/References name: a reply to a robot is never acknowledged (a peer helpdesk that
+    answers from a new address each time would otherwise get an ack every time).
+    """
     sender = msg.sender.email
     if msg.auto:
         return f"no ack: {msg.auto}"
+    if msg.no_ack:
+        return f"no ack: {msg.no_ack}"
+    if answers_robot:
+        return f"no ack: a reply to our automatic message ({answers_robot})"
     if is_own_address(sender, own_addresses):
         return "no ack: sender is our own address"
     if is_no_reply_address(sender):
@@ -170,6 +195,12 @@ def ack_refusal(msg: IncomingMessage, *, own_addresses: frozenset[str], acks_las
     if acks_last_hour >= limit:
         return f"no ack: rate limit ({limit} per sender per hour)"
     return ""
+
+
+def escalates_again(current: str, wanted: str, reason: str) -> bool:
+    """An agent's explicit escalation (it carries a reason) of a ticket that is already escalated:
+    recorded and told to the supervisors again, never a silent no-op."""
+    return current == wanted == "escalated" and bool(reason.strip())
 
 
 def reopens(status: str) -> bool:

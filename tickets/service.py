@@ -197,9 +197,8 @@ def _new_ticket(
     }
     ticket_id = insert_row(session, Ticket, values)
     repo.add_participant(session, ticket_id, msg.sender.email, "requester")
-    for cc in msg.cc:
-        if cc.email and cc.email not in policy.own_addresses:
-            repo.add_participant(session, ticket_id, cc.email, "cc")
+    for cc in rules.not_own((c.email for c in msg.cc), policy.own_addresses | {policy.helpdesk_address}):
+        repo.add_participant(session, ticket_id, cc, "cc")
     detail = f"from {msg.sender.email}; category {category}; priority {priority}"
     if linked_id:
         detail += f"; follows closed ticket #{linked_id}"
@@ -231,6 +230,7 @@ def _acknowledgement(
         own_addresses=policy.own_addresses | {policy.helpdesk_address},
         acks_last_hour=recent,
         limit=policy.acks_per_hour,
+        answers_robot=repo.automatic_kind_among(session, [*msg.in_reply_to, *msg.references]),
     )
     if refusal:
         repo.add_event(session, ticket_id, now, "ack-suppressed", detail=refusal)

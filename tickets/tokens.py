@@ -35,6 +35,8 @@ class Keyring:
     @classmethod
     def of(cls, keys: Mapping[str, str | bytes], current: str) -> "Keyring":
         items = tuple((kid, k.encode() if isinstance(k, str) else k) for kid, k in keys.items())
+        if not all(key for _, key in items):
+            raise ValueError("an empty token key: there is no built-in secret (see config/secret.py)")
         if current not in dict(items):
             raise ValueError(f"current key id {current!r} is not in the keyring")
         return cls(keys=items, current=current)

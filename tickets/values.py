@@ -42,6 +42,7 @@ class IncomingMessage:
     attachments: tuple[Attachment, ...] = ()
     auto: str = ""  # "" | "auto-reply" | "bounce" | "bulk" | "loop" | "own"
     auto_reason: str = ""
+    no_ack: str = ""  # from a person, yet never acknowledged: why (e.g. it carries our loop header)
     bounce_status: str = ""  # "failed" | "delayed" | ... for DSNs
     bounce_recipients: tuple[str, ...] = ()
     envelope_to: tuple[str, ...] = ()  # Delivered-To / X-Original-To: where bounces land

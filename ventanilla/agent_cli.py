@@ -29,7 +29,7 @@ FileOption = Annotated[Path | None, typer.Option("--file", "-f", help="read the 
 
 
 def policy_of(app_ctx: AppContext) -> AgentPolicy:
-    return agents_policy(app_ctx.settings)
+    return agents_policy(app_ctx.settings_with_secret)
 
 
 def read_text(text: str | None, file: Path | None, *, required: bool) -> str:

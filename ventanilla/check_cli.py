@@ -30,6 +30,11 @@ def effective_settings(settings: Settings) -> dict[str, object]:
     return {name: _hide(getattr(settings, name).model_dump()) for name in Settings.model_fields}
 
 
+def _secret(app_ctx: AppContext) -> str:
+    """Where the helpdesk secret comes from; never its value."""
+    return f"from the {app_ctx.secret.source}"
+
+
 def _database(app_ctx: AppContext) -> str:
     with app_ctx.engine.connect() as conn:
         conn.execute(text("select 1"))
@@ -75,6 +80,7 @@ def register(app: typer.Typer) -> None:
         print(json.dumps(effective_settings(app_ctx.settings), indent=2, default=str, ensure_ascii=False))
         probes: list[tuple[str, Callable[[AppContext], str]]] = [
             ("database", _database),
+            ("secret", _secret),
             ("inbox", _inbox),
             ("outbound", _outbound),
         ]

@@ -12,7 +12,6 @@ from rich.console import Console
 
 from config.settings import ConfigError
 from tickets.errors import DatabaseUnavailableError
-from tickets.migrate import upgrade
 from ventanilla import agent_cli, check_cli, outbox_cli, phone_cli, report_cli, sla_cli, tickets_cli
 from ventanilla.context import AppContext
 from ventanilla.logs import setup_logging
@@ -62,12 +61,14 @@ def init(ctx: typer.Context) -> None:
     """Create or upgrade the database (and the Maildir for a maildir inbox)."""
     app_ctx = _ctx(ctx)
     app_ctx.announce()
-    upgrade(app_ctx.engine)
+    generated = app_ctx.prepare_database()
+    source = app_ctx.secret.source  # checks a configured secret too (SecretError: exit 78)
     if app_ctx.settings.inbox.kind == "maildir":
         from mailer.maildir import MaildirSource
 
         MaildirSource(app_ctx.settings.inbox).open()
     console.print(f"database ready: {app_ctx.engine.url.render_as_string(hide_password=True)}")
+    console.print("secret: generated now and kept in the database" if generated else f"secret: {source}")
 
 
 @app.command()
@@ -129,7 +130,7 @@ def _spool(app_ctx: AppContext, mailbox: str, raw: bytes) -> tuple["Ingestor", "
     from ventanilla.wiring import make_ingestor
 
     try:
-        upgrade(app_ctx.engine)
+        app_ctx.prepare_database()
     except Exception as exc:  # an unreachable database surfaces here first
         raise DatabaseUnavailableError(str(exc)) from exc
     uid = uid_of(hashlib.sha256(raw).hexdigest())
@@ -170,7 +171,7 @@ def main() -> None:
         app()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)  # one line, never wrapped
-        sys.exit(2)
+        sys.exit(exc.exit_code)  # 2, or 78 (EX_CONFIG) for the secret
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from tickets.models import Ticket
 from ventanilla import demo_story
 from ventanilla.app import App
 from ventanilla.demo_mail import first_wave, second_wave
+from ventanilla.secret import generate_secret
 from ventanilla.tickets_cli import tickets_table
 from ventanilla.wiring import make_drainer, make_poller
 
@@ -38,6 +39,8 @@ def write_demo_config(directory: Path) -> Path:
     text = text.replace('url = "sqlite:///var/ventanilla.db"', f'url = "sqlite:///{directory / "ventanilla.db"}"')
     text = text.replace('path = "var/maildir"', f'path = "{directory / "maildir"}"')
     text = text.replace('path = "var/outbox"', f'path = "{directory / "outbox"}"')
+    # The demo's own secret, new for every run (a fixed one would be public).
+    text = text.replace("[helpdesk]\n", f'[helpdesk]\nsecret = "{generate_secret()}"\n', 1)
     path = directory / "ventanilla.toml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -114,7 +114,7 @@ def _progress_line(stats: DrainStats) -> None:
 
 
 async def _flush(obj: Any) -> DrainStats:
-    settings = obj.settings
+    settings = obj.settings_with_secret
     transport = make_transport(settings.outbound)
     drainer = OutboxDrainer(
         obj.engine, transport, obj.clock, helpdesk=settings.helpdesk, outbound=settings.outbound

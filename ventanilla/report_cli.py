@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from config.settings import Settings
 from mailer.report_render import FORMATS, ReportFormatError, render
@@ -31,7 +32,7 @@ def report(
             figures = monthly_report(session, month=month, timezone=settings.calendar.timezone)
         text = render(figures, fmt, lang or settings.helpdesk.language, helpdesk=_helpdesk(settings))
     except (ReportError, ReportFormatError) as exc:
-        console.print(f"[red]no report:[/red] {exc}")
+        console.print(f"[red]no report:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     sys.stdout.write(text)
 

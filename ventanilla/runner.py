@@ -6,7 +6,6 @@ import logging
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from scheduler.wiring import make_scheduler
-from tickets.migrate import upgrade
 from ventanilla.app import App
 from ventanilla.context import AppContext
 from ventanilla.signals import stop_on_signals
@@ -39,8 +38,9 @@ class BacklogProgress:
 
 
 async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
-    settings, engine, clock = app_ctx.settings, app_ctx.engine, app_ctx.clock
-    await asyncio.to_thread(upgrade, engine)
+    engine, clock = app_ctx.engine, app_ctx.clock
+    await asyncio.to_thread(app_ctx.prepare_database)  # what init does, secret included
+    settings = app_ctx.settings_with_secret
     drainer = make_drainer(settings, engine, clock)
     # Ingest commits in a worker thread; the drainer sends what it queued at once, not at its next poll.
     event_loop = asyncio.get_running_loop()

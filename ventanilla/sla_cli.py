@@ -12,7 +12,6 @@ from rich.table import Table
 
 from scheduler.jobs import run_daily_digest, run_sla_sweep
 from tickets.db import read_only
-from tickets.migrate import upgrade
 from tickets.sla_digest import TicketClock, sla_status
 from tickets.sla_service import SweepPolicy
 from ventanilla.context import AppContext
@@ -43,7 +42,6 @@ def sweep(
     """Run one SLA sweep: write alerts, escalations and their mail to the outbox."""
     app_ctx: AppContext = ctx.obj
     at = parse_now(now, app_ctx)
-    upgrade(app_ctx.engine)
     policy = SweepPolicy.from_settings(app_ctx.settings)
     result = run_sla_sweep(app_ctx.app, now=at, policy=policy)
     if result.skipped:

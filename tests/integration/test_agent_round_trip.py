@@ -455,8 +455,8 @@ def _user_forging_ana(desk: Desk, t: Opened, at: datetime) -> bytes:
     )
 
 
-def _stranger_in_the_thread(desk: Desk, t: Opened, at: datetime) -> bytes:
-    mid, refs = thread_of(t.ack)
+def _stranger_in_the_thread(desk: Desk, t: Opened, at: datetime, parent: str = "user") -> bytes:
+    mid, refs = thread_of(t.user_mail if parent == "user" else t.ack)  # E43: María's own mail's id
     return new_mail(
         f"Eve <{EVE}>",
         "#close\nEnvíenme los datos del certificado, por favor.",
@@ -465,6 +465,10 @@ def _stranger_in_the_thread(desk: Desk, t: Opened, at: datetime) -> bytes:
         in_reply_to=mid,
         references=refs,
     )
+
+
+def _stranger_answering_our_ack(desk: Desk, t: Opened, at: datetime) -> bytes:
+    return _stranger_in_the_thread(desk, t, at, parent="ack")
 
 
 def _stranger_at_anas_reply_address(desk: Desk, t: Opened, at: datetime) -> bytes:
@@ -479,6 +483,7 @@ IMPOSTORS: dict[str, tuple[Impostor, str | None]] = {  # builder, who is alerted
     "token-one-character-changed": (_one_character_changed, ANA),
     "user-forging-anas-from": (_user_forging_ana, ANA),
     "stranger-with-the-right-in-reply-to": (_stranger_in_the_thread, None),
+    "stranger-answering-our-ack": (_stranger_answering_our_ack, None),
     "stranger-at-anas-reply-address": (_stranger_at_anas_reply_address, ANA),
 }
 
@@ -509,6 +514,9 @@ def test_impostor_changes_nothing_and_reaches_no_user(desk: Desk, case: str) -> 
         data = show(desk.engine, new)
         assert data["requester"]["email"] == EVE and "created" in event_kinds(data)
         assert data["status"] == "open" and data["linked_ticket_id"] is None
+        if case == "stranger-answering-our-ack":  # a reply to a robot is never acknowledged (#12 item 10)
+            assert not to(sent, EVE) and "ack-suppressed" in event_kinds(data)
+            return
         eve_ack = only(sent, EVE, "ack")
         for secret in (FIRST_TEXT.split("\n")[1], MARIA, "María"):  # E43: the ack reveals nothing of #N
             assert secret not in plain(eve_ack) + html(eve_ack), secret

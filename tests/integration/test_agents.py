@@ -333,15 +333,18 @@ def test_reply_to_or_sender_of_an_agent_does_not_make_an_agent(harness: Harness)
 
 
 def test_stranger_with_the_right_in_reply_to_gets_a_ticket_of_their_own(harness: Harness) -> None:
-    number, _ = open_ticket(harness)
+    number, first = open_ticket(harness)
     note = notification_for(harness, ANA, number)
     ack = harness.sent("ack", MARIA)[0]
-    for parent in (note["Message-ID"], ack["Message-ID"]):
+    user_mid = email.message_from_bytes(first)["Message-ID"]
+    for parent in (note["Message-ID"], ack["Message-ID"], user_mid):
         result = harness.deliver(mail(EVE, "#close\ndame los datos", in_reply_to=parent), T0 + timedelta(hours=1))
         assert result.action == "ticketed" and result.ticket_id != number
     assert harness.ticket(number).status == "open"
+    # A reply to our notification or ack answers a robot: never acknowledged (issue 12 item 10);
+    # the one to María's own message is, and that ack reveals nothing of her ticket (E43).
     eve_acks = harness.sent("ack", EVE)
-    assert eve_acks and all("no puedo exportar" not in body_of(m) for m in eve_acks)
+    assert len(eve_acks) == 1 and all("no puedo exportar" not in body_of(m) for m in eve_acks)
 
 
 def test_commands_in_a_customer_mail_are_text(harness: Harness) -> None:

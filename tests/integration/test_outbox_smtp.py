@@ -20,6 +20,7 @@ from config.settings import HelpdeskSettings, OutboundSettings, Settings
 from mailer.compose import parse_verp
 from mailer.templating import TemplateRenderer
 from mailer.transport import FileTransport, SmtpTransport, Transport
+from tests.conftest import TEST_SECRET
 from tests.integration.smtp_sink import *  # noqa: F403
 from tests.integration.smtp_sink import SmtpSink
 from tests.samples import sample_context, sample_shared
@@ -34,7 +35,7 @@ from ventanilla.outbox_cli import app as outbox_app
 from ventanilla.pipeline.outgoing import queue_outgoing
 from ventanilla.pipeline.sender import MAX_UNRECORDED, OutboxDrainer
 
-HELPDESK = HelpdeskSettings()
+HELPDESK = HelpdeskSettings(secret=TEST_SECRET)  # there is no built-in secret
 RENDERER = TemplateRenderer()
 USER = "maria@example.org"
 _NOW = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
@@ -421,8 +422,8 @@ async def test_file_transport_writes_a_parseable_eml(engine: Engine, clock: Fake
 def test_cli_list_retry_flush(engine: Engine, clock: FakeClock, smtp_sink: SmtpSink) -> None:
     smtp_sink.script("data", "554 5.6.0 message content rejected")
     outbox_id = queue(engine, clock, ack_intent())
-    settings = Settings(outbound=outbound(smtp_sink.port))
-    obj = SimpleNamespace(settings=settings, engine=engine, clock=clock)
+    settings = Settings(outbound=outbound(smtp_sink.port), helpdesk=HELPDESK)
+    obj = SimpleNamespace(settings=settings, settings_with_secret=settings, engine=engine, clock=clock)
     runner = CliRunner()
     flushed = runner.invoke(outbox_app, ["flush"], obj=obj)
     assert flushed.exit_code == 1 and "1 failed" in flushed.output

@@ -150,9 +150,17 @@ def test_import_is_idempotent_and_reports_bad_rows_by_line(cli_db, tmp_path) -> 
     log.write_text(CSV)
     config = _config(tmp_path, db_url)
     runner = CliRunner()
+    # A file with bad rows is refused whole: each bad row named, exit 2, nothing written (issue 12
+    # item 18; bad rows used to be skipped and the rest imported, exit 1).
     first = runner.invoke(app, ["--config", str(config), "phone", "import", str(log)])
-    assert first.exit_code == 1, first.output
-    assert "line 4:" in first.output and "line 6:" in first.output and "3 recorded" in first.output
+    assert first.exit_code == 2, first.output
+    assert "calls.csv line 4: started_at:" in first.output and "calls.csv line 6: outcome:" in first.output
+    assert "nothing imported: 2 bad rows" in first.output
+    with read_only(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Call)) == 0
+    log.write_text("".join(line for n, line in enumerate(CSV.splitlines(keepends=True), 1) if n not in (4, 6)))
+    fixed = runner.invoke(app, ["--config", str(config), "phone", "import", str(log)])
+    assert fixed.exit_code == 0 and "3 recorded" in fixed.output, fixed.output
     second = runner.invoke(app, ["--config", str(config), "phone", "import", str(log)])
     assert "0 recorded, 3 already known" in second.output
     with read_only(engine) as session:

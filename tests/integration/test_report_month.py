@@ -8,6 +8,7 @@ import pytest
 from bench.month import expected, generate, october2013
 from config.sla import SlaSettings
 from mailer.report_render import render
+from tests.conftest import TEST_SECRET
 from tickets import agent_actions, service
 from tickets.agent_mail import agent_policy
 from tickets.db import read_only, unit_of_work
@@ -101,7 +102,7 @@ def _mail(engine, n: int, arrived: datetime, *, now: datetime | None = None) -> 
 def _reply(engine, ticket_id: int, at: datetime) -> None:  # type: ignore[no-untyped-def]
     from config.settings import HelpdeskSettings
 
-    policy = agent_policy(HelpdeskSettings(agents=["ana@ventanilla.example"]), sla=SLA)
+    policy = agent_policy(HelpdeskSettings(agents=["ana@ventanilla.example"], secret=TEST_SECRET), sla=SLA)
     with unit_of_work(engine) as session:
         agent_actions.reply(session, ticket_id, "ana@ventanilla.example", "Hola, respuesta.", at, policy)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailer.classify import bounce_details, classify
+from mailer.classify import bounce_details, classify, classify_and_hazard
 from mailer.parse import EMAIL_POLICY, ParsePolicy
 
 CORPUS = Path(__file__).parent.parent / "data" / "emails"
@@ -20,6 +20,12 @@ POLICY = ParsePolicy(
 )
 PERSON = "From: Maria <maria@example.org>\nTo: soporte@ventanilla.example\nSubject: Renovar\n"
 BODY = "\nNo puedo renovar el certificado.\n"
+OWN = PERSON.replace("maria@example.org", OURS)
+OUTLOOK = (
+    "From: Maria <maria@example.org>\nTo: soporte@ventanilla.example\nSubject: {subject}\n"
+    "Thread-Topic: Renovar\nThread-Index: AQHZ0o3Y5vR0v2Ckzk2vY0bJ5d8k3Q==\n"
+    "X-MS-Has-Attach: \nX-MS-TNEF-Correlator: \nX-Auto-Response-Suppress: All\n"
+)
 
 
 def message(headers: str, body: str = BODY, policy: Policy = EMAIL_POLICY) -> EmailMessage:
@@ -55,6 +61,33 @@ CASES = [
     ("auto-submitted No with comment", PERSON + "Auto-Submitted: No (person)\n", BODY, ""),
     ("outlook suppress OOF", PERSON + "X-Auto-Response-Suppress: OOF\n", BODY, ""),
     ("outlook suppress All", PERSON + "X-Auto-Response-Suppress: All\n", BODY, ""),
+    # Exchange/Outlook out-of-office replies without Auto-Submitted (issue 12 item 9)
+    ("exchange OOF en", OUTLOOK.format(subject="Automatic reply: Renovar"), BODY, "auto-reply"),
+    ("exchange OOF es encoded", OUTLOOK.format(
+        subject="=?utf-8?Q?Respuesta_autom=C3=A1tica:_Renovar?="), BODY, "auto-reply"),
+    ("OOF es, no MS headers", PERSON.replace("Subject: Renovar", "Subject: Fuera de la oficina: Renovar"),
+     BODY, "auto-reply"),
+    ("OOF old Outlook", PERSON.replace("Subject: Renovar", "Subject: Out of Office AutoReply: Renovar"),
+     BODY, "auto-reply"),
+    ("autoreply bracket", PERSON.replace("Subject: Renovar", "Subject: [Autoreply] Renovar"), BODY,
+     "auto-reply"),
+    ("thread-topic", PERSON + "Thread-Topic: Automatic reply: Renovar\n", BODY, "auto-reply"),
+    ("inbox rules loop", PERSON + "X-MS-Exchange-Inbox-Rules-Loop: maria@example.org\n", BODY,
+     "auto-reply"),
+    ("suppress + German OOF after RE", OUTLOOK.format(
+        subject="RE: Automatische Antwort: Renovar"), BODY, "auto-reply"),
+    # ... and ordinary mail that looks a little like it is still from a person
+    ("outlook person", OUTLOOK.format(subject="Renovar mi certificado"), BODY, ""),
+    ("outlook person speaks of auto replies", OUTLOOK.format(
+        subject="No me llega la respuesta automática"), BODY, ""),
+    ("out of office hours", PERSON.replace("Subject: Renovar", "Subject: Out of office hours: can I call?"),
+     BODY, ""),
+    ("autoreply not at the start", PERSON.replace("Subject: Renovar", "Subject: My autoreply: broken"),
+     BODY, ""),
+    ("German prefix without suppress", PERSON.replace("Subject: Renovar", "Subject: Automatische Antwort: x"),
+     BODY, ""),
+    ("suppress None", OUTLOOK.format(subject="RE: Automatische Antwort: x").replace(": All", ": None"),
+     BODY, ""),
     ("x-autoreply", PERSON + "X-Autoreply: yes\n", BODY, "auto-reply"),
     ("x-autorespond", PERSON + "X-Autorespond: Vacation\n", BODY, "auto-reply"),
     ("precedence auto_reply", PERSON + "Precedence: auto_reply\n", BODY, "auto-reply"),
@@ -86,9 +119,14 @@ CASES = [
      "own"),
     ("our address in display name only", PERSON.replace(
         "Maria <maria@example.org>", '"soporte@ventanilla.example" <x@evil.example>'), BODY, ""),
-    ("x-loop naming us", PERSON + "X-Loop: soporte@ventanilla.example\n", BODY, "loop"),
+    # our loop header on mail from outside is forged or copied: a person (ticketed, never acked)
+    ("x-loop naming us, outside From", PERSON + "X-Loop: soporte@ventanilla.example\n", BODY, ""),
+    ("x-loop naming us, our From", OWN + "X-Loop: soporte@ventanilla.example\n", BODY, "loop"),
     ("x-loop naming others", PERSON + "X-Loop: lists@example.org\n", BODY, ""),
-    ("our loop header", PERSON + "X-Ventanilla-Loop: soporte@ventanilla.example\n", BODY, "loop"),
+    ("our loop header, outside From", PERSON + "X-Ventanilla-Loop: soporte@ventanilla.example\n", BODY, ""),
+    ("our loop header, our From", OWN + "X-Ventanilla-Loop: soporte@ventanilla.example\n", BODY, "loop"),
+    ("our loop header, our sub-address From", OWN.replace(OURS, "Soporte+B1.x@ventanilla.example")
+     + "X-Ventanilla-Loop: soporte@ventanilla.example\n", BODY, "loop"),
     ("our loop header, other value", PERSON + "X-Ventanilla-Loop: other@example.org\n", BODY, ""),
     ("50 received", "Received: from a by b; Mon, 7 Oct 2013 10:00:00 +0000\n" * 50 + PERSON,
      BODY, ""),
@@ -149,3 +187,19 @@ def test_failed_beats_delayed_and_only_matching_recipients_are_listed() -> None:
 
 def test_a_message_that_is_not_a_dsn_has_no_bounce_details() -> None:
     assert bounce_details(message(PERSON)) == ("", ())
+
+
+@pytest.mark.parametrize(
+    ("headers", "verdict", "hazard"),
+    [
+        (PERSON + "X-Loop: soporte@ventanilla.example\n", ("", ""), "X-Loop names our address, but From is not ours"),
+        (PERSON + "X-Ventanilla-Loop: Soporte@Ventanilla.example\n", ("", ""), "carries our X-Ventanilla-Loop"),
+        (OWN + "X-Loop: soporte@ventanilla.example\n", ("loop", "X-Loop names our address"), ""),
+        (PERSON + "Auto-Submitted: auto-replied\nX-Loop: soporte@ventanilla.example\n",
+         ("auto-reply", "Auto-Submitted: auto-replied"), ""),
+        (PERSON, ("", ""), ""),
+    ],
+)
+def test_a_forged_loop_header_is_a_hazard_not_a_loop(headers: str, verdict: tuple[str, str], hazard: str) -> None:
+    got, why = classify_and_hazard(message(headers), POLICY)
+    assert got == verdict and why.startswith(hazard) and bool(why) == bool(hazard)

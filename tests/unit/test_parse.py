@@ -537,7 +537,7 @@ def test_a_very_long_body_line_is_noted() -> None:
         ("dsn_failed.eml", "bounce"),
         ("list_mail.eml", "bulk"),
         ("own_address.eml", "own"),
-        ("own_loop_header.eml", "loop"),
+        ("own_loop_header.eml", ""),  # our loop header, but not from us: forged (issue 12 item 12)
         ("many_received.eml", "loop"),
         ("subject_iso8859_q.eml", ""),
     ],
@@ -559,6 +559,7 @@ def test_dsn_details_are_extracted() -> None:
 
 def test_internal_headers_are_ignored_and_noted() -> None:
     msg = parse("own_loop_header.eml")
+    assert msg.no_ack == "carries our X-Ventanilla-Loop header, but From is not ours"
     assert "internal header ignored: X-Ventanilla-Command" in msg.defects
     assert "internal header ignored: X-Ventanilla-Loop" in msg.defects
 

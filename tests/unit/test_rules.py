@@ -69,3 +69,47 @@ def test_categorise_folds_accents_and_case() -> None:
 def test_ack_refusal(message: IncomingMessage, recent: int, refused: str) -> None:
     own = frozenset({"soporte@ventanilla.example"})
     assert rules.ack_refusal(message, own_addresses=own, acks_last_hour=recent, limit=5) == refused
+
+
+def test_escalates_again_only_on_an_explicit_escalation_of_an_escalated_ticket() -> None:
+    from tickets.rules import escalates_again
+
+    assert escalates_again("escalated", "escalated", "still waiting for registry")
+    assert not escalates_again("escalated", "escalated", "")  # no reason: not an explicit #escalate
+    assert not escalates_again("open", "escalated", "needs registry")  # a first escalation
+    assert not escalates_again("pending", "pending", "")
+
+
+@pytest.mark.parametrize(
+    ("address", "own"),
+    [
+        ("soporte@ventanilla.example", True),
+        ("Soporte@Ventanilla.Example", True),
+        ("Soporte+Ventas@ventanilla.example", True),
+        ("soporte+b12.abc+x@VENTANILLA.example", True),
+        ("ayuda+lo-que-sea@ventanilla.example", True),  # an alias and its sub-addresses
+        (" soporte@ventanilla.example ", True),
+        ("soporte@ventanilla.example.evil.org", False),
+        ("soporte-ventas@ventanilla.example", False),
+        ("maria@example.org", False),
+        ("", False),
+    ],
+)
+def test_is_own_address_any_case_any_sub_address(address: str, own: bool) -> None:
+    ours = frozenset({"soporte@ventanilla.example", "Ayuda@ventanilla.example"})
+    assert rules.is_own_address(address, ours) is own
+
+
+def test_own_plus_address_configured_covers_its_mailbox() -> None:
+    assert rules.is_own_address("soporte@ventanilla.example", {"soporte+ventas@ventanilla.example"})
+    assert rules.not_own(
+        ["maria@example.org", "Soporte+Ventas@ventanilla.example", "pepe@example.org", "maria@example.org", ""],
+        {"soporte@ventanilla.example"},
+    ) == ("maria@example.org", "pepe@example.org")
+
+
+def test_a_reply_to_one_of_our_robots_is_never_acknowledged() -> None:
+    own = frozenset({"soporte@ventanilla.example"})
+    refusal = rules.ack_refusal(msg(), own_addresses=own, acks_last_hour=0, limit=5, answers_robot="ack")
+    assert refusal == "no ack: a reply to our automatic message (ack)"
+    assert rules.ack_refusal(msg(), own_addresses=own, acks_last_hour=0, limit=5) == ""

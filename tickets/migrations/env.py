@@ -3,7 +3,8 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import tickets.models  # noqa: F401  (registers the tables)
+import tickets.instance  # noqa: F401  (registers the tables)
+import tickets.models  # noqa: F401
 import tickets.phone_models  # noqa: F401
 import tickets.sla_models  # noqa: F401
 

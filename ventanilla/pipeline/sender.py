@@ -12,7 +12,7 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
@@ -72,8 +72,11 @@ class OutboxDrainer:
         batch_size: int = 20,
         poll_seconds: float = 5.0,
         rng: random.Random | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.engine, self.transport, self.clock = engine, transport, clock
+        # Waits and the breaker run on a clock that never steps back (default: the clock's own).
+        self.monotonic = monotonic or clock.monotonic
         self.helpdesk, self.outbound = helpdesk, outbound
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
         self.rng = rng or random.Random()
@@ -84,7 +87,7 @@ class OutboxDrainer:
         self._writer: asyncio.Task[None] | None = None
         self._write_all = False  # write what waits even if it is less than a group (the drain ends)
         self.sent_ids: set[int] = set()  # rows this process has sent: never sent again
-        self._breaker_until: datetime | None = None
+        self._breaker_until: float | None = None  # on self.monotonic
         self._breaker_trips = 0
         self._wake = asyncio.Event()
 
@@ -95,7 +98,7 @@ class OutboxDrainer:
     async def run_once(self, progress: Callable[[DrainStats], None] | None = None) -> DrainStats:
         """Drain every due row once; stop early while the server is unreachable."""
         stats = DrainStats()
-        if self._breaker_until is not None and self.clock.now() < self._breaker_until:
+        if self._breaker_until is not None and self.monotonic() < self._breaker_until:
             stats.deferred = True
             return stats
         try:
@@ -288,7 +291,7 @@ class OutboxDrainer:
 
     def _trip_breaker(self) -> None:
         self._breaker_trips += 1
-        self._breaker_until = queries.next_attempt(self._breaker_trips, self.clock.now(), self.rng)
+        self._breaker_until = self.monotonic() + queries.backoff(self._breaker_trips, self.rng).total_seconds()
 
     # -- database, run in a worker thread -------------------------------------------------
 
