@@ -62,6 +62,22 @@ def tickets_by_message_ids(session: Session, message_ids: Sequence[str]) -> list
     return list(dict.fromkeys(owner[m] for m in reversed(ids) if m in owner))
 
 
+def tickets_mailed_to(session: Session, message_ids: Sequence[str], email: str) -> list[int]:
+    """Tickets of the mail we sent to `email` among these Message-IDs, most recent reference first."""
+    ids = [m for m in message_ids if m][-50:]
+    if not ids or not email:
+        return []
+    query = select(Message.message_id, Message.ticket_id, Message.to_addrs).where(
+        Message.message_id.in_(ids),  # type: ignore[attr-defined]
+        Message.direction == "out",
+    )
+    wanted = email.strip().lower()
+    owner = {
+        mid: tid for mid, tid, to in session.execute(query) if wanted in (a.strip().lower() for a in to.split(","))
+    }
+    return list(dict.fromkeys(owner[m] for m in reversed(ids) if m in owner))
+
+
 def add_participant(session: Session, ticket_id: int, email: str, role: str) -> None:
     if email:
         values = {"ticket_id": ticket_id, "email": email, "role": role}

@@ -72,7 +72,6 @@ class OutgoingEmail:
     in_reply_to: str = ""
     references: tuple[str, ...] = ()
     reply_to: str = ""  # "" = the helpdesk address; an agent's gets their signed reply address
-    reply_token: str = ""  # the token of `reply_to`, also carried in the Message-ID
     context: MailContext  # what the template of `kind` prints (tickets.mail_context)
 
     def __post_init__(self) -> None:
