@@ -78,6 +78,23 @@ def tickets_mailed_to(session: Session, message_ids: Sequence[str], email: str) 
     return list(dict.fromkeys(owner[m] for m in reversed(ids) if m in owner))
 
 
+def outbox_by_message_ids(session: Session, message_ids: Sequence[str]) -> Outbox | None:
+    """The outbox row of the first of these Message-IDs that is one of our outgoing messages.
+
+    Looked up through the ticket thread's copy (message.message_id is indexed, outbox.message_id
+    is not), then the outbox rows of those tickets; mail of no ticket is not found."""
+    ids = [m for m in message_ids if m][:10]
+    if not ids:
+        return None
+    sent = select(Message.ticket_id).where(Message.message_id.in_(ids), Message.direction == "out")  # type: ignore[attr-defined]
+    tickets = list(dict.fromkeys(session.scalars(sent)))
+    if not tickets:
+        return None
+    query = select(Outbox).where(Outbox.ticket_id.in_(tickets), Outbox.message_id.in_(ids))  # type: ignore[union-attr,attr-defined]
+    rows = {row.message_id: row for row in session.scalars(query)}
+    return next((rows[m] for m in ids if m in rows), None)
+
+
 def add_participant(session: Session, ticket_id: int, email: str, role: str) -> None:
     if email:
         values = {"ticket_id": ticket_id, "email": email, "role": role}

@@ -44,6 +44,7 @@ class IncomingMessage:
     auto_reason: str = ""
     bounce_status: str = ""  # "failed" | "delayed" | ... for DSNs
     bounce_recipients: tuple[str, ...] = ()
+    bounce_message_ids: tuple[str, ...] = ()  # Message-IDs a bounce quotes of the mail it reports on
     envelope_to: tuple[str, ...] = ()  # Delivered-To / X-Original-To: where bounces land
     authentication_results: tuple[str, ...] = ()
     defects: tuple[str, ...] = ()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailer.classify import bounce_details, classify
+from mailer.classify import bounce_details, classify, quoted_message_ids, text_bounce_details
 from mailer.parse import EMAIL_POLICY, ParsePolicy
 
 CORPUS = Path(__file__).parent.parent / "data" / "emails"
@@ -149,3 +149,68 @@ def test_failed_beats_delayed_and_only_matching_recipients_are_listed() -> None:
 
 def test_a_message_that_is_not_a_dsn_has_no_bounce_details() -> None:
     assert bounce_details(message(PERSON)) == ("", ())
+
+
+# -- what a bounce quotes of our mail, and what an old MTA's plain-text bounce says (issue 12 item 11)
+
+BOUNCES = Path(__file__).parent.parent / "data" / "bounces"
+OUR_ID = "<ack.7.1759654928.a1b2c3d4e5f6@ventanilla.example>"
+
+
+def sample(name: str) -> EmailMessage:
+    raw = (BOUNCES / f"{name}.eml").read_bytes().replace(b"@@MESSAGE_ID@@", OUR_ID.encode())
+    raw = raw.replace(b"@@RCPT_LOCAL@@", b"maria").replace(b"@@RCPT@@", b"Maria@Example.org")
+    msg = email.message_from_bytes(raw.replace(b"@@TICKET@@", b"7"), policy=EMAIL_POLICY)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+@pytest.mark.parametrize("name", ["postfix_rfc822_headers", "exchange_ndr", "qmail_plain"])
+def test_each_kind_of_bounce_gives_the_message_id_it_quotes_and_its_outcome(name: str) -> None:
+    msg = sample(name)
+    assert classify(msg, POLICY)[0] == "bounce"
+    assert quoted_message_ids(msg) == (OUR_ID,), "never the bounce's own Message-ID"
+    assert bounce_details(msg) == ("failed", ("maria@example.org",))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Message-ID: <a@x.example>\n", ("<a@x.example>",)),
+        ("message-id:\n <a@x.example>\n", ("<a@x.example>",)),  # folded
+        ("   Message-Id: <a@x.example>\n", ("<a@x.example>",)),  # indented copy
+        ("> Message-ID: <a@x.example>\n", ("<a@x.example>",)),  # quoted copy
+        ("Original-Message-ID: <a@x.example>\nX-MS-Exchange-MessageId: <b@x.example>\n", ()),
+        ("In-Reply-To: <a@x.example>\nReferences: <b@x.example>\n", ()),
+        ("The Message-ID: <a@x.example> was bad\n", ()),  # not a header line
+        ("Message-ID: <a@x.example>\nMessage-ID: <a@x.example>\nMessage-ID: <b@x.example>\n",
+         ("<a@x.example>", "<b@x.example>")),
+    ],
+)
+def test_quoted_message_ids_are_header_lines_of_the_copy(text: str, expected: tuple[str, ...]) -> None:
+    assert quoted_message_ids(message("Return-Path: <>\n" + PERSON, "\n" + text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+         "This is a permanent error; I've given up.\n\n<Ana@Example.org>:\nno mailbox here (#5.1.1)\n",
+         ("failed", ("ana@example.org",))),
+        ("----- The following addresses had permanent fatal errors -----\n<ana@example.org>\n",
+         ("failed", ())),
+        ("A message that you sent could not be delivered to one or more of its recipients.\n",
+         ("failed", ())),
+        ("550 5.1.1 User unknown\n", ("failed", ())),
+        ("**********************************************\n"
+         "**      THIS IS A WARNING MESSAGE ONLY      **\n"
+         "**  YOU DO NOT NEED TO RESEND YOUR MESSAGE  **\n", ("delayed", ())),
+        ("A message that you sent has not yet been delivered to one or more of its recipients\n"
+         "after more than 24 hours on the queue. Delivery attempts will continue.\n", ("delayed", ())),
+        ("host mx.example.org [192.5.1.1]: connection timed out, will retry\n", ("delayed", ())),
+        ("Relayed through 10.5.1.1 to the next hop.\n", ("", ())),  # an IP is no status code
+        ("Your message was read on Monday.\n", ("", ())),
+    ],
+)
+def test_plain_text_bounce_outcome(text: str, expected: tuple[str, tuple[str, ...]]) -> None:
+    assert text_bounce_details(text) == expected
