@@ -19,6 +19,8 @@ Headers = dict[str, list[str]]
 Verdict = tuple[str, str]
 NOT_AUTO: Verdict = ("", "")
 MAX_BOUNCE_RECIPIENTS = 100
+MAX_QUOTED_IDS = 10
+MAX_SCANNED_CHARS = 64 * 1024  # of each text part a bounce's quoted Message-IDs are looked for in
 
 _DAEMONS = frozenset({"mailer-daemon", "postmaster"})
 _BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
@@ -37,6 +39,24 @@ _OUTLOOK_PREFIX = re.compile(
     rf"(?:^|:\s*)(?:{_AUTO_REPLY_PHRASES}|automatische antwort|reponse automatique|risposta automatica"
     r"|resposta automatica|automatisch antwoord|abwesenheitsnotiz)\s*:"
 )
+
+# A quoted `Message-ID:` header line (folded or not, maybe indented or `>`-quoted) of the mail a
+# bounce reports on; `Original-Message-ID:` or `X-...-Message-ID:` never match.
+_QUOTED_MSGID = re.compile(r"^[ \t>]*message-id:[ \t]*(?:\r?\n[ \t]+)?<([^<>\s]{1,996})>", re.I | re.M)
+_QUOTED_HEADERS = re.compile(r"^[ \t>]*(?:return-path|received|message-id):", re.I | re.M)
+_CODE = r"(?<![\d.]){}\.\d{{1,3}}\.\d{{1,3}}(?![\d.])"  # an enhanced status code (RFC 3463), not an IP
+_TEXT_DELAYED = re.compile(
+    r"warning message only|not yet been delivered|will (?:keep|continue) trying|will retry"
+    r"|attempts will continue|delivery (?:has been |is )?delayed|" + _CODE.format(4),
+    re.I,
+)
+_TEXT_FAILED = re.compile(
+    r"permanent (?:fatal )?error|permanently|(?:was not|wasn't|were not) (?:able to )?deliver|unable to deliver"
+    r"|could not be delivered|couldn't be delivered|undeliverable|delivery has failed|user unknown"
+    r"|no such user|no mailbox|(?<![\d.])55[0-4](?![\d.])|" + _CODE.format(5),
+    re.I,
+)
+_TEXT_RECIPIENT = re.compile(r"^<([^<>\s@]+@[^<>\s@]+)>:", re.M)
 
 
 class ClassifyPolicy(Protocol):
@@ -226,10 +246,11 @@ def _delivery_status(msg: Message) -> Message | None:
 
 
 def bounce_details(msg: Message) -> tuple[str, tuple[str, ...]]:
-    """The DSN's outcome ("failed" beats "delayed" beats the rest) and its recipients."""
+    """The DSN's outcome ("failed" beats "delayed" beats the rest) and its recipients; a bounce
+    without a delivery-status part is read from its text (`text_bounce_details`)."""
     part = _delivery_status(msg)
     if part is None:
-        return "", ()
+        return text_bounce_details(_report_text(msg))
     actions = [
         (fields["action"].lower()[:20], _recipient(fields)) for fields in _status_blocks(part) if fields.get("action")
     ]
@@ -238,3 +259,63 @@ def bounce_details(msg: Message) -> tuple[str, tuple[str, ...]]:
     status = next((a for a in ("failed", "delayed") if a in found), first)
     recipients = dict.fromkeys(r for a, r in actions if a == status and r)
     return status, tuple(recipients)[:MAX_BOUNCE_RECIPIENTS]
+
+
+def _children(part: Message) -> list[Message]:
+    try:
+        payload = part.get_payload()
+    except (ValueError, TypeError):
+        return []
+    return [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
+
+
+def _text_of(part: Message) -> str:
+    """The start of a text part, decoded as well as it goes ("" when it cannot be read at all)."""
+    try:
+        data = part.get_payload(decode=True)
+        charset = str(part.get_content_charset() or "utf-8")
+    except (ValueError, TypeError, LookupError):  # mangled bytes the email package cannot give back
+        return ""
+    if not isinstance(data, bytes):
+        return ""
+    try:
+        return data[: MAX_SCANNED_CHARS * 4].decode(charset, "replace")[:MAX_SCANNED_CHARS]
+    except LookupError:  # an unknown charset
+        return data[:MAX_SCANNED_CHARS].decode("latin-1")
+
+
+def _report_text(msg: Message) -> str:
+    """The bounce's own words: its first text/plain part, up to the copy of the returned headers."""
+    part = next((p for p in msg.walk() if p.get_content_type() == "text/plain" and not p.is_multipart()), None)
+    text = "" if part is None else _text_of(part)
+    quoted = _QUOTED_HEADERS.search(text)
+    return text if quoted is None else text[: quoted.start()]
+
+
+def text_bounce_details(text: str) -> tuple[str, tuple[str, ...]]:
+    """A bounce without a delivery-status part (an old MTA's plain text): ("failed" | "delayed" |
+    "", recipients named as `<address>:` lines, qmail-style). A warning is never read as a failure."""
+    if _TEXT_DELAYED.search(text):
+        status = "delayed"
+    elif _TEXT_FAILED.search(text):
+        status = "failed"
+    else:
+        return "", ()
+    found = dict.fromkeys(parse_addr_spec(r) for r in _TEXT_RECIPIENT.findall(text))
+    return status, tuple(r for r in found if r)[:MAX_BOUNCE_RECIPIENTS]
+
+
+def quoted_message_ids(msg: Message) -> tuple[str, ...]:
+    """The Message-IDs a bounce quotes of the mail it reports on, in the order found: the header
+    of its message/rfc822 part, `Message-ID:` lines of its text/rfc822-headers part or its text
+    (an old MTA's copy of the message in the body). The bounce's own Message-ID is not among them."""
+    found: list[str] = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype == "message/rfc822":
+            inner = next(iter(_children(part)), None)
+            value = "" if inner is None else str(inner.get("message-id", ""))
+            found += _QUOTED_MSGID.findall("Message-ID: " + value.strip())
+        elif ctype in ("text/rfc822-headers", "text/plain") and not part.is_multipart():
+            found += _QUOTED_MSGID.findall(_text_of(part))
+    return tuple(dict.fromkeys(f"<{m}>" for m in found))[:MAX_QUOTED_IDS]

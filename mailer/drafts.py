@@ -61,11 +61,8 @@ def new_draft(
         kind=intent.kind,
         ticket_id=intent.ticket_id,
         domain=helpdesk.address,
-        # The agent's reply token rides in the Message-ID too: a reply that lost the plus-address
-        # (some providers drop it) still proves itself through In-Reply-To/References.
-        unique=".".join(
-            filter(None, [intent.reply_token, str(int(now.timestamp())), secrets.token_hex(6)])
-        ),
+        # Never a reply token in here: a Message-ID travels in the References of the whole thread.
+        unique=f"{int(now.timestamp())}.{secrets.token_hex(6)}",
     )
     return Draft(intent=intent, values=values, message_id=message_id, reply_to=reply_to or helpdesk.address, now=now)
 

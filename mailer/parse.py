@@ -31,7 +31,7 @@ from mailer.addresses import (
     parse_addr_spec,
     parse_address_list,
 )
-from mailer.classify import bounce_details, classify_and_hazard
+from mailer.classify import bounce_details, classify_and_hazard, quoted_message_ids
 from mailer.errors import UnparseableMessageError
 from mailer.htmltext import body_text, forwarded_text, split_leaves
 from mailer.quotes import strip_reply
@@ -171,8 +171,9 @@ def _ignore_internal_headers(msg: Message, policy: ParsePolicy) -> list[str]:
 def _classification(msg: Message, policy: ParsePolicy) -> dict[str, Any]:
     (auto, reason), no_ack = classify_and_hazard(msg, policy)
     status, recipients = bounce_details(msg) if auto == "bounce" else ("", ())
+    quoted = quoted_message_ids(msg) if auto == "bounce" else ()
     return {"auto": auto, "auto_reason": reason, "no_ack": no_ack, "bounce_status": status,
-            "bounce_recipients": recipients}
+            "bounce_recipients": recipients, "bounce_message_ids": quoted}
 
 
 def _message_ids(value: str) -> list[str]:

@@ -100,10 +100,10 @@ def digest(*parts: object) -> str:
     return hashlib.sha256("\x00".join(str(p) for p in parts).encode()).hexdigest()[:24]
 
 
-def agent_reply_address(ticket_id: int, agent: str, policy: AgentPolicy) -> tuple[str, str]:
-    """(reply address, token text) that prove a reply comes from `agent` about this ticket."""
+def agent_reply_address(ticket_id: int, agent: str, policy: AgentPolicy) -> str:
+    """The reply address that proves a reply comes from `agent` about this ticket."""
     token = tokens.mint(policy.keyring, ticket_id=ticket_id, role="a", recipient_id=policy.agent_id(agent), email=agent)
-    return tokens.reply_address(policy.helpdesk_address, token), token.text()
+    return tokens.reply_address(policy.helpdesk_address, token)
 
 
 def notification(
@@ -127,7 +127,7 @@ def notification(
         sla=sla_view(ticket, now, policy.sla),
         commands=HELP,
     )
-    reply_to, token = agent_reply_address(ticket.id, to, policy) if policy.is_agent(to) else ("", "")
+    reply_to = agent_reply_address(ticket.id, to, policy) if policy.is_agent(to) else ""
     ids = [m for m in thread if m][-MAX_REFERENCES:]
     return OutgoingEmail(
         kind="agent_notification",
@@ -139,7 +139,6 @@ def notification(
         in_reply_to=ids[-1] if ids else "",
         references=tuple(ids),
         reply_to=reply_to,
-        reply_token=token,
         context=context,
     )
 
@@ -153,7 +152,7 @@ def command_error(ticket: Ticket, *, to: str, command: str, error: str, key: str
         command=CommandView(text=command[:200], error=error[:2000]),
         commands=HELP,
     )
-    reply_to, token = agent_reply_address(ticket.id, to, policy) if policy.is_agent(to) else ("", "")
+    reply_to = agent_reply_address(ticket.id, to, policy) if policy.is_agent(to) else ""
     return OutgoingEmail(
         kind="command_error",
         ticket_id=ticket.id,
@@ -162,7 +161,6 @@ def command_error(ticket: Ticket, *, to: str, command: str, error: str, key: str
         language=ticket.language,
         auto_submitted="auto-generated",
         reply_to=reply_to,
-        reply_token=token,
         context=context,
     )
 

@@ -41,37 +41,21 @@ def handle_agent_message(
     shell; `html_only` says the text was rendered from HTML (no text/plain part).
     """
     sender = msg.sender.email
-    # A token in the address the mail was sent to is the proof. Only for an agent's own address,
-    # and only when there is none (a client that answered our From, a provider that drops
-    # plus-addresses), do tokens in the thread's Message-IDs count.
     found = tokens.find_tokens(
         addresses=[*msg.envelope_to, *(a.email for a in (*msg.to, *msg.cc))],
-        message_ids=[],
         helpdesk_address=policy.helpdesk_address,
     )
-    if not found and policy.is_agent(sender):
-        found = tokens.find_tokens(
-            addresses=[], message_ids=[*msg.in_reply_to, *msg.references], helpdesk_address=policy.helpdesk_address
-        )
     agent_tokens = [t for t in found if t.role == "a"]
     if not policy.is_agent(sender):
         return _foreign_token(session, msg, reply_text, agent_tokens, now, policy)
     if msg.auto:
         return IngestResult(action="ignored", reason=f"{msg.auto} from agent: {msg.auto_reason}"[:500])
-    valid = [t for t in agent_tokens if tokens.verify(policy.keyring, t, email=sender)]
-    ticket = next((t for t in (session.get(Ticket, v.ticket_id) for v in valid) if t is not None), None)
+    ticket, why = _proven_ticket(session, msg, agent_tokens, policy)
     if ticket is None:
         hinted = _hinted_ticket(session, msg, [t.ticket_id for t in agent_tokens])
         if hinted is None:
             return None  # an agent writing to support like anyone else: a new ticket
-        why = "reply token not valid for this agent" if agent_tokens else "no reply token"
         return _reject(session, hinted, msg, reply_text, agent=sender, reason=why, now=now, policy=policy)
-    if policy.authserv_id and policy.require_dkim:
-        verdict = auth_results.check(msg.authentication_results, policy.authserv_id, sender=sender)
-        if not verdict.passed:
-            return _reject(
-                session, ticket, msg, reply_text, agent=sender, reason=verdict.reason, now=now, policy=policy
-            )
     outgoing = act(
         session,
         ticket,
@@ -86,6 +70,36 @@ def handle_agent_message(
         html_only=html_only,
     )
     return IngestResult(action="agent", ticket_id=ticket.id, reason=f"agent {sender}", outgoing=outgoing)
+
+
+def _proven_ticket(
+    session: Session, msg: IncomingMessage, agent_tokens: Sequence[tokens.ReplyToken], policy: AgentPolicy
+) -> tuple[Ticket | None, str]:
+    """The ticket an agent's message proves itself for, or (None, why not).
+
+    The proof is the agent's token in the address the mail was sent to (To, Cc, Delivered-To,
+    X-Original-To), plus our MTA's DKIM/DMARC pass when `authserv_id` and `require_dkim` are set.
+    A mail that lost the plus-address (a client that answered our From, a provider that drops
+    plus-addresses) is known by the mail of ours it answers (In-Reply-To/References naming mail
+    we sent to this agent) only when our MTA vouches for the agent's DKIM/DMARC: a Message-ID
+    alone proves nothing, everyone in the thread has them.
+    """
+    sender = msg.sender.email
+    valid = [t for t in agent_tokens if tokens.verify(policy.keyring, t, email=sender)]
+    ticket = next((t for t in (session.get(Ticket, v.ticket_id) for v in valid) if t is not None), None)
+    if ticket is None and agent_tokens:
+        return None, "reply token not valid for this agent"
+    if ticket is not None and not (policy.authserv_id and policy.require_dkim):
+        return ticket, ""
+    if not policy.authserv_id:
+        return None, "no reply token"
+    verdict = auth_results.check(msg.authentication_results, policy.authserv_id, sender=sender)
+    if not verdict.passed:
+        return None, verdict.reason if ticket is not None else f"no reply token and {verdict.reason}"
+    if ticket is None:
+        mailed = repo.tickets_mailed_to(session, [*msg.in_reply_to, *msg.references], sender)
+        ticket = next((t for t in (session.get(Ticket, i) for i in mailed) if t is not None), None)
+    return (ticket, "") if ticket is not None else (None, "no reply token")
 
 
 def _foreign_token(

@@ -1,4 +1,10 @@
-"""Mail about our own mail: delivery reports (DSN) and replies to our VERP envelope addresses."""
+"""Mail about our own mail: delivery reports (DSN) and replies to our VERP envelope addresses.
+
+A bounce names the outbox row it reports on by the signed VERP address it came back to, or,
+when it did not come back there (a relay that rewrote the envelope sender, an MTA that answered
+the header From), by the Message-ID of ours it quotes (its message/rfc822 or text/rfc822-headers
+part, or an old MTA's copy of the headers in its text). Either way it is recorded the same.
+"""
 
 from datetime import datetime
 
@@ -9,9 +15,18 @@ from tickets.models import Outbox, Ticket
 from tickets.values import IncomingMessage, IngestResult
 
 
+def _reported_row(session: Session, msg: IncomingMessage, bounce_of: int | None) -> tuple[Outbox | None, str]:
+    """(the outbox row the bounce reports on, how it was known) or (None, "")."""
+    row = session.get(Outbox, bounce_of) if bounce_of is not None else None
+    if row is not None:
+        return row, f"outbox {row.id}"
+    row = repo.outbox_by_message_ids(session, msg.bounce_message_ids)
+    return (row, f"outbox {row.id}, by the quoted {row.message_id}") if row is not None else (None, "")
+
+
 def attach_bounce(session: Session, msg: IncomingMessage, now: datetime, bounce_of: int | None) -> IngestResult:
     """A bounce of our own mail is attached to its ticket; it never gets an answer."""
-    row = session.get(Outbox, bounce_of) if bounce_of is not None else None
+    row, known_by = _reported_row(session, msg, bounce_of)
     ticket_ids = [row.ticket_id] if row is not None and row.ticket_id else []
     ticket_ids = ticket_ids or repo.tickets_by_message_ids(session, [*msg.references, *msg.in_reply_to])
     status = msg.bounce_status or "unknown"  # a report we cannot read marks nobody undeliverable
@@ -26,8 +41,8 @@ def attach_bounce(session: Session, msg: IncomingMessage, now: datetime, bounce_
     if status == "failed" and ticket.requester_email in failed:
         ticket.requester_undeliverable = True
         session.add(ticket)
-    detail = f"{status}: {', '.join(sorted(failed))}" + (f" (outbox {bounce_of})" if bounce_of else "")
-    repo.add_event(session, ticket.id, now, "bounce", detail=detail)
+    detail = f"{status}: {', '.join(sorted(failed))}" + (f" ({known_by})" if known_by else "")
+    repo.add_event(session, ticket.id, now, "bounce", detail=detail[:2000])
     return IngestResult(action="attached", ticket_id=ticket.id, reason=f"bounce {status}")
 
 

@@ -79,6 +79,38 @@ def automatic_kind_among(session: Session, message_ids: Sequence[str]) -> str:
     )
     return session.exec(query).first() or ""
 
+def tickets_mailed_to(session: Session, message_ids: Sequence[str], email: str) -> list[int]:
+    """Tickets of the mail we sent to `email` among these Message-IDs, most recent reference first."""
+    ids = [m for m in message_ids if m][-50:]
+    if not ids or not email:
+        return []
+    query = select(Message.message_id, Message.ticket_id, Message.to_addrs).where(
+        Message.message_id.in_(ids),  # type: ignore[attr-defined]
+        Message.direction == "out",
+    )
+    wanted = email.strip().lower()
+    owner = {
+        mid: tid for mid, tid, to in session.execute(query) if wanted in (a.strip().lower() for a in to.split(","))
+    }
+    return list(dict.fromkeys(owner[m] for m in reversed(ids) if m in owner))
+
+
+def outbox_by_message_ids(session: Session, message_ids: Sequence[str]) -> Outbox | None:
+    """The outbox row of the first of these Message-IDs that is one of our outgoing messages.
+
+    Looked up through the ticket thread's copy (message.message_id is indexed, outbox.message_id
+    is not), then the outbox rows of those tickets; mail of no ticket is not found."""
+    ids = [m for m in message_ids if m][:10]
+    if not ids:
+        return None
+    sent = select(Message.ticket_id).where(Message.message_id.in_(ids), Message.direction == "out")  # type: ignore[attr-defined]
+    tickets = list(dict.fromkeys(session.scalars(sent)))
+    if not tickets:
+        return None
+    query = select(Outbox).where(Outbox.ticket_id.in_(tickets), Outbox.message_id.in_(ids))  # type: ignore[union-attr,attr-defined]
+    rows = {row.message_id: row for row in session.scalars(query)}
+    return next((rows[m] for m in ids if m in rows), None)
+
 
 def add_participant(session: Session, ticket_id: int, email: str, role: str) -> None:
     if email:

@@ -5,8 +5,10 @@ The MAC is HMAC-SHA256(key[kid], purpose | ticket | role+recipient | recipient a
 truncated to 120 bits and written in lower-case base32 so that it survives mail systems
 that fold the case of local parts. Binding the address means a token only ever proves
 something for the one mailbox it was minted for: presented with another `From:` it fails.
-Tokens travel as a plus-address (`support+t123.a7.k1.<mac>@example.test`) and inside our
-own Message-IDs (`<kind.123.t123.a7.k1.<mac>@example.test>`).
+Tokens travel only as a plus-address (`support+t123.a7.k1.<mac>@example.test`), the Reply-To of
+the mail sent to that recipient. Never inside a Message-ID: Message-IDs travel in the References
+of every later mail of the thread, including mail an agent copies to the user, so whoever is in
+the thread could lift a token from there and write to it as the agent.
 """
 
 import base64
@@ -22,7 +24,6 @@ ROLES = ("a", "r")  # agent, requester (or someone in copy)
 _DOMAIN_SEP = b"ventanilla reply token v1"
 TOKEN_PATTERN = rf"t(\d{{1,12}})\.([ar])(\d{{1,9}})\.k([a-z0-9]{{1,8}})\.([a-z2-7]{{{MAC_CHARS}}})"
 _TOKEN = re.compile(TOKEN_PATTERN)
-_TOKEN_ANYWHERE = re.compile(rf"(?<![A-Za-z0-9]){TOKEN_PATTERN}(?![A-Za-z0-9])")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,7 +55,7 @@ class ReplyToken:
     mac: str
 
     def text(self) -> str:
-        """The token as it appears in addresses, Message-IDs and headers."""
+        """The token as it appears in a reply address."""
         return f"t{self.ticket_id}.{self.role}{self.recipient_id}.k{self.kid}.{self.mac}"
 
 
@@ -120,19 +121,7 @@ def token_from_address(address: str, helpdesk_address: str) -> ReplyToken | None
     return parse(got_local[len(prefix) :])
 
 
-def token_from_message_id(message_id: str, domain: str) -> ReplyToken | None:
-    """The token inside one of our Message-IDs `<...t1.a2.k1.<mac>@domain>`, or None."""
-    left, at, right = message_id.strip().strip("<>").lower().rpartition("@")
-    if not at or right != domain.lower().rpartition("@")[2]:
-        return None
-    found = _TOKEN_ANYWHERE.search(left)
-    return None if found is None else _from_match(found)
-
-
-def find_tokens(
-    *, addresses: Iterable[str], message_ids: Iterable[str], helpdesk_address: str
-) -> tuple[ReplyToken, ...]:
-    """Every well-formed token in these recipient addresses and thread Message-IDs, deduplicated."""
-    found = [token_from_address(a, helpdesk_address) for a in addresses]
-    found += [token_from_message_id(m, helpdesk_address) for m in message_ids]
+def find_tokens(*, addresses: Iterable[str], helpdesk_address: str) -> tuple[ReplyToken, ...]:
+    """Every well-formed token in these recipient addresses, deduplicated."""
+    found = (token_from_address(a, helpdesk_address) for a in addresses)
     return tuple(dict.fromkeys(t for t in found if t is not None))

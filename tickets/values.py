@@ -45,6 +45,7 @@ class IncomingMessage:
     no_ack: str = ""  # from a person, yet never acknowledged: why (e.g. it carries our loop header)
     bounce_status: str = ""  # "failed" | "delayed" | ... for DSNs
     bounce_recipients: tuple[str, ...] = ()
+    bounce_message_ids: tuple[str, ...] = ()  # Message-IDs a bounce quotes of the mail it reports on
     envelope_to: tuple[str, ...] = ()  # Delivered-To / X-Original-To: where bounces land
     authentication_results: tuple[str, ...] = ()
     defects: tuple[str, ...] = ()
@@ -73,7 +74,6 @@ class OutgoingEmail:
     in_reply_to: str = ""
     references: tuple[str, ...] = ()
     reply_to: str = ""  # "" = the helpdesk address; an agent's gets their signed reply address
-    reply_token: str = ""  # the token of `reply_to`, also carried in the Message-ID
     context: MailContext  # what the template of `kind` prints (tickets.mail_context)
 
     def __post_init__(self) -> None:

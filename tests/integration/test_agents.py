@@ -274,8 +274,8 @@ def assert_refused(h: Harness, number: int, result: IngestResult, *, alerted: st
 def test_agent_from_without_token_is_refused(harness: Harness) -> None:
     number, _ = open_ticket(harness)
     note = notification_for(harness, ANA, number)
-    # Someone writing as Ana who never received her notification: no token in the address, none in
-    # the thread (a genuine reply that lost the plus-address still names the notification).
+    # Someone writing as Ana with no token in the address (and no [agents] authserv_id, so the
+    # thread's Message-IDs could not count either).
     forged = mail(ANA, "#close\nListo.", subject=f"Re: [#{number}] {note['Subject']}")
     result = harness.deliver(forged, T0 + timedelta(hours=1))
     assert_refused(harness, number, result)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailer.classify import bounce_details, classify, classify_and_hazard
+from mailer.classify import bounce_details, classify, classify_and_hazard, quoted_message_ids, text_bounce_details
 from mailer.parse import EMAIL_POLICY, ParsePolicy
 
 CORPUS = Path(__file__).parent.parent / "data" / "emails"
@@ -34,9 +34,7 @@ def message(headers: str, body: str = BODY, policy: Policy = EMAIL_POLICY) -> Em
     return msg
 
 
-REPORT = (
-    'MIME-Version: 1.0\nContent-Type: multipart/report; report-type={kind}; boundary="r"\n'
-)
+REPORT = 'MIME-Version: 1.0\nContent-Type: multipart/report; report-type={kind}; boundary="r"\n'
 REPORT_BODY = (
     "\n--r\nContent-Type: text/plain\n\nYour message could not be delivered.\n"
     "--r\nContent-Type: message/{part}\n\nReporting-MTA: dns; mx.example.org\n\n"
@@ -44,8 +42,9 @@ REPORT_BODY = (
 )
 
 
-def report(kind: str = "delivery-status", part: str = "delivery-status", action: str = "failed",
-           rcpt: str = "u@example.org") -> str:
+def report(
+    kind: str = "delivery-status", part: str = "delivery-status", action: str = "failed", rcpt: str = "u@example.org"
+) -> str:
     return REPORT_BODY.format(part=part, action=action, rcpt=rcpt)
 
 
@@ -53,41 +52,48 @@ CASES = [
     # (id, headers, body, expected auto)
     ("person", PERSON, BODY, ""),
     ("auto-submitted auto-replied", PERSON + "Auto-Submitted: auto-replied\n", BODY, "auto-reply"),
-    ("auto-submitted auto-generated", PERSON + "Auto-Submitted: auto-generated\n", BODY,
-     "auto-reply"),
-    ("header name case", PERSON + "auto-SUBMITTED: Auto-Replied; owner-email=x@y\n", BODY,
-     "auto-reply"),
+    ("auto-submitted auto-generated", PERSON + "Auto-Submitted: auto-generated\n", BODY, "auto-reply"),
+    ("header name case", PERSON + "auto-SUBMITTED: Auto-Replied; owner-email=x@y\n", BODY, "auto-reply"),
     ("auto-submitted no", PERSON + "Auto-Submitted: no\n", BODY, ""),
     ("auto-submitted No with comment", PERSON + "Auto-Submitted: No (person)\n", BODY, ""),
     ("outlook suppress OOF", PERSON + "X-Auto-Response-Suppress: OOF\n", BODY, ""),
     ("outlook suppress All", PERSON + "X-Auto-Response-Suppress: All\n", BODY, ""),
     # Exchange/Outlook out-of-office replies without Auto-Submitted (issue 12 item 9)
     ("exchange OOF en", OUTLOOK.format(subject="Automatic reply: Renovar"), BODY, "auto-reply"),
-    ("exchange OOF es encoded", OUTLOOK.format(
-        subject="=?utf-8?Q?Respuesta_autom=C3=A1tica:_Renovar?="), BODY, "auto-reply"),
-    ("OOF es, no MS headers", PERSON.replace("Subject: Renovar", "Subject: Fuera de la oficina: Renovar"),
-     BODY, "auto-reply"),
-    ("OOF old Outlook", PERSON.replace("Subject: Renovar", "Subject: Out of Office AutoReply: Renovar"),
-     BODY, "auto-reply"),
-    ("autoreply bracket", PERSON.replace("Subject: Renovar", "Subject: [Autoreply] Renovar"), BODY,
-     "auto-reply"),
+    (
+        "exchange OOF es encoded",
+        OUTLOOK.format(subject="=?utf-8?Q?Respuesta_autom=C3=A1tica:_Renovar?="),
+        BODY,
+        "auto-reply",
+    ),
+    (
+        "OOF es, no MS headers",
+        PERSON.replace("Subject: Renovar", "Subject: Fuera de la oficina: Renovar"),
+        BODY,
+        "auto-reply",
+    ),
+    (
+        "OOF old Outlook",
+        PERSON.replace("Subject: Renovar", "Subject: Out of Office AutoReply: Renovar"),
+        BODY,
+        "auto-reply",
+    ),
+    ("autoreply bracket", PERSON.replace("Subject: Renovar", "Subject: [Autoreply] Renovar"), BODY, "auto-reply"),
     ("thread-topic", PERSON + "Thread-Topic: Automatic reply: Renovar\n", BODY, "auto-reply"),
-    ("inbox rules loop", PERSON + "X-MS-Exchange-Inbox-Rules-Loop: maria@example.org\n", BODY,
-     "auto-reply"),
-    ("suppress + German OOF after RE", OUTLOOK.format(
-        subject="RE: Automatische Antwort: Renovar"), BODY, "auto-reply"),
+    ("inbox rules loop", PERSON + "X-MS-Exchange-Inbox-Rules-Loop: maria@example.org\n", BODY, "auto-reply"),
+    ("suppress + German OOF after RE", OUTLOOK.format(subject="RE: Automatische Antwort: Renovar"), BODY, "auto-reply"),
     # ... and ordinary mail that looks a little like it is still from a person
     ("outlook person", OUTLOOK.format(subject="Renovar mi certificado"), BODY, ""),
-    ("outlook person speaks of auto replies", OUTLOOK.format(
-        subject="No me llega la respuesta automática"), BODY, ""),
-    ("out of office hours", PERSON.replace("Subject: Renovar", "Subject: Out of office hours: can I call?"),
-     BODY, ""),
-    ("autoreply not at the start", PERSON.replace("Subject: Renovar", "Subject: My autoreply: broken"),
-     BODY, ""),
-    ("German prefix without suppress", PERSON.replace("Subject: Renovar", "Subject: Automatische Antwort: x"),
-     BODY, ""),
-    ("suppress None", OUTLOOK.format(subject="RE: Automatische Antwort: x").replace(": All", ": None"),
-     BODY, ""),
+    ("outlook person speaks of auto replies", OUTLOOK.format(subject="No me llega la respuesta automática"), BODY, ""),
+    ("out of office hours", PERSON.replace("Subject: Renovar", "Subject: Out of office hours: can I call?"), BODY, ""),
+    ("autoreply not at the start", PERSON.replace("Subject: Renovar", "Subject: My autoreply: broken"), BODY, ""),
+    (
+        "German prefix without suppress",
+        PERSON.replace("Subject: Renovar", "Subject: Automatische Antwort: x"),
+        BODY,
+        "",
+    ),
+    ("suppress None", OUTLOOK.format(subject="RE: Automatische Antwort: x").replace(": All", ": None"), BODY, ""),
     ("x-autoreply", PERSON + "X-Autoreply: yes\n", BODY, "auto-reply"),
     ("x-autorespond", PERSON + "X-Autorespond: Vacation\n", BODY, "auto-reply"),
     ("precedence auto_reply", PERSON + "Precedence: auto_reply\n", BODY, "auto-reply"),
@@ -97,56 +103,74 @@ CASES = [
     ("precedence list", PERSON + "Precedence: LIST\n", BODY, "bulk"),
     ("precedence junk", PERSON + "Precedence: junk\n", BODY, "bulk"),
     ("list-id", PERSON + "List-Id: <firma.lists.example.org>\n", BODY, "bulk"),
-    ("list-unsubscribe", PERSON + "List-Unsubscribe: <mailto:u@lists.example.org>\n", BODY,
-     "bulk"),
+    ("list-unsubscribe", PERSON + "List-Unsubscribe: <mailto:u@lists.example.org>\n", BODY, "bulk"),
     ("null return-path", "Return-Path: <>\n" + PERSON, BODY, "bounce"),
-    ("null return-path on auto-reply", "Return-Path: <>\n" + PERSON
-     + "Auto-Submitted: auto-replied\n", BODY, "auto-reply"),
+    (
+        "null return-path on auto-reply",
+        "Return-Path: <>\n" + PERSON + "Auto-Submitted: auto-replied\n",
+        BODY,
+        "auto-reply",
+    ),
     ("dsn", PERSON + REPORT.format(kind="delivery-status"), report(), "bounce"),
     ("dsn report-type case", PERSON + REPORT.format(kind="Delivery-Status"), report(), "bounce"),
-    ("mailer-daemon with report", PERSON.replace("maria@example.org", "MAILER-DAEMON@mx.example.org")
-     + REPORT.format(kind="disposition-notification"), report(part="disposition-notification"),
-     "bounce"),
-    ("postmaster without report", PERSON.replace("maria@example.org", "postmaster@example.org"),
-     BODY, ""),
-    ("mdn from a person", PERSON + REPORT.format(kind="disposition-notification"),
-     report(part="disposition-notification"), ""),
-    ("from our address", PERSON.replace("maria@example.org", "Soporte@Ventanilla.Example"), BODY,
-     "own"),
-    ("from our alias", PERSON.replace("maria@example.org", "ayuda@ventanilla.example"), BODY,
-     "own"),
-    ("our message-id domain", PERSON + "Message-ID: <ack.1.x@OUT.ventanilla.example>\n", BODY,
-     "own"),
-    ("our address in display name only", PERSON.replace(
-        "Maria <maria@example.org>", '"soporte@ventanilla.example" <x@evil.example>'), BODY, ""),
+    (
+        "mailer-daemon with report",
+        PERSON.replace("maria@example.org", "MAILER-DAEMON@mx.example.org")
+        + REPORT.format(kind="disposition-notification"),
+        report(part="disposition-notification"),
+        "bounce",
+    ),
+    ("postmaster without report", PERSON.replace("maria@example.org", "postmaster@example.org"), BODY, ""),
+    (
+        "mdn from a person",
+        PERSON + REPORT.format(kind="disposition-notification"),
+        report(part="disposition-notification"),
+        "",
+    ),
+    ("from our address", PERSON.replace("maria@example.org", "Soporte@Ventanilla.Example"), BODY, "own"),
+    ("from our alias", PERSON.replace("maria@example.org", "ayuda@ventanilla.example"), BODY, "own"),
+    ("our message-id domain", PERSON + "Message-ID: <ack.1.x@OUT.ventanilla.example>\n", BODY, "own"),
+    (
+        "our address in display name only",
+        PERSON.replace("Maria <maria@example.org>", '"soporte@ventanilla.example" <x@evil.example>'),
+        BODY,
+        "",
+    ),
     # our loop header on mail from outside is forged or copied: a person (ticketed, never acked)
     ("x-loop naming us, outside From", PERSON + "X-Loop: soporte@ventanilla.example\n", BODY, ""),
     ("x-loop naming us, our From", OWN + "X-Loop: soporte@ventanilla.example\n", BODY, "loop"),
     ("x-loop naming others", PERSON + "X-Loop: lists@example.org\n", BODY, ""),
     ("our loop header, outside From", PERSON + "X-Ventanilla-Loop: soporte@ventanilla.example\n", BODY, ""),
     ("our loop header, our From", OWN + "X-Ventanilla-Loop: soporte@ventanilla.example\n", BODY, "loop"),
-    ("our loop header, our sub-address From", OWN.replace(OURS, "Soporte+B1.x@ventanilla.example")
-     + "X-Ventanilla-Loop: soporte@ventanilla.example\n", BODY, "loop"),
+    (
+        "our loop header, our sub-address From",
+        OWN.replace(OURS, "Soporte+B1.x@ventanilla.example") + "X-Ventanilla-Loop: soporte@ventanilla.example\n",
+        BODY,
+        "loop",
+    ),
     ("our loop header, other value", PERSON + "X-Ventanilla-Loop: other@example.org\n", BODY, ""),
-    ("50 received", "Received: from a by b; Mon, 7 Oct 2013 10:00:00 +0000\n" * 50 + PERSON,
-     BODY, ""),
-    ("51 received", "Received: from a by b; Mon, 7 Oct 2013 10:00:00 +0000\n" * 51 + PERSON,
-     BODY, "loop"),
+    ("50 received", "Received: from a by b; Mon, 7 Oct 2013 10:00:00 +0000\n" * 50 + PERSON, BODY, ""),
+    ("51 received", "Received: from a by b; Mon, 7 Oct 2013 10:00:00 +0000\n" * 51 + PERSON, BODY, "loop"),
     # precedence: loop > own > bounce > auto-reply > bulk
-    ("loop beats own", PERSON.replace("maria@example.org", OURS)
-     + "X-Ventanilla-Loop: soporte@ventanilla.example\n", BODY, "loop"),
-    ("own beats bounce", "Return-Path: <>\n" + PERSON.replace("maria@example.org", OURS), BODY,
-     "own"),
-    ("dsn beats auto-reply", PERSON + "Auto-Submitted: auto-replied\n"
-     + REPORT.format(kind="delivery-status"), report(), "bounce"),
-    ("auto-reply beats bulk", PERSON + "Auto-Submitted: auto-replied\nPrecedence: bulk\n", BODY,
-     "auto-reply"),
+    (
+        "loop beats own",
+        PERSON.replace("maria@example.org", OURS) + "X-Ventanilla-Loop: soporte@ventanilla.example\n",
+        BODY,
+        "loop",
+    ),
+    ("own beats bounce", "Return-Path: <>\n" + PERSON.replace("maria@example.org", OURS), BODY, "own"),
+    (
+        "dsn beats auto-reply",
+        PERSON + "Auto-Submitted: auto-replied\n" + REPORT.format(kind="delivery-status"),
+        report(),
+        "bounce",
+    ),
+    ("auto-reply beats bulk", PERSON + "Auto-Submitted: auto-replied\nPrecedence: bulk\n", BODY, "auto-reply"),
 ]
 
 
 @pytest.mark.parametrize("policy", [EMAIL_POLICY, email.policy.default], ids=["raw", "default"])
-@pytest.mark.parametrize(("headers", "body", "expected"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("headers", "body", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_classify(headers: str, body: str, expected: str, policy: Policy) -> None:
     auto, reason = classify(message(headers, body, policy), POLICY)
     assert auto == expected
@@ -161,7 +185,9 @@ def test_received_limit_comes_from_the_policy() -> None:
 def test_reasons_name_the_evidence() -> None:
     assert classify(message(PERSON + "Precedence: bulk\n"), POLICY) == ("bulk", "Precedence: bulk")
     assert classify(message(PERSON + "Auto-Submitted: auto-replied\n"), POLICY) == (
-        "auto-reply", "Auto-Submitted: auto-replied")
+        "auto-reply",
+        "Auto-Submitted: auto-replied",
+    )
 
 
 @pytest.mark.parametrize(
@@ -169,8 +195,7 @@ def test_reasons_name_the_evidence() -> None:
     [("failed", "failed"), ("delayed", "delayed"), ("delivered", "delivered"), ("", "")],
 )
 def test_bounce_details(action: str, expected: str) -> None:
-    msg = message(PERSON + REPORT.format(kind="delivery-status"),
-                  report(action=action, rcpt="Usuario@Example.org"))
+    msg = message(PERSON + REPORT.format(kind="delivery-status"), report(action=action, rcpt="Usuario@Example.org"))
     status, recipients = bounce_details(msg)
     assert status == expected
     assert recipients == (("usuario@example.org",) if action else ())
@@ -179,8 +204,9 @@ def test_bounce_details(action: str, expected: str) -> None:
 def test_failed_beats_delayed_and_only_matching_recipients_are_listed() -> None:
     msg = email.message_from_bytes((CORPUS / "dsn_failed.eml").read_bytes(), policy=EMAIL_POLICY)
     assert bounce_details(msg) == ("failed", ("usuario.uno@example.org",))
-    body = (REPORT_BODY.format(part="delivery-status", action="delayed", rcpt="a@example.org")
-            .replace("--r--\n", "Final-Recipient: rfc822; b@example.org\nAction: failed\n\n--r--\n"))
+    body = REPORT_BODY.format(part="delivery-status", action="delayed", rcpt="a@example.org").replace(
+        "--r--\n", "Final-Recipient: rfc822; b@example.org\nAction: failed\n\n--r--\n"
+    )
     msg = message(PERSON + REPORT.format(kind="delivery-status"), body)
     assert bounce_details(msg) == ("failed", ("b@example.org",))
 
@@ -195,11 +221,87 @@ def test_a_message_that_is_not_a_dsn_has_no_bounce_details() -> None:
         (PERSON + "X-Loop: soporte@ventanilla.example\n", ("", ""), "X-Loop names our address, but From is not ours"),
         (PERSON + "X-Ventanilla-Loop: Soporte@Ventanilla.example\n", ("", ""), "carries our X-Ventanilla-Loop"),
         (OWN + "X-Loop: soporte@ventanilla.example\n", ("loop", "X-Loop names our address"), ""),
-        (PERSON + "Auto-Submitted: auto-replied\nX-Loop: soporte@ventanilla.example\n",
-         ("auto-reply", "Auto-Submitted: auto-replied"), ""),
+        (
+            PERSON + "Auto-Submitted: auto-replied\nX-Loop: soporte@ventanilla.example\n",
+            ("auto-reply", "Auto-Submitted: auto-replied"),
+            "",
+        ),
         (PERSON, ("", ""), ""),
     ],
 )
 def test_a_forged_loop_header_is_a_hazard_not_a_loop(headers: str, verdict: tuple[str, str], hazard: str) -> None:
     got, why = classify_and_hazard(message(headers), POLICY)
     assert got == verdict and why.startswith(hazard) and bool(why) == bool(hazard)
+
+
+# -- what a bounce quotes of our mail, and what an old MTA's plain-text bounce says (issue 12 item 11)
+
+BOUNCES = Path(__file__).parent.parent / "data" / "bounces"
+OUR_ID = "<ack.7.1759654928.a1b2c3d4e5f6@ventanilla.example>"
+
+
+def sample(name: str) -> EmailMessage:
+    raw = (BOUNCES / f"{name}.eml").read_bytes().replace(b"@@MESSAGE_ID@@", OUR_ID.encode())
+    raw = raw.replace(b"@@RCPT_LOCAL@@", b"maria").replace(b"@@RCPT@@", b"Maria@Example.org")
+    msg = email.message_from_bytes(raw.replace(b"@@TICKET@@", b"7"), policy=EMAIL_POLICY)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+@pytest.mark.parametrize("name", ["postfix_rfc822_headers", "exchange_ndr", "qmail_plain"])
+def test_each_kind_of_bounce_gives_the_message_id_it_quotes_and_its_outcome(name: str) -> None:
+    msg = sample(name)
+    assert classify(msg, POLICY)[0] == "bounce"
+    assert quoted_message_ids(msg) == (OUR_ID,), "never the bounce's own Message-ID"
+    assert bounce_details(msg) == ("failed", ("maria@example.org",))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Message-ID: <a@x.example>\n", ("<a@x.example>",)),
+        ("message-id:\n <a@x.example>\n", ("<a@x.example>",)),  # folded
+        ("   Message-Id: <a@x.example>\n", ("<a@x.example>",)),  # indented copy
+        ("> Message-ID: <a@x.example>\n", ("<a@x.example>",)),  # quoted copy
+        ("Original-Message-ID: <a@x.example>\nX-MS-Exchange-MessageId: <b@x.example>\n", ()),
+        ("In-Reply-To: <a@x.example>\nReferences: <b@x.example>\n", ()),
+        ("The Message-ID: <a@x.example> was bad\n", ()),  # not a header line
+        (
+            "Message-ID: <a@x.example>\nMessage-ID: <a@x.example>\nMessage-ID: <b@x.example>\n",
+            ("<a@x.example>", "<b@x.example>"),
+        ),
+    ],
+)
+def test_quoted_message_ids_are_header_lines_of_the_copy(text: str, expected: tuple[str, ...]) -> None:
+    assert quoted_message_ids(message("Return-Path: <>\n" + PERSON, "\n" + text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+            "This is a permanent error; I've given up.\n\n<Ana@Example.org>:\nno mailbox here (#5.1.1)\n",
+            ("failed", ("ana@example.org",)),
+        ),
+        ("----- The following addresses had permanent fatal errors -----\n<ana@example.org>\n", ("failed", ())),
+        ("A message that you sent could not be delivered to one or more of its recipients.\n", ("failed", ())),
+        ("550 5.1.1 User unknown\n", ("failed", ())),
+        (
+            "**********************************************\n"
+            "**      THIS IS A WARNING MESSAGE ONLY      **\n"
+            "**  YOU DO NOT NEED TO RESEND YOUR MESSAGE  **\n",
+            ("delayed", ()),
+        ),
+        (
+            "A message that you sent has not yet been delivered to one or more of its recipients\n"
+            "after more than 24 hours on the queue. Delivery attempts will continue.\n",
+            ("delayed", ()),
+        ),
+        ("host mx.example.org [192.5.1.1]: connection timed out, will retry\n", ("delayed", ())),
+        ("Relayed through 10.5.1.1 to the next hop.\n", ("", ())),  # an IP is no status code
+        ("Your message was read on Monday.\n", ("", ())),
+    ],
+)
+def test_plain_text_bounce_outcome(text: str, expected: tuple[str, tuple[str, ...]]) -> None:
+    assert text_bounce_details(text) == expected
