@@ -11,7 +11,8 @@ from config.settings import Settings
 from scheduler.locking import try_job_lock
 from tickets.closing import close_quiet_resolved
 from tickets.mail_context import ReportContext
-from tickets.report import display, monthly_report, previous_month
+from tickets.report import monthly_report
+from tickets.report_figures import display, previous_month
 from tickets.sla_digest import daily_digest
 from tickets.sla_service import SweepPolicy, SweepResult, sweep
 from tickets.values import OutgoingEmail

@@ -6,8 +6,6 @@ server or exits 0 to the MTA (invariant 1). Processing then claims spooled recei
 their outcome (the receipt's new status) in the transaction that stores the ticket. A receipt
 that failed waits here with a backoff; one that keeps failing for a reason of its own is
 quarantined; nothing leaves the spool but by a decision recorded on its receipt.
-
-Also here: a mailbox's UIDVALIDITY, high-water UID and poller lease.
 """
 
 import functools
@@ -19,14 +17,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
-from sqlmodel import select as sqlmodel_select
 
-from tickets.inserts import insert_ignore
-from tickets.models import Blob, MailboxState, Receipt
+from tickets.models import Blob, Receipt
 from tickets.values import ReceiptKey
 
 _RT: Any = Receipt.__table__  # type: ignore[attr-defined]
@@ -325,55 +321,3 @@ def _same_message() -> Any:
         .order_by(_R.id)
         .limit(1)
     )
-
-
-# -- a mailbox's state: UIDVALIDITY, high water, the poller lease ----------------------------
-
-
-def mailbox_uidvalidity(session: Session, name: str) -> int:
-    state = session.get(MailboxState, name)
-    return state.uidvalidity if state else 0
-
-
-def save_uidvalidity(session: Session, name: str, uidvalidity: int) -> None:
-    state = session.get(MailboxState, name) or MailboxState(name=name)
-    state.uidvalidity = uidvalidity
-    session.add(state)
-
-
-def high_water_uid(session: Session, mailbox: str, uidvalidity: int) -> int:
-    query = select(func.max(_R.uid)).where(_R.mailbox == mailbox, _R.uidvalidity == uidvalidity)
-    return int(session.connection().execute(query).scalar() or 0)
-
-
-def take_lease(
-    session: Session,
-    name: str,
-    owner: str,
-    now: datetime,
-    until: datetime,
-    is_dead: Callable[[str], bool] = lambda _owner: False,
-) -> bool:
-    """Hold (or renew) the poller lease of a mailbox; False while another live owner holds it.
-
-    `is_dead(owner)` lets the caller vouch that an owner is gone (a dead process on this host),
-    so a restart after a crash does not wait for the lease to expire.
-    """
-    insert_ignore(session, MailboxState, {"name": name, "uidvalidity": 0, "high_water_uid": 0, "lease_owner": ""})
-    query = sqlmodel_select(MailboxState).where(MailboxState.name == name).with_for_update()
-    state = session.scalars(query).one()
-    held = state.lease_owner not in ("", owner) and state.lease_until is not None and state.lease_until > now
-    if held and not is_dead(state.lease_owner):
-        return False
-    state.lease_owner = owner
-    state.lease_until = until
-    session.add(state)
-    return True
-
-
-def release_lease(session: Session, name: str, owner: str) -> None:
-    state = session.get(MailboxState, name)
-    if state is not None and state.lease_owner == owner:
-        state.lease_owner = ""
-        state.lease_until = None
-        session.add(state)

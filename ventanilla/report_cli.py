@@ -11,7 +11,8 @@ from rich.markup import escape
 from config.settings import Settings
 from mailer.report_render import FORMATS, ReportFormatError, render
 from tickets.db import read_only
-from tickets.report import ReportError, monthly_report
+from tickets.report import monthly_report
+from tickets.report_figures import ReportError
 from ventanilla.context import AppContext
 
 console = Console(stderr=True)

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from config.settings import Settings
 from mailer.errors import InsecureConnectionError, SourceAuthError, SourceUnavailableError
-from tickets import spool
+from tickets import mailbox
 from tickets.clock import Clock
 from tickets.db import unit_of_work
 from tickets.errors import DatabaseUnavailableError
@@ -55,7 +55,7 @@ class MailboxLoop:
     def _lease(self) -> bool:
         now = self._clock.now()
         with unit_of_work(self._engine) as session:
-            return spool.take_lease(
+            return mailbox.take_lease(
                 session,
                 self._poller.source.name,
                 self._owner,
@@ -129,7 +129,7 @@ class MailboxLoop:
     def _release(self) -> None:
         try:
             with unit_of_work(self._engine) as session:
-                spool.release_lease(session, self._poller.source.name, self._owner)
+                mailbox.release_lease(session, self._poller.source.name, self._owner)
         except DatabaseUnavailableError:
             pass
 

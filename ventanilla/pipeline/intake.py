@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from mailer.source import FetchedMessage, MailSource
-from tickets import spool
+from tickets import mailbox, spool
 from tickets.clock import Clock
 from tickets.db import read_only, unit_of_work
 from tickets.spool import Incoming, ReceiptStatus, Spooled
@@ -128,8 +128,8 @@ class Poller:
     def _scan(self) -> tuple[int, list[int]]:
         name = self.source.name
         with read_only(self._engine) as session:
-            known = spool.mailbox_uidvalidity(session, name)
-            after = spool.high_water_uid(session, name, known) if known else 0
+            known = mailbox.mailbox_uidvalidity(session, name)
+            after = mailbox.high_water_uid(session, name, known) if known else 0
         folder = self.source.scan(after_uid=after)
         if folder.uidvalidity != known:
             if known:
@@ -142,7 +142,7 @@ class Poller:
                 )
                 folder = self.source.scan(after_uid=0)
             with unit_of_work(self._engine) as session:
-                spool.save_uidvalidity(session, name, folder.uidvalidity)
+                mailbox.save_uidvalidity(session, name, folder.uidvalidity)
         return folder.uidvalidity, list(folder.uids)
 
     def _finish_leftovers(self, known: list[Spooled], stats: PollStats) -> None:
