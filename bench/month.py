@@ -2,9 +2,9 @@
 
     python -m bench.month --db sqlite:///var/month.db [--preset october2013] [--scale 1.0] [--report]
 
-User mail goes through `tickets.service.ingest` (arrival times spread over the month), agent
-replies through `tickets.agent_actions.reply` at chosen response times, escalations and notes
-through `tickets.agent_actions`, calls through `tickets.phone.record_call` by outcome and half
+User mail goes through `tickets.ingest.service.ingest` (arrival times spread over the month), agent
+replies through `tickets.agents.actions.reply` at chosen response times, escalations and notes
+through `tickets.agents.actions`, calls through `tickets.phone.calls.record_call` by outcome and half
 hour. `expected(spec)` gives the figures the report must print for the generated month.
 """
 
@@ -27,11 +27,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from config.settings import Settings, load_settings  # noqa: E402
-from tickets import agent_actions, phone, rules, service  # noqa: E402
-from tickets.agent_mail import AgentPolicy, agent_policy  # noqa: E402
+from tickets.agents import actions as agent_actions  # noqa: E402
+from tickets.agents.mail import AgentPolicy, agent_policy  # noqa: E402
 from tickets.db import unit_of_work  # noqa: E402
-from tickets.report import month_bounds, share  # noqa: E402
-from tickets.sla import SlaPolicy  # noqa: E402
+from tickets.ingest import rules, service  # noqa: E402
+from tickets.phone import calls as phone  # noqa: E402
+from tickets.report.queries import month_bounds, share  # noqa: E402
+from tickets.sla.policy import SlaPolicy  # noqa: E402
 from tickets.values import Address, IncomingMessage, OutgoingEmail, ReceiptKey  # noqa: E402
 from ventanilla.secret import generate_secret, with_secret  # noqa: E402
 
@@ -305,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from tickets.db import make_engine, read_only
     from tickets.migrate import upgrade
-    from tickets.report import monthly_report
+    from tickets.report.queries import monthly_report
 
     engine = make_engine(args.db)
     upgrade(engine)

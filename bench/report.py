@@ -46,11 +46,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tickets import report as rpt  # noqa: E402
 from tickets.db import make_engine  # noqa: E402
 from tickets.migrate import upgrade  # noqa: E402
 from tickets.models import Event, Message, Ticket  # noqa: E402
-from tickets.phone_models import Call  # noqa: E402
+from tickets.phone.models import Call  # noqa: E402
+from tickets.report import queries as rpt  # noqa: E402
 
 PG_URL = os.environ.get("VENTANILLA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TZ = "Europe/Madrid"

@@ -27,8 +27,8 @@ from config.sla import SlaSettings
 from tickets.db import make_engine
 from tickets.migrate import upgrade
 from tickets.models import Ticket
-from tickets.sla import SlaPolicy
-from tickets.sla_service import SweepPolicy, sweep
+from tickets.sla.policy import SlaPolicy
+from tickets.sla.sweep import SweepPolicy, sweep
 
 NOW = datetime(2026, 10, 7, 9, 0, tzinfo=UTC)
 PG_URL = os.environ.get("VENTANILLA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -13,7 +13,7 @@ from email.message import EmailMessage, Message
 from typing import Protocol
 
 from mailer.addresses import decode_words, index_headers, parse_addr_spec, parse_address_list
-from tickets.rules import is_own_address
+from tickets.ingest.rules import is_own_address
 
 Headers = dict[str, list[str]]
 Verdict = tuple[str, str]

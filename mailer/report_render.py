@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from mailer.templating import TemplateRenderer
-from tickets.report_figures import MonthlyReport, display
+from tickets.report.figures import MonthlyReport, display
 
 FORMATS = ("text", "json", "csv", "html")
 LABELS = {

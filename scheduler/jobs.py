@@ -9,12 +9,12 @@ from sqlmodel import Session
 from config.phone import PhoneSettings
 from config.settings import Settings
 from scheduler.locking import try_job_lock
-from tickets.closing import close_quiet_resolved
 from tickets.mail_context import ReportContext
-from tickets.report import monthly_report
-from tickets.report_figures import display, previous_month
-from tickets.sla_digest import daily_digest
-from tickets.sla_service import SweepPolicy, SweepResult, sweep
+from tickets.report.figures import display, previous_month
+from tickets.report.queries import monthly_report
+from tickets.sla.closing import close_quiet_resolved
+from tickets.sla.digest import daily_digest
+from tickets.sla.sweep import SweepPolicy, SweepResult, sweep
 from tickets.values import OutgoingEmail
 from tickets.work import UseCases, as_mail
 

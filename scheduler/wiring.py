@@ -24,7 +24,7 @@ from scheduler.jobs import (
 )
 from tickets.clock import Clock
 from tickets.errors import DatabaseUnavailableError
-from tickets.sla_service import SweepPolicy, SweepResult
+from tickets.sla.sweep import SweepPolicy, SweepResult
 from tickets.work import UseCases
 
 logger = logging.getLogger(__name__)

@@ -10,8 +10,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from config.calendar import CalendarSettings
-from tickets.calendar import service_lines
-from tickets.commands import HELP
+from tickets.agents.commands import HELP
 from tickets.mail_context import (
     AckContext,
     AgentNotificationContext,
@@ -39,6 +38,7 @@ from tickets.mail_context import (
     TicketView,
     template_values,
 )
+from tickets.sla.calendar import service_lines
 
 TICKET = TicketView(
     id=1234,

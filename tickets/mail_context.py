@@ -243,7 +243,7 @@ class TicketClosedContext:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReportContext:
-    """The monthly report: figures already formatted for display (tickets.report.display)."""
+    """The monthly report: figures already formatted for display (tickets.report.queries.display)."""
 
     report: Mapping[str, object]
 

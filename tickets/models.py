@@ -103,7 +103,7 @@ class Receipt(SQLModel, table=True):
     size: int = 0
     arrived_at: datetime = utc_column()
     received_at: datetime = utc_column()
-    status: str = Field(default="received", max_length=20)  # tickets.spool.ReceiptStatus
+    status: str = Field(default="received", max_length=20)  # tickets.ingest.spool.ReceiptStatus
     reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
     attempts: int = 0  # processing attempts so far (poison detection)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
+from tickets.ingest.rules import TicketFacts
 from tickets.inserts import defer, flush_deferred, insert_ignore, insert_row
 from tickets.models import (
     Blob,
@@ -18,7 +19,6 @@ from tickets.models import (
     Receipt,
     Ticket,
 )
-from tickets.rules import TicketFacts
 
 
 def put_blob(session: Session, sha256: str, data: bytes) -> None:

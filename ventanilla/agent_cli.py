@@ -1,6 +1,6 @@
 """`ventanilla tickets reply|note|escalate|resolve|close|assign|reopen`: agents' actions from a shell.
 
-The commands call the same use cases as agents' emails (tickets.agent_actions) and queue
+The commands call the same use cases as agents' emails (tickets.agents.actions) and queue
 the resulting mail in the same transaction. `register(app)` adds them to `tickets`.
 """
 
@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from sqlmodel import Session
 
-from tickets import agent_actions
-from tickets.agent_mail import AgentPolicy
+from tickets.agents import actions as agent_actions
+from tickets.agents.mail import AgentPolicy
 from tickets.values import OutgoingEmail
 from tickets.work import as_mail
 from ventanilla.context import AppContext

@@ -21,7 +21,7 @@ from ventanilla.pipeline.failpoints import crash_point
 EX_DATAERR = 65  # sysexits: the MTA bounces the message (permanent)
 EX_TEMPFAIL = 75
 if TYPE_CHECKING:
-    from tickets.spool import Spooled
+    from tickets.ingest.spool import Spooled
     from ventanilla.pipeline.process import Ingestor
 app = typer.Typer(
     help="Ventanilla: a helpdesk email ticketing worker.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -126,7 +126,7 @@ def _read_message(app_ctx: AppContext) -> bytes:
 
 def _spool(app_ctx: AppContext, mailbox: str, raw: bytes) -> tuple["Ingestor", "Spooled"]:
     from mailer.maildir import uid_of
-    from tickets.spool import Incoming
+    from tickets.ingest.spool import Incoming
     from ventanilla.wiring import make_ingestor
 
     try:

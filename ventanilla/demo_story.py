@@ -13,7 +13,7 @@ from config.settings import Settings
 from scheduler.jobs import run_sla_sweep
 from tickets.db import read_only
 from tickets.models import Outbox
-from tickets.sla_service import SweepPolicy
+from tickets.sla.sweep import SweepPolicy
 from ventanilla.app import App
 
 
@@ -81,7 +81,7 @@ def sla_sweeps(app: App, start: datetime, hours: tuple[int, ...]) -> list[tuple[
 
 def phone_follow_up(app: App, ticket_id: int, requester: str, when: datetime) -> int | None:
     """Luis helps the requester of a ticket on the phone; the call becomes an email to them."""
-    from tickets import phone
+    from tickets.phone import calls as phone
     from ventanilla.phone_cli import phone_policy
 
     settings = app.settings
@@ -107,7 +107,7 @@ def phone_follow_up(app: App, ticket_id: int, requester: str, when: datetime) ->
 
 def monthly_report_text(engine: Engine, settings: Settings, month: str, language: str) -> str:
     from mailer.report_render import render
-    from tickets.report import monthly_report
+    from tickets.report.queries import monthly_report
 
     with read_only(engine) as session:
         report = monthly_report(session, month=month, timezone=settings.calendar.timezone)

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from mailer.transport import make_transport
-from tickets import outbox as queries
 from tickets.db import read_only, unit_of_work
 from tickets.models import Outbox
+from tickets.outbox import queries
 from ventanilla.pipeline.sender import DrainStats, OutboxDrainer
 
 app = typer.Typer(help="Look at and drain the outgoing mail queue.", no_args_is_help=True)

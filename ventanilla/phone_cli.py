@@ -13,7 +13,8 @@ from sqlmodel import Session
 
 from config.phone import PhoneSettings
 from config.settings import Settings
-from tickets import phone, phone_csv
+from tickets.phone import calls as phone
+from tickets.phone import log_csv as phone_csv
 from tickets.values import OutgoingEmail
 from tickets.work import as_mail
 from ventanilla.context import AppContext

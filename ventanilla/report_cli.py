@@ -11,8 +11,8 @@ from rich.markup import escape
 from config.settings import Settings
 from mailer.report_render import FORMATS, ReportFormatError, render
 from tickets.db import read_only
-from tickets.report import monthly_report
-from tickets.report_figures import ReportError
+from tickets.report.figures import ReportError
+from tickets.report.queries import monthly_report
 from ventanilla.context import AppContext
 
 console = Console(stderr=True)

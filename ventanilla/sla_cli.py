@@ -12,8 +12,8 @@ from rich.table import Table
 
 from scheduler.jobs import run_daily_digest, run_sla_sweep
 from tickets.db import read_only
-from tickets.sla_digest import TicketClock, sla_status
-from tickets.sla_service import SweepPolicy
+from tickets.sla.digest import TicketClock, sla_status
+from tickets.sla.sweep import SweepPolicy
 from ventanilla.context import AppContext
 
 app = typer.Typer(help="SLA clocks: sweep for alerts, show time left.", no_args_is_help=True)

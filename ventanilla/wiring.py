@@ -9,11 +9,11 @@ from mailer.maildir import MaildirSource
 from mailer.parse import parse_message, policy_from_settings
 from mailer.source import MailSource
 from mailer.transport import make_transport
-from tickets.agent_mail import AgentPolicy, agent_policy
+from tickets.agents.mail import AgentPolicy, agent_policy
 from tickets.clock import Clock
-from tickets.rules import CategoryRuleSpec
-from tickets.service import IngestPolicy
-from tickets.sla import SlaPolicy
+from tickets.ingest.rules import CategoryRuleSpec
+from tickets.ingest.service import IngestPolicy
+from tickets.sla.policy import SlaPolicy
 from ventanilla.app import App
 from ventanilla.pipeline.intake import Poller, PollLimits
 from ventanilla.pipeline.process import Ingestor

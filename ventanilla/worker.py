@@ -10,10 +10,10 @@ from sqlalchemy.engine import Engine
 
 from config.settings import Settings
 from mailer.errors import InsecureConnectionError, SourceAuthError, SourceUnavailableError
-from tickets import mailbox
 from tickets.clock import Clock
 from tickets.db import unit_of_work
 from tickets.errors import DatabaseUnavailableError
+from tickets.ingest import mailbox
 from ventanilla.pipeline.holder import is_dead_here, worker_id
 from ventanilla.pipeline.intake import Poller, PollStats
 from ventanilla.pipeline.trouble import Trouble

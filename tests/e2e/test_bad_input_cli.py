@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from tests.e2e.conftest import ventanilla, write_config
 from tickets.db import make_engine, read_only
-from tickets.phone_models import Call
+from tickets.phone.models import Call
 
 HEADER = "started_at,line,outcome,wait_seconds,duration_seconds,caller_phone,caller_email,agent,summary\n"
 ROWS = [

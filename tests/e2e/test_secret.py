@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from tests.e2e.conftest import clean_env, ventanilla, write_config
 from tests.mailgen import message
-from tickets import tokens
+from tickets.agents import tokens
 from tickets.db import make_engine, read_only
 from tickets.instance import InstanceSetting
 

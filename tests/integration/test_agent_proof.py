@@ -35,7 +35,7 @@ from tests.integration.test_agent_round_trip import (
     thread_of,
     to,
 )
-from tickets.tokens import TOKEN_PATTERN
+from tickets.agents.tokens import TOKEN_PATTERN
 
 OUR_MX = "mx.ventanilla.example"
 DKIM_PASS = f"{OUR_MX}; dkim=pass header.d=ventanilla.example; dmarc=pass header.from=ventanilla.example"

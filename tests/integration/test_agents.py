@@ -1,6 +1,6 @@
 """Agents by email and CLI on a real database (SQLite and PostgreSQL): relay, commands, impostors.
 
-The hooks in tickets.service are emulated by `Harness.deliver` (agent handling first, then the
+The hooks in tickets.ingest.service are emulated by `Harness.deliver` (agent handling first, then the
 normal ingest, then notifications), and mail is rendered and queued by the real
 ventanilla.pipeline.outgoing.queue_outgoing with the Reply-To the intent asks for, so the agent's reply is
 built from the notification exactly as a mail client would answer it.
@@ -23,12 +23,14 @@ from config.sla import SlaSettings
 from mailer.parse import parse_message, policy_from_settings
 from mailer.quotes import strip_reply
 from mailer.templating import TemplateRenderer
-from tickets import agent_actions, agent_service, service
 from tickets import repository as repo
-from tickets.agent_mail import agent_policy
+from tickets.agents import actions as agent_actions
+from tickets.agents import service as agent_service
+from tickets.agents.mail import agent_policy
 from tickets.db import read_only, unit_of_work
+from tickets.ingest import service
 from tickets.models import Outbox, Ticket
-from tickets.sla import SlaPolicy
+from tickets.sla.policy import SlaPolicy
 from tickets.values import IngestResult, ReceiptKey
 from ventanilla.pipeline.outgoing import OutgoingQueue, queue_outgoing
 

@@ -8,7 +8,7 @@ from scheduler.jobs import run_sla_sweep
 from tests.mailgen import backlog
 from tickets.db import read_only, unit_of_work
 from tickets.models import Event, Outbox, Ticket
-from tickets.sla_service import SweepPolicy
+from tickets.sla.sweep import SweepPolicy
 from tickets.values import ReceiptKey
 from ventanilla.app import App
 from ventanilla.wiring import make_ingestor

@@ -16,8 +16,8 @@ from tests.integration.test_agents import (
     notification_for,
     open_ticket,
 )
-from tickets import agent_actions
 from tickets import repository as repo
+from tickets.agents import actions as agent_actions
 from tickets.db import read_only, unit_of_work
 
 

@@ -16,8 +16,8 @@ from mailer.templating import PACKAGED_PATH
 from tests.mailgen import backlog, message
 from tests.samples import sample_context
 from tickets.db import read_only, unit_of_work
+from tickets.ingest.spool import Incoming, Spooled
 from tickets.models import Event, Message, Outbox, Participant, Receipt, Ticket
-from tickets.spool import Incoming, Spooled
 from tickets.values import OutgoingEmail, ReceiptKey
 from ventanilla.app import App
 from ventanilla.pipeline.outgoing import OutgoingQueue

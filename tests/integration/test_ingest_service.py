@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 
 from config.sla import SlaSettings
 from tickets import repository as repo
-from tickets import service
 from tickets.db import read_only, unit_of_work
+from tickets.ingest import service
 from tickets.models import Message, Receipt, Ticket
-from tickets.outbox_writer import RenderedMail, write_outbox
-from tickets.sla import SlaPolicy
+from tickets.outbox.writer import RenderedMail, write_outbox
+from tickets.sla.policy import SlaPolicy
 from tickets.values import Address, IncomingMessage, ReceiptKey
 
 ARRIVED = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
@@ -186,7 +186,7 @@ def test_acknowledgements_are_rate_limited_per_sender(engine) -> None:
 
 
 def test_revocation_is_urgent_by_keyword_rule(engine) -> None:
-    from tickets.rules import CategoryRuleSpec
+    from tickets.ingest.rules import CategoryRuleSpec
 
     policy = service.IngestPolicy(
         helpdesk_address=POLICY.helpdesk_address,

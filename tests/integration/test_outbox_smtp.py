@@ -24,12 +24,12 @@ from tests.conftest import TEST_SECRET
 from tests.integration.smtp_sink import *  # noqa: F403
 from tests.integration.smtp_sink import SmtpSink
 from tests.samples import sample_context, sample_shared
-from tickets import outbox as queries
 from tickets.clock import FakeClock
 from tickets.db import read_only, transaction, unit_of_work
 from tickets.mail_context import Person, template_values
 from tickets.models import Outbox
-from tickets.outbox import load_results
+from tickets.outbox import queries
+from tickets.outbox.queries import load_results
 from tickets.values import OutgoingEmail
 from ventanilla.outbox_cli import app as outbox_app
 from ventanilla.pipeline.outgoing import queue_outgoing

@@ -18,10 +18,10 @@ from tests.integration.test_agents import (
     notification_for,
     open_ticket,
 )
-from tickets import phone
 from tickets import repository as repo
 from tickets.db import read_only, unit_of_work
 from tickets.models import Outbox, Participant
+from tickets.phone import calls as phone
 from ventanilla.phone_cli import phone_policy
 
 OURS_PLUS = "Soporte+Ventas@Ventanilla.Example"

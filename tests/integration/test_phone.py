@@ -8,13 +8,15 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from config.sla import SlaSettings
-from tickets import phone, phone_csv, service
 from tickets.db import make_engine, read_only, unit_of_work
+from tickets.ingest import service
 from tickets.migrate import upgrade
 from tickets.models import Message, Outbox, Ticket
-from tickets.phone_models import Call
-from tickets.report import monthly_report
-from tickets.sla import SlaPolicy
+from tickets.phone import calls as phone
+from tickets.phone import log_csv as phone_csv
+from tickets.phone.models import Call
+from tickets.report.queries import monthly_report
+from tickets.sla.policy import SlaPolicy
 from tickets.values import Address, IncomingMessage, ReceiptKey
 from ventanilla.cli import app
 from ventanilla.phone_cli import phone_policy

@@ -9,11 +9,12 @@ from bench.month import expected, generate, october2013
 from config.sla import SlaSettings
 from mailer.report_render import render
 from tests.conftest import TEST_SECRET
-from tickets import agent_actions, service
-from tickets.agent_mail import agent_policy
+from tickets.agents import actions as agent_actions
+from tickets.agents.mail import agent_policy
 from tickets.db import read_only, unit_of_work
-from tickets.report import monthly_report
-from tickets.sla import SlaPolicy
+from tickets.ingest import service
+from tickets.report.queries import monthly_report
+from tickets.sla.policy import SlaPolicy
 from tickets.values import Address, IncomingMessage, ReceiptKey
 
 SLA = SlaPolicy.from_settings(SlaSettings())

@@ -16,7 +16,7 @@ from scheduler.wiring import make_scheduler
 from tickets.clock import FakeClock, SystemClock
 from tickets.db import read_only, unit_of_work
 from tickets.models import Message, Outbox, Ticket
-from tickets.sla_service import SweepPolicy
+from tickets.sla.sweep import SweepPolicy
 from ventanilla.app import App
 
 START = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)

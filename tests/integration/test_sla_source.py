@@ -18,11 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings, load_settings
-from tickets import agent_actions, phone
-from tickets.agent_mail import agent_reply_address
+from tickets.agents import actions as agent_actions
+from tickets.agents.mail import agent_reply_address
 from tickets.clock import FakeClock
 from tickets.db import read_only, unit_of_work
 from tickets.models import Outbox, Ticket
+from tickets.phone import calls as phone
 from tickets.values import IngestResult, ReceiptKey
 from ventanilla.agent_cli import Action, run_action
 from ventanilla.app import App

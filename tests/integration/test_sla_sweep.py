@@ -11,13 +11,13 @@ from sqlalchemy.engine import Engine
 from config.calendar import SeasonSettings
 from config.sla import BusinessHoursSettings, SlaSettings
 from scheduler.jobs import run_sla_sweep
-from tickets import service
 from tickets.clock import SystemClock
 from tickets.db import make_engine, read_only, unit_of_work
+from tickets.ingest import service
 from tickets.models import Event, Ticket
-from tickets.sla import THRESHOLDS, SlaPolicy
-from tickets.sla_models import SlaAlert
-from tickets.sla_service import SweepPolicy, SweepResult
+from tickets.sla.models import SlaAlert
+from tickets.sla.policy import THRESHOLDS, SlaPolicy
+from tickets.sla.sweep import SweepPolicy, SweepResult
 from tickets.values import Address, IncomingMessage, OutgoingEmail, ReceiptKey
 from ventanilla.app import App
 

@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from tickets import spool
 from tickets.db import unit_of_work
+from tickets.ingest import spool
+from tickets.ingest.spool import Incoming, ReceiptStatus
 from tickets.models import Receipt
-from tickets.spool import Incoming, ReceiptStatus
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=10)

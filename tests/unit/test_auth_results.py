@@ -2,7 +2,7 @@
 
 import pytest
 
-from tickets.auth_results import authserv_id, check, results
+from tickets.agents.auth_results import authserv_id, check, results
 
 OURS = "mx.ventanilla.example"
 PASS = (

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from config.calendar import CalendarSettings, PhoneLineSettings, SeasonSettings, parse_hours
-from tickets.calendar import hours_on, is_open, line_status, next_opening, service_lines
+from tickets.sla.calendar import hours_on, is_open, line_status, next_opening, service_lines
 
 CAL = CalendarSettings()
 PHONE, REVOCATION = CAL.phone, CAL.revocation

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tickets.commands import HELP, parse_commands
+from tickets.agents.commands import HELP, parse_commands
 
 
 @pytest.mark.parametrize(

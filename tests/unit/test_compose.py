@@ -19,7 +19,7 @@ from mailer.compose import (
 )
 from mailer.templating import RenderedTemplate
 from tests.samples import sample_context
-from tickets.outbox import is_expired, next_attempt
+from tickets.outbox.queries import is_expired, next_attempt
 from tickets.values import OutgoingEmail
 
 NOW = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from tickets.phone import CallError
-from tickets.phone_csv import MAX_SECONDS, decode_log, parse_row, read_log
-from tickets.report_figures import ReportError, month_bounds
+from tickets.phone.calls import CallError
+from tickets.phone.log_csv import MAX_SECONDS, decode_log, parse_row, read_log
+from tickets.report.figures import ReportError, month_bounds
 
 HEADER = "started_at,line,outcome,wait_seconds,duration_seconds,caller_phone,caller_email,agent,summary\n"
 ROW = "2013-10-01T09:00:00+02:00,general,answered,30,200,+34 600 1,josé@correo.example,ana,Renovación hecha\n"

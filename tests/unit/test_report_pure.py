@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tickets.report_figures import ReportError, Slot, month_bounds, previous_month, quiet_windows
+from tickets.report.figures import ReportError, Slot, month_bounds, previous_month, quiet_windows
 
 
 def test_month_bounds_are_local_midnights() -> None:

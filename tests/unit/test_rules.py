@@ -3,7 +3,7 @@
 
 import pytest
 
-from tickets import rules
+from tickets.ingest import rules
 from tickets.values import Address, IncomingMessage
 
 
@@ -72,7 +72,7 @@ def test_ack_refusal(message: IncomingMessage, recent: int, refused: str) -> Non
 
 
 def test_escalates_again_only_on_an_explicit_escalation_of_an_escalated_ticket() -> None:
-    from tickets.rules import escalates_again
+    from tickets.ingest.rules import escalates_again
 
     assert escalates_again("escalated", "escalated", "still waiting for registry")
     assert not escalates_again("escalated", "escalated", "")  # no reason: not an explicit #escalate

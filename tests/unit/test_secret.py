@@ -9,7 +9,7 @@ import pytest
 from config.secret import KNOWN_PUBLIC, SecretError, resolve, secret_problem
 from config.settings import HelpdeskSettings, load_settings
 from mailer.compose import parse_verp, verp_address
-from tickets import tokens
+from tickets.agents import tokens
 from ventanilla.demo import write_demo_config
 from ventanilla.secret import generate_secret
 

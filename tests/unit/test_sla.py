@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from config.calendar import SeasonSettings
 from config.sla import BusinessHoursSettings, PrioritySla, SlaSettings
-from tickets.sla import THRESHOLDS, BusinessClock, SlaPolicy, Targets, display_hours, is_answered
+from tickets.sla.policy import THRESHOLDS, BusinessClock, SlaPolicy, Targets, display_hours, is_answered
 
 MADRID = ZoneInfo("Europe/Madrid")
 SPRING = SeasonSettings(name="spring", start="05-02", end="06-30", hours=["mon-fri 09:00-21:00", "sat 09:00-14:00"])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tickets import tokens
+from tickets.agents import tokens
 
 RING = tokens.Keyring.of({"1": "first-secret-0123456789", "2": "second-secret-0123456789"}, "1")
 HELPDESK = "soporte@ventanilla.example"

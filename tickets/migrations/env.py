@@ -5,8 +5,8 @@ from sqlmodel import SQLModel
 
 import tickets.instance  # noqa: F401  (registers the tables)
 import tickets.models  # noqa: F401
-import tickets.phone_models  # noqa: F401
-import tickets.sla_models  # noqa: F401
+import tickets.phone.models  # noqa: F401
+import tickets.sla.models  # noqa: F401
 
 target_metadata = SQLModel.metadata
 

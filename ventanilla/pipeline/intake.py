@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from mailer.source import FetchedMessage, MailSource
-from tickets import mailbox, spool
 from tickets.clock import Clock
 from tickets.db import read_only, unit_of_work
-from tickets.spool import Incoming, ReceiptStatus, Spooled
+from tickets.ingest import mailbox, spool
+from tickets.ingest.spool import Incoming, ReceiptStatus, Spooled
 from ventanilla.pipeline.failpoints import crash_point
 from ventanilla.pipeline.process import Ingestor
 

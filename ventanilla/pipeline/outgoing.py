@@ -12,10 +12,10 @@ from mailer.compose import HeaderValueError
 from mailer.drafts import Draft, Unsendable, WriterSetup, Written, new_draft, write, write_all
 from mailer.templating import TemplateRenderer
 from tickets import repository as repo
-from tickets.calendar import service_lines
+from tickets.ingest.service import AckTally
 from tickets.mail_context import template_values
-from tickets.outbox_writer import RenderedMail, write_outbox
-from tickets.service import AckTally
+from tickets.outbox.writer import RenderedMail, write_outbox
+from tickets.sla.calendar import service_lines
 from tickets.values import OutgoingEmail
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ WRITE_CHUNK = 32  # drafts handed over at a time: written while the batch's next
 class OutgoingBatch:
     """Mail queued by a batch of ingest, written elsewhere meanwhile (in chunks) and added to the
     outbox at the end of the batch, in one statement. (The per-sender cap on acknowledgements
-    counts those of the batch itself: tickets.service.AckTally.)"""
+    counts those of the batch itself: tickets.ingest.service.AckTally.)"""
 
     def __init__(self, queue: OutgoingQueue, setup: WriterSetup, offload: Offload | None = None) -> None:
         self._queue = queue
@@ -116,7 +116,7 @@ class OutgoingBatch:
 
 
 def store(session: Session, written: list[tuple[Draft, Written | Unsendable]], *, sender: str) -> dict[str, int]:
-    """Written drafts into the outbox (tickets.outbox_writer); an unsendable one leaves an
+    """Written drafts into the outbox (tickets.outbox.writer); an unsendable one leaves an
     `<kind>-not-sent` event on its ticket instead. The row id of each message added, by key."""
     for draft, result in written:
         if isinstance(result, Unsendable):

@@ -19,13 +19,13 @@ from sqlmodel import Session
 
 from mailer.compose import parse_verp
 from mailer.errors import TemplateFailedError, UnparseableMessageError
-from tickets import service, spool
 from tickets.clock import Clock
 from tickets.db import transaction, unit_of_work
 from tickets.errors import DatabaseUnavailableError
+from tickets.ingest import service, spool
+from tickets.ingest.spool import Incoming, ReceiptStatus, Spooled
 from tickets.inserts import deferred_writes, flush_deferred
-from tickets.outbox import Queue
-from tickets.spool import Incoming, ReceiptStatus, Spooled
+from tickets.outbox.queries import Queue
 from tickets.values import IncomingMessage, IngestResult, ReceiptKey
 from ventanilla.pipeline.holder import is_dead_here, worker_id
 from ventanilla.pipeline.offload import Parse, ParseAhead, Parsed

@@ -20,11 +20,11 @@ from config.settings import HelpdeskSettings, OutboundSettings
 from mailer.compose import verp_address
 from mailer.errors import PermanentDeliveryError, TemporaryDeliveryError
 from mailer.transport import Results, ServerUnreachableError, Transport
-from tickets import outbox as queries
 from tickets.clock import Clock
 from tickets.db import transaction, unit_of_work
 from tickets.errors import DatabaseUnavailableError
-from tickets.outbox import ClaimedMail, Outcome
+from tickets.outbox import queries
+from tickets.outbox.queries import ClaimedMail, Outcome
 from ventanilla.pipeline.trouble import Trouble
 
 logger = logging.getLogger(__name__)

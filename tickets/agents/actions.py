@@ -10,14 +10,14 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from tickets import agent_mail as mail
 from tickets import repository as repo
-from tickets import rules
-from tickets.agent_mail import AgentPolicy
-from tickets.commands import ParsedReply, parse_commands
+from tickets.agents import mail
+from tickets.agents.commands import ParsedReply, parse_commands
+from tickets.agents.mail import AgentPolicy
+from tickets.ingest import rules
 from tickets.mail_context import MessageView
 from tickets.models import Message, Ticket
-from tickets.sla import retarget_cycle, start_cycle
+from tickets.sla.policy import retarget_cycle, start_cycle
 from tickets.values import OutgoingEmail
 
 logger = logging.getLogger(__name__)

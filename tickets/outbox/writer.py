@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from tickets.inserts import insert_rows
 from tickets.models import Message, Outbox
-from tickets.outbox import new_row
+from tickets.outbox.queries import new_row
 from tickets.values import OutgoingEmail
 
 

@@ -10,8 +10,9 @@ from sqlmodel import Session
 from config.agents import AgentSettings
 from config.settings import HelpdeskSettings
 from tickets import repository as repo
-from tickets import rules, tokens
-from tickets.commands import HELP
+from tickets.agents import tokens
+from tickets.agents.commands import HELP
+from tickets.ingest import rules
 from tickets.mail_context import (
     AgentNotificationContext,
     AgentReplyContext,
@@ -25,7 +26,7 @@ from tickets.mail_context import (
     ticket_view,
 )
 from tickets.models import Ticket
-from tickets.sla import SlaPolicy, display_hours
+from tickets.sla.policy import SlaPolicy, display_hours
 from tickets.values import OutgoingEmail
 
 THREAD_KINDS = frozenset({"user", "ack", "agent_reply", "phone_followup"})  # what the user's thread holds

@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from tickets import repository as repo
-from tickets import rules
-from tickets.agent_mail import user_thread
+from tickets.agents.mail import user_thread
+from tickets.ingest import rules
+from tickets.ingest.service import IngestPolicy
 from tickets.inserts import insert_row
 from tickets.mail_context import CallView, MissedCallContext, PhoneFollowupContext, requester_of, ticket_view
 from tickets.models import Message, Ticket
-from tickets.phone_models import Call
-from tickets.service import IngestPolicy
-from tickets.sla import start_cycle
+from tickets.phone.models import Call
+from tickets.sla.policy import start_cycle
 from tickets.values import OutgoingEmail
 
 logger = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from tickets.phone import CallError, CallRecord, validate
-from tickets.rules import is_own_address
+from tickets.ingest.rules import is_own_address
+from tickets.phone.calls import CallError, CallRecord, validate
 
 CSV_COLUMNS = (
     "started_at",

@@ -1,4 +1,4 @@
-"""Pure decisions about inbound mail: threading, language, category, acknowledgements (SLA: tickets.sla)."""
+"""Pure decisions about inbound mail: threading, language, category, acknowledgements (SLA: tickets.sla.policy)."""
 
 import functools
 import re

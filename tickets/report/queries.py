@@ -15,8 +15,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from tickets.models import Event, Message, Ticket
-from tickets.phone_models import Call
-from tickets.report_figures import (
+from tickets.phone.models import Call
+from tickets.report.figures import (
     RT_BUCKETS,
     Day,
     MonthlyReport,

@@ -12,11 +12,11 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from tickets import agent_mail as mail
-from tickets import auth_results, rules, tokens
 from tickets import repository as repo
-from tickets.agent_actions import AgentActionError, act, store_message
-from tickets.agent_mail import AgentPolicy
+from tickets.agents import auth_results, mail, tokens
+from tickets.agents.actions import AgentActionError, act, store_message
+from tickets.agents.mail import AgentPolicy
+from tickets.ingest import rules
 from tickets.mail_context import MessageView
 from tickets.models import Ticket
 from tickets.values import IncomingMessage, IngestResult, OutgoingEmail

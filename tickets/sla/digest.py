@@ -6,11 +6,11 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from tickets.ingest.rules import OPEN_STATUSES
 from tickets.mail_context import BreachItem, DigestContext, DigestView, DueItem, OverdueItem
 from tickets.models import Ticket
-from tickets.rules import OPEN_STATUSES
-from tickets.sla import is_answered
-from tickets.sla_service import SweepPolicy, alerts_between, count_by_status
+from tickets.sla.policy import is_answered
+from tickets.sla.sweep import SweepPolicy, alerts_between, count_by_status
 from tickets.values import OutgoingEmail
 
 BREACHES = ("breach-24h", "breach-48h")

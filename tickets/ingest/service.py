@@ -9,13 +9,15 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from tickets import agent_service, bounce_service, rules, spool
 from tickets import repository as repo
-from tickets.agent_mail import AgentPolicy
+from tickets.agents import service as agent_service
+from tickets.agents.mail import AgentPolicy
+from tickets.ingest import bounces as bounce_service
+from tickets.ingest import rules, spool
 from tickets.inserts import insert_row
 from tickets.mail_context import AckContext, Person, TicketView
 from tickets.models import AttachmentRow, Message, Ticket
-from tickets.sla import Cycle, SlaPolicy, start_cycle
+from tickets.sla.policy import Cycle, SlaPolicy, start_cycle
 from tickets.values import IncomingMessage, IngestResult, OutgoingEmail, ReceiptKey
 
 logger = logging.getLogger(__name__)

@@ -19,11 +19,11 @@ from sqlmodel import Session, col
 
 from config.settings import Settings
 from tickets import repository as repo
+from tickets.ingest.rules import OPEN_STATUSES
 from tickets.mail_context import AlertItem, AlertView, SlaAlertContext, requester_of, ticket_view
 from tickets.models import Message, Ticket
-from tickets.rules import OPEN_STATUSES
-from tickets.sla import SlaPolicy, Threshold, display_hours, is_answered
-from tickets.sla_models import SlaAlert
+from tickets.sla.models import SlaAlert
+from tickets.sla.policy import SlaPolicy, Threshold, display_hours, is_answered
 from tickets.values import OutgoingEmail
 
 logger = logging.getLogger(__name__)

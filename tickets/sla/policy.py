@@ -21,7 +21,7 @@ import holidays as holiday_calendars
 
 from config.calendar import DAY_SECONDS, WeeklyRule, parse_hours
 from config.sla import BusinessHoursSettings, PrioritySla, SlaSettings
-from tickets.calendar import merge_spans
+from tickets.sla.calendar import merge_spans
 
 if TYPE_CHECKING:
     from tickets.models import Ticket

@@ -1,0 +1,1 @@
+"""Agents: replies and commands by email (signed reply addresses), notifications."""

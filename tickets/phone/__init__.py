@@ -1,0 +1,1 @@
+"""Phone: calls logged or imported become tickets and written follow-ups."""

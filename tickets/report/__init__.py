@@ -1,0 +1,1 @@
+"""Report: the monthly figures (queries) and their display (figures, pure)."""

@@ -1,0 +1,1 @@
+"""SLA: due times (the one SlaPolicy), the sweep, alerts, the digest, auto-close, the calendar."""
