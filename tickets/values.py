@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from tickets.mail_context import CONTEXT_OF_KIND, MailContext
 
@@ -82,11 +83,28 @@ class OutgoingEmail:
             raise TypeError(f"a {self.kind} mail needs a {expected.__name__}, not {type(self.context).__name__}")
 
 
+class IngestAction(StrEnum):
+    """What became of one inbound message."""
+
+    TICKETED = "ticketed"  # a new ticket
+    FOLLOWUP = "followup"  # the requester's (or a participant's) message on their ticket
+    ATTACHED = "attached"  # an auto-reply kept on the ticket it answers
+    AGENT = "agent"  # an agent's reply or commands, proven
+    AGENT_REFUSED = "agent-refused"  # from an agent's address without proof: recorded, not acted on
+    IGNORED = "ignored"  # a loop, our own mail, a bounce or list mail of no ticket
+    DUPLICATE = "duplicate"  # the same message (Message-ID and bytes) under another key
+    QUARANTINED = "quarantined"  # refused: no single sender, unparseable, too large, poison
+    RECORDED = "recorded"  # a bounce recorded on the mail it reports
+    ALREADY = "already"  # this very receipt was processed before
+    ERROR = "error"  # processing failed: retried later
+    WAITING = "waiting"  # held back by no fault of its own (an operator's template)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IngestResult:
     """What ingesting one message decided."""
 
-    action: str  # "ticketed" | "followup" | "ignored" | "duplicate" | "quarantined" | "bounce"
+    action: IngestAction
     ticket_id: int | None = None
     reason: str = ""
     outgoing: tuple[OutgoingEmail, ...] = ()

@@ -142,6 +142,8 @@ def _spool(app_ctx: AppContext, mailbox: str, raw: bytes) -> tuple["Ingestor", "
 
 def _process_spooled(ingestor: "Ingestor", receipt: "Spooled") -> str:
     """Process the message just spooled; what became of it, in one line."""
+    from tickets.values import IngestAction
+
     if not receipt.fresh:
         return f"already received (receipt {receipt.id}: {receipt.status})"
     try:
@@ -149,7 +151,7 @@ def _process_spooled(ingestor: "Ingestor", receipt: "Spooled") -> str:
     except Exception as exc:  # an outage or a setting: the message waits in the spool
         logger.error("spooled as receipt %s; processing failed (%s): the worker will retry", receipt.id, exc)
         return f"spooled (receipt {receipt.id}); processing failed, the worker will retry"
-    if result.action in ("error", "waiting"):
+    if result.action in (IngestAction.ERROR, IngestAction.WAITING):
         return f"spooled (receipt {receipt.id}); not processed yet ({result.reason}): the worker will retry"
     ticket = f" ticket #{result.ticket_id}" if result.ticket_id else ""
     return f"{result.action}{ticket} (receipt {receipt.id})"

@@ -20,93 +20,82 @@ def _mail(sender: str, subject: str, body: str, when: datetime, **headers: str) 
     return bytes(msg)
 
 
+# (minutes after the start, From, Subject, text, extra headers): new questions, plus mail that must
+# not be answered (an auto-reply, a newsletter).
+FIRST_WAVE: tuple[tuple[int, str, str, str, dict[str, str]], ...] = (
+    (
+        0,
+        "María López <maria.lopez@correo.example>",
+        "No puedo descargar mi certificado",
+        "Buenos días,\n\nsolicité el certificado de persona física ayer y me acredité en la oficina, "
+        "pero al intentar descargarlo con el código de solicitud la página dice que el código no es "
+        "válido. ¿Qué puedo hacer?\n\nGracias,\nMaría",
+        {},
+    ),
+    (
+        7,
+        "Jordi Puig <jordi.puig@empresa.example>",
+        "URGENTE: revocar certificado robado",
+        "Hola,\n\nme han robado el portátil con mi certificado instalado. Necesito revocarlo "
+        "cuanto antes. Mi DNI es 12345678Z.\n\nUn saludo",
+        {},
+    ),
+    (
+        18,
+        "Emily Clarke <emily.clarke@mail.example>",
+        "How do I export my certificate from Firefox?",
+        "Hello,\n\nI need to move my certificate to a new computer. How do I export it from Firefox "
+        "as a .p12 backup file, and how do I import it in Chrome?\n\nThanks,\nEmily",
+        {},
+    ),
+    (
+        26,
+        "Antonio Ruiz <a.ruiz@correo.example>",
+        "Renovación del certificado que caduca",
+        "Hola, mi certificado caduca la semana que viene. ¿Puedo renovarlo por internet o "
+        "tengo que ir otra vez a una oficina de acreditación?\n\nAntonio",
+        {},
+    ),
+    (
+        41,
+        "Lucía Fernández <lucia.f@correo.example>",
+        "Error al firmar en la sede electrónica",
+        "Cuando intento firmar un trámite me sale 'no se encuentra ningún certificado válido'. "
+        "Uso Windows 11 y Edge. ¿Me podéis ayudar?",
+        {},
+    ),
+    (
+        55,
+        "Jordi Puig <jordi.puig@empresa.example>",
+        "Fuera de la oficina: URGENTE: revocar",
+        "Estoy fuera de la oficina hasta el lunes.",
+        {"Auto_Submitted": "auto-replied"},
+    ),
+    (
+        63,
+        "Boletín Novedades <boletin@noticias.example>",
+        "Novedades de octubre",
+        "Las novedades del mes...",
+        {"Precedence": "bulk", "List_Id": "<boletin.noticias.example>"},
+    ),
+    (
+        80,
+        "Peter Novak <peter.novak@mail.example>",
+        "Request a certificate as a foreign resident",
+        "Dear support,\n\nI live in Spain with an NIE. Can I request a certificate and how do I "
+        "prove my identity?\n\nRegards,\nPeter",
+        {},
+    ),
+)
+
+
 def first_wave(start: datetime) -> list[tuple[datetime, bytes]]:
     """New questions, plus mail that must not be answered (auto-reply, newsletter)."""
-    t = [start + timedelta(minutes=m) for m in (0, 7, 18, 26, 41, 55, 63, 80)]
-    return [
-        (
-            t[0],
-            _mail(
-                "María López <maria.lopez@correo.example>",
-                "No puedo descargar mi certificado",
-                "Buenos días,\n\nsolicité el certificado de persona física ayer y me acredité en la oficina, "
-                "pero al intentar descargarlo con el código de solicitud la página dice que el código no es "
-                "válido. ¿Qué puedo hacer?\n\nGracias,\nMaría",
-                t[0],
-            ),
-        ),
-        (
-            t[1],
-            _mail(
-                "Jordi Puig <jordi.puig@empresa.example>",
-                "URGENTE: revocar certificado robado",
-                "Hola,\n\nme han robado el portátil con mi certificado instalado. Necesito revocarlo "
-                "cuanto antes. Mi DNI es 12345678Z.\n\nUn saludo",
-                t[1],
-            ),
-        ),
-        (
-            t[2],
-            _mail(
-                "Emily Clarke <emily.clarke@mail.example>",
-                "How do I export my certificate from Firefox?",
-                "Hello,\n\nI need to move my certificate to a new computer. How do I export it from Firefox "
-                "as a .p12 backup file, and how do I import it in Chrome?\n\nThanks,\nEmily",
-                t[2],
-            ),
-        ),
-        (
-            t[3],
-            _mail(
-                "Antonio Ruiz <a.ruiz@correo.example>",
-                "Renovación del certificado que caduca",
-                "Hola, mi certificado caduca la semana que viene. ¿Puedo renovarlo por internet o "
-                "tengo que ir otra vez a una oficina de acreditación?\n\nAntonio",
-                t[3],
-            ),
-        ),
-        (
-            t[4],
-            _mail(
-                "Lucía Fernández <lucia.f@correo.example>",
-                "Error al firmar en la sede electrónica",
-                "Cuando intento firmar un trámite me sale 'no se encuentra ningún certificado válido'. "
-                "Uso Windows 11 y Edge. ¿Me podéis ayudar?",
-                t[4],
-            ),
-        ),
-        (
-            t[5],
-            _mail(
-                "Jordi Puig <jordi.puig@empresa.example>",
-                "Fuera de la oficina: URGENTE: revocar",
-                "Estoy fuera de la oficina hasta el lunes.",
-                t[5],
-                Auto_Submitted="auto-replied",
-            ),
-        ),
-        (
-            t[6],
-            _mail(
-                "Boletín Novedades <boletin@noticias.example>",
-                "Novedades de octubre",
-                "Las novedades del mes...",
-                t[6],
-                Precedence="bulk",
-                List_Id="<boletin.noticias.example>",
-            ),
-        ),
-        (
-            t[7],
-            _mail(
-                "Peter Novak <peter.novak@mail.example>",
-                "Request a certificate as a foreign resident",
-                "Dear support,\n\nI live in Spain with an NIE. Can I request a certificate and how do I "
-                "prove my identity?\n\nRegards,\nPeter",
-                t[7],
-            ),
-        ),
-    ]
+    waves = []
+    for minutes, sender, subject, text, headers in FIRST_WAVE:
+        when = start + timedelta(minutes=minutes)
+        waves.append((when, _mail(sender, subject, text, when, **headers)))
+    return waves
 
 
 def second_wave(start: datetime) -> list[tuple[datetime, bytes]]:

@@ -19,7 +19,7 @@ from tickets.agents.mail import AgentPolicy
 from tickets.ingest import rules
 from tickets.mail_context import MessageView
 from tickets.models import Ticket
-from tickets.values import IncomingMessage, IngestResult, OutgoingEmail
+from tickets.values import IncomingMessage, IngestAction, IngestResult, OutgoingEmail
 
 logger = logging.getLogger(__name__)
 __all__ = ["AgentPolicy", "AgentActionError", "handle_agent_message", "notify_agents", "act"]
@@ -49,7 +49,7 @@ def handle_agent_message(
     if not policy.is_agent(sender):
         return _foreign_token(session, msg, reply_text, agent_tokens, now, policy)
     if msg.auto:
-        return IngestResult(action="ignored", reason=f"{msg.auto} from agent: {msg.auto_reason}"[:500])
+        return IngestResult(action=IngestAction.IGNORED, reason=f"{msg.auto} from agent: {msg.auto_reason}"[:500])
     ticket, why = _proven_ticket(session, msg, agent_tokens, policy)
     if ticket is None:
         hinted = _hinted_ticket(session, msg, [t.ticket_id for t in agent_tokens])
@@ -69,7 +69,7 @@ def handle_agent_message(
         agent_name=msg.sender.name,
         html_only=html_only,
     )
-    return IngestResult(action="agent", ticket_id=ticket.id, reason=f"agent {sender}", outgoing=outgoing)
+    return IngestResult(action=IngestAction.AGENT, ticket_id=ticket.id, reason=f"agent {sender}", outgoing=outgoing)
 
 
 def _proven_ticket(
@@ -117,7 +117,7 @@ def _foreign_token(
             ticket = session.get(Ticket, token.ticket_id)
             if ticket is not None:
                 if msg.auto:
-                    return IngestResult(action="ignored", reason=f"{msg.auto} to an agent's reply address")
+                    return IngestResult(action=IngestAction.IGNORED, reason=f"{msg.auto} to an agent's reply address")
                 reason = f"sent by {msg.sender.email}, not by {agent} whose reply address it used"
                 return _reject(session, ticket, msg, text, agent=agent, reason=reason, now=now, policy=policy)
     return None  # no genuine agent token: an ordinary message
@@ -157,7 +157,7 @@ def _reject(
         key=f"unverified:{msg.raw_sha256}",
         policy=policy,
     )
-    return IngestResult(action="agent-refused", ticket_id=ticket.id, reason=reason[:500], outgoing=(alert,))
+    return IngestResult(action=IngestAction.AGENT_REFUSED, ticket_id=ticket.id, reason=reason[:500], outgoing=(alert,))
 
 
 def notify_agents(

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from tickets import repository as repo
 from tickets.models import Outbox, Ticket
-from tickets.values import IncomingMessage, IngestResult
+from tickets.values import IncomingMessage, IngestAction, IngestResult
 
 
 def _reported_row(session: Session, msg: IncomingMessage, bounce_of: int | None) -> tuple[Outbox | None, str]:
@@ -34,7 +34,7 @@ def attach_bounce(session: Session, msg: IncomingMessage, now: datetime, bounce_
         row.status, row.last_reply = "bounced", f"DSN: {', '.join(msg.bounce_recipients) or 'failed'}"[:2000]
         session.add(row)
     if not ticket_ids:
-        return IngestResult(action="ignored", reason=f"bounce ({status}) of no known ticket")
+        return IngestResult(action=IngestAction.IGNORED, reason=f"bounce ({status}) of no known ticket")
     ticket = session.get(Ticket, ticket_ids[0])
     assert ticket is not None and ticket.id is not None
     failed = set(msg.bounce_recipients) or set((row.recipients if row else "").split(","))
@@ -43,7 +43,7 @@ def attach_bounce(session: Session, msg: IncomingMessage, now: datetime, bounce_
         session.add(ticket)
     detail = f"{status}: {', '.join(sorted(failed))}" + (f" ({known_by})" if known_by else "")
     repo.add_event(session, ticket.id, now, "bounce", detail=detail[:2000])
-    return IngestResult(action="attached", ticket_id=ticket.id, reason=f"bounce {status}")
+    return IngestResult(action=IngestAction.ATTACHED, ticket_id=ticket.id, reason=f"bounce {status}")
 
 
 def attach_envelope_reply(session: Session, msg: IncomingMessage, outbox_id: int) -> IngestResult:
@@ -51,7 +51,7 @@ def attach_envelope_reply(session: Session, msg: IncomingMessage, outbox_id: int
     Return-Path, RFC 3834 3.1.1): attached to the ticket of that outbox row, changing nothing."""
     row = session.get(Outbox, outbox_id)
     if row is None or row.ticket_id is None:
-        return IngestResult(action="ignored", reason="mail to a bounce address of no known ticket")
+        return IngestResult(action=IngestAction.IGNORED, reason="mail to a bounce address of no known ticket")
     return IngestResult(
-        action="attached", ticket_id=row.ticket_id, reason=f"reply to the envelope of outbox {outbox_id}"
+        action=IngestAction.ATTACHED, ticket_id=row.ticket_id, reason=f"reply to the envelope of outbox {outbox_id}"
     )

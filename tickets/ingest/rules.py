@@ -5,6 +5,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from tickets.values import IncomingMessage
 
@@ -78,9 +79,17 @@ class TicketFacts:
     participants: frozenset[str]
 
 
+class ThreadAction(StrEnum):
+    """Where a message goes: a new ticket, the ticket it belongs to, or a new one linked to a closed one."""
+
+    NEW = "new"
+    JOIN = "join"
+    NEW_LINKED = "new-linked"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ThreadDecision:
-    action: str  # "new" | "join" | "new-linked"
+    action: "ThreadAction"
     ticket_id: int | None = None
     reason: str = ""
     refused: tuple[int, ...] = ()  # tickets the message referenced but its sender does not belong to
@@ -104,11 +113,11 @@ def decide_thread(
         if how != "token" and sender not in facts.participants:
             continue
         if facts.status == "closed":
-            return ThreadDecision(action="new-linked", ticket_id=facts.id, reason=f"{how}; closed")
-        return ThreadDecision(action="join", ticket_id=facts.id, reason=how)
+            return ThreadDecision(action=ThreadAction.NEW_LINKED, ticket_id=facts.id, reason=f"{how}; closed")
+        return ThreadDecision(action=ThreadAction.JOIN, ticket_id=facts.id, reason=how)
     strangers = tuple(dict.fromkeys(f.id for f in [*by_headers, *by_subject]))
     reason = f"not a participant of #{strangers[0]}" if strangers else ""
-    return ThreadDecision(action="new", reason=reason, refused=strangers)
+    return ThreadDecision(action=ThreadAction.NEW, reason=reason, refused=strangers)
 
 
 def _candidates(

@@ -18,7 +18,7 @@ from tickets.inserts import insert_row
 from tickets.mail_context import AckContext, Person, TicketView
 from tickets.models import AttachmentRow, Message, Ticket
 from tickets.sla.policy import Cycle, SlaPolicy, start_cycle
-from tickets.values import IncomingMessage, IngestResult, OutgoingEmail, ReceiptKey
+from tickets.values import IncomingMessage, IngestAction, IngestResult, OutgoingEmail, ReceiptKey
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +78,8 @@ def ingest(
             lease=timedelta(0),
         )
         if not receipt.fresh:
-            return IngestResult(
-                action="already", ticket_id=receipt.ticket_id, reason=f"receipt {receipt.id} is {receipt.status}"
-            )
+            reason = f"receipt {receipt.id} is {receipt.status}"
+            return IngestResult(action=IngestAction.ALREADY, ticket_id=receipt.ticket_id, reason=reason)
         receipt_id = receipt.id
     result = _decide(session, msg, arrived_at, now, policy, bounce_of, receipt_id, acks or AckTally())
     spool.record_outcome(
@@ -91,12 +90,18 @@ def ingest(
         ticket_id=result.ticket_id,
         message_id=msg.message_id,
     )
-    if result.action in ("ticketed", "followup", "attached") and result.ticket_id is not None:
+    if result.action in STORED_ON_THE_TICKET and result.ticket_id is not None:
         _store_message(session, receipt_id, msg, result.ticket_id, arrived_at, kind=_kind_of(msg))
     return result
 
 
-_RECEIPT_STATUS = {"followup": "ticketed", "attached": "ticketed", "agent": "ticketed", "agent-refused": "ticketed"}
+STORED_ON_THE_TICKET = (IngestAction.TICKETED, IngestAction.FOLLOWUP, IngestAction.ATTACHED)
+_RECEIPT_STATUS = {
+    IngestAction.FOLLOWUP: "ticketed",
+    IngestAction.ATTACHED: "ticketed",
+    IngestAction.AGENT: "ticketed",
+    IngestAction.AGENT_REFUSED: "ticketed",
+}
 
 
 def _kind_of(msg: IncomingMessage) -> str:
@@ -115,11 +120,13 @@ def _decide(
 ) -> IngestResult:
     same = spool.same_message(session, message_id=msg.message_id, receipt_id=receipt_id)
     if same is not None:
-        return IngestResult(action="duplicate", ticket_id=same[1], reason=f"same message as receipt {same[0]}")
+        reason = f"same message as receipt {same[0]}"
+        return IngestResult(action=IngestAction.DUPLICATE, ticket_id=same[1], reason=reason)
     if msg.from_count != 1 or not msg.sender.email:
-        return IngestResult(action="quarantined", reason=f"no single sender address (From has {msg.from_count})")
+        reason = f"no single sender address (From has {msg.from_count})"
+        return IngestResult(action=IngestAction.QUARANTINED, reason=reason)
     if msg.auto in ("loop", "own"):
-        return IngestResult(action="ignored", reason=f"{msg.auto}: {msg.auto_reason}")
+        return IngestResult(action=IngestAction.IGNORED, reason=f"{msg.auto}: {msg.auto_reason}")
     if msg.auto == "bounce":
         return bounce_service.attach_bounce(session, msg, now, bounce_of)
     if bounce_of is not None:
@@ -138,12 +145,12 @@ def _decide(
             return handled
     decision = _thread(session, msg, now)
     if msg.auto:
-        if decision.action == "join" and decision.ticket_id is not None:
+        if decision.action == rules.ThreadAction.JOIN and decision.ticket_id is not None:
             return IngestResult(
-                action="attached", ticket_id=decision.ticket_id, reason=f"{msg.auto}: {msg.auto_reason}"
+                action=IngestAction.ATTACHED, ticket_id=decision.ticket_id, reason=f"{msg.auto}: {msg.auto_reason}"
             )
-        return IngestResult(action="ignored", reason=f"{msg.auto}: {msg.auto_reason}")
-    if decision.action == "join" and decision.ticket_id is not None:
+        return IngestResult(action=IngestAction.IGNORED, reason=f"{msg.auto}: {msg.auto_reason}")
+    if decision.action == rules.ThreadAction.JOIN and decision.ticket_id is not None:
         return _follow_up(session, decision.ticket_id, arrived_at, msg, now, policy)
     return _new_ticket(session, arrived_at, msg, now, policy, linked=decision, acks=acks)
 
@@ -188,7 +195,7 @@ def _new_ticket(
         "subject": msg.subject,
         "assigned_agent": "",
     }
-    linked_id = linked.ticket_id if linked.action == "new-linked" else None
+    linked_id = linked.ticket_id if linked.action == rules.ThreadAction.NEW_LINKED else None
     values = {
         **facts,
         "created_at": arrived_at,
@@ -211,7 +218,7 @@ def _new_ticket(
         # A detached copy of the row just inserted: what the notifications read, without a SELECT.
         ticket = Ticket(id=ticket_id, **values)  # type: ignore[arg-type]  # the columns' values, of mixed types
         outgoing += agent_service.notify_agents(session, ticket, msg, now, policy.agents, event="new")
-    return IngestResult(action="ticketed", ticket_id=ticket_id, reason=linked.reason, outgoing=outgoing)
+    return IngestResult(action=IngestAction.TICKETED, ticket_id=ticket_id, reason=linked.reason, outgoing=outgoing)
 
 
 def _acknowledgement(
@@ -288,7 +295,7 @@ def _follow_up(
         outgoing = agent_service.notify_agents(
             session, ticket, msg, now, policy.agents, event="followup", text=msg.reply_text or msg.text
         )
-    return IngestResult(action="followup", ticket_id=ticket_id, outgoing=outgoing)
+    return IngestResult(action=IngestAction.FOLLOWUP, ticket_id=ticket_id, outgoing=outgoing)
 
 
 def _store_message(

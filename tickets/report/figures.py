@@ -137,43 +137,37 @@ def _width(value: float, top: float, full: int = 300) -> int:
     return round(full * value / top) if top else 0
 
 
+SHARES = ("escalated", "other_actions", "escalated_waiting", "under_24h", "under_48h", "over_48h")
+COUNTS = ("emails_received", "answers", "answers_by_email", "answers_by_phone", "calls")
+
+
 def display(report: MonthlyReport, language: str) -> dict[str, Any]:
     """The report's figures as display strings and bar widths (px), for templates; no labels."""
+    return {**_headline(report, language), **_charts(report, language)}
 
-    def pct(s: Share) -> str:
-        return _pct(s.pct, language)
 
+def _headline(report: MonthlyReport, language: str) -> dict[str, Any]:
+    shares: dict[str, Share] = {name: getattr(report, name) for name in SHARES}
+    return {
+        "month": report.month,
+        "timezone": report.timezone,
+        **{name: _num(getattr(report, name), language) for name in COUNTS},
+        "answered_ratio": _pct(report.answered_ratio_pct, language, 0),
+        **{name: _pct(share.pct, language) for name, share in shares.items()},
+        **{f"{name}_count": _num(share.count, language) for name, share in shares.items()},
+        **{name: _pct(getattr(report, name).pct, language) for name in ("attended", "lost", "abandoned")},
+        "quiet_windows": ", ".join(report.quiet_windows),
+        "peak_wait": _minutes(report.peak_wait_seconds, language),
+        "average_wait": _minutes(report.average_wait_seconds, language),
+    }
+
+
+def _charts(report: MonthlyReport, language: str) -> dict[str, Any]:
     top_slot = max((s.calls for s in report.slots), default=0)
     top_bucket = max((n for _, n in report.response_buckets), default=0)
     top_day = max((max(d.emails, d.answers) for d in report.daily), default=0)
     top_category = max((n for _, n in report.categories), default=0)
     return {
-        "month": report.month,
-        "timezone": report.timezone,
-        "emails_received": _num(report.emails_received, language),
-        "answers": _num(report.answers, language),
-        "answers_by_email": _num(report.answers_by_email, language),
-        "answers_by_phone": _num(report.answers_by_phone, language),
-        "answered_ratio": _pct(report.answered_ratio_pct, language, 0),
-        "escalated": pct(report.escalated),
-        "escalated_count": _num(report.escalated.count, language),
-        "other_actions": pct(report.other_actions),
-        "other_actions_count": _num(report.other_actions.count, language),
-        "escalated_waiting": pct(report.escalated_waiting),
-        "escalated_waiting_count": _num(report.escalated_waiting.count, language),
-        "under_24h": pct(report.under_24h),
-        "under_24h_count": _num(report.under_24h.count, language),
-        "under_48h": pct(report.under_48h),
-        "under_48h_count": _num(report.under_48h.count, language),
-        "over_48h": pct(report.over_48h),
-        "over_48h_count": _num(report.over_48h.count, language),
-        "calls": _num(report.calls, language),
-        "attended": pct(report.attended),
-        "lost": pct(report.lost),
-        "abandoned": pct(report.abandoned),
-        "quiet_windows": ", ".join(report.quiet_windows),
-        "peak_wait": _minutes(report.peak_wait_seconds, language),
-        "average_wait": _minutes(report.average_wait_seconds, language),
         "slots": [
             {
                 "start": s.start,

@@ -17,6 +17,7 @@ from tickets.clock import Clock
 from tickets.db import read_only, unit_of_work
 from tickets.ingest import mailbox, spool
 from tickets.ingest.spool import Incoming, ReceiptStatus, Spooled
+from tickets.values import IngestAction
 from ventanilla.pipeline.failpoints import crash_point
 from ventanilla.pipeline.process import Ingestor
 
@@ -37,14 +38,14 @@ class PollStats:
     waiting: int = 0  # held back by no fault of their own (a template): not counted as attempts
     actions: dict[str, int] = field(default_factory=dict)
 
-    def count(self, results: list[tuple[Spooled, str]]) -> None:
+    def count(self, results: list[tuple[Spooled, IngestAction]]) -> None:
         for _, action in results:
             self.actions[action] = self.actions.get(action, 0) + 1
-            if action == "quarantined":
+            if action == IngestAction.QUARANTINED:
                 self.quarantined += 1
-            elif action == "error":
+            elif action == IngestAction.ERROR:
                 self.failed += 1
-            elif action == "waiting":
+            elif action == IngestAction.WAITING:
                 self.waiting += 1
             else:
                 self.processed += 1
@@ -163,12 +164,12 @@ class Poller:
         crash_point("intake:spooled")  # committed, the server not told yet
         stats.spooled += sum(1 for r in spooled if r.fresh)
         refused = {r.key.uid for r in spooled if r.status == ReceiptStatus.QUARANTINED}
-        stats.count([(r, "quarantined") for r in spooled if r.key.uid in refused])
+        stats.count([(r, IngestAction.QUARANTINED) for r in spooled if r.key.uid in refused])
         try:
             mine = [r for r in spooled if r.fresh and r.status == ReceiptStatus.RECEIVED]
             outcomes = self.ingestor.process_claimed(mine) if mine else []
             stats.count(outcomes)
-            refused |= {r.key.uid for r, action in outcomes if action == "quarantined"}
+            refused |= {r.key.uid for r, action in outcomes if action == IngestAction.QUARANTINED}
         finally:  # spooled is safe: whatever processing did, the server may let these go
             if refused:
                 self.source.mark_quarantined(sorted(refused))

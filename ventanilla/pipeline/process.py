@@ -26,7 +26,7 @@ from tickets.ingest import service, spool
 from tickets.ingest.spool import Incoming, ReceiptStatus, Spooled
 from tickets.inserts import deferred_writes, flush_deferred
 from tickets.outbox.queries import Queue
-from tickets.values import IncomingMessage, IngestResult, ReceiptKey
+from tickets.values import IncomingMessage, IngestAction, IngestResult, ReceiptKey
 from ventanilla.pipeline.holder import is_dead_here, worker_id
 from ventanilla.pipeline.offload import Parse, ParseAhead, Parsed
 from ventanilla.pipeline.outgoing import Offload, OutgoingBatch
@@ -34,7 +34,8 @@ from ventanilla.pipeline.trouble import Trouble
 
 logger = logging.getLogger(__name__)
 CLAIM_LEASE = timedelta(minutes=10)  # a claim not finished by then is taken by another worker
-Outcomes = list[tuple[Spooled, str]]
+Outcomes = list[tuple[Spooled, IngestAction]]
+NOT_PROCESSED = (IngestAction.QUARANTINED, IngestAction.ERROR, IngestAction.WAITING)
 
 
 # The database failing is no message's fault: the whole batch's claims are given back.
@@ -112,9 +113,8 @@ class Ingestor:
         incoming = Incoming(uid=key.uid, raw=raw, arrived_at=arrived_at, size=len(raw))
         (receipt,) = self.receive(key.mailbox, key.uidvalidity, [incoming])
         if not receipt.fresh:
-            return IngestResult(
-                action="already", ticket_id=receipt.ticket_id, reason=f"receipt {receipt.id} is {receipt.status}"
-            )
+            reason = f"receipt {receipt.id} is {receipt.status}"
+            return IngestResult(action=IngestAction.ALREADY, ticket_id=receipt.ticket_id, reason=reason)
         return self.process_batch([receipt])[0]
 
     # -- out of the spool ---------------------------------------------------------------------
@@ -162,7 +162,7 @@ class Ingestor:
             raise
         for receipt, result in zip(receipts, results, strict=True):
             _log(receipt.key, result)
-        self._note_blocked([r.reason for r in results if r.action == "waiting"])
+        self._note_blocked([r.reason for r in results if r.action == IngestAction.WAITING])
         if self._on_committed and any(r.outgoing for r in results):
             self._on_committed()
         return results
@@ -235,7 +235,7 @@ class Ingestor:
             if receipt.attempts >= self._max_attempts:
                 return self._quarantine(session, receipt, f"poison: {reason}")
             spool.record_failure(session, receipt.id, attempts=receipt.attempts, reason=reason, now=self.clock.now())
-            return IngestResult(action="error", reason=reason)
+            return IngestResult(action=IngestAction.ERROR, reason=reason)
 
     def _ingest(
         self, session: Session, receipt: Spooled, msg: IncomingMessage, batch: OutgoingBatch | None = None
@@ -272,7 +272,7 @@ class Ingestor:
     def _wait(self, session: Session, receipt: Spooled, reason: str) -> IngestResult:
         delay = min(BLOCKED_RETRY_CAP, BLOCKED_RETRY * 2**self._blocked_passes)
         spool.record_wait(session, receipt.id, reason=f"waiting: {reason}", retry_at=self.clock.now() + delay)
-        return IngestResult(action="waiting", reason=reason)
+        return IngestResult(action=IngestAction.WAITING, reason=reason)
 
     def _note_blocked(self, reasons: list[str]) -> None:
         """Say once what holds mail back (and once when it is gone); back off while it lasts."""
@@ -285,11 +285,11 @@ class Ingestor:
 
     def _quarantine(self, session: Session, receipt: Spooled, reason: str) -> IngestResult:
         spool.record_outcome(session, receipt.id, status=ReceiptStatus.QUARANTINED, reason=reason)
-        return IngestResult(action="quarantined", reason=reason)
+        return IngestResult(action=IngestAction.QUARANTINED, reason=reason)
 
 
 def _log(key: ReceiptKey, result: IngestResult) -> None:
-    level = logging.WARNING if result.action in ("quarantined", "error", "waiting") else logging.INFO
+    level = logging.WARNING if result.action in NOT_PROCESSED else logging.INFO
     logger.log(
         level,
         "%s uid=%s ticket=%s %s",
