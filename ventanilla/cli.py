@@ -150,9 +150,9 @@ def _process_spooled(ingestor: "Ingestor", receipt: "Spooled") -> str:
         result = ingestor.process_batch([receipt])[0]
     except Exception as exc:  # an outage or a setting: the message waits in the spool
         logger.error("spooled as receipt %s; processing failed (%s): the worker will retry", receipt.id, exc)
-        return f"spooled (receipt {receipt.id}); processing failed, the worker will retry"
+        return f"spooled (receipt {receipt.id}), not processed yet; the worker will retry:\n  {exc}"
     if result.action in (IngestAction.ERROR, IngestAction.WAITING):
-        return f"spooled (receipt {receipt.id}); not processed yet ({result.reason}): the worker will retry"
+        return f"spooled (receipt {receipt.id}), not processed yet; the worker will retry:\n  {result.reason}"
     ticket = f" ticket #{result.ticket_id}" if result.ticket_id else ""
     return f"{result.action}{ticket} (receipt {receipt.id})"
 

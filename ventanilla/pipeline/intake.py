@@ -40,7 +40,7 @@ class PollStats:
 
     def count(self, results: list[tuple[Spooled, IngestAction]]) -> None:
         for _, action in results:
-            self.actions[action] = self.actions.get(action, 0) + 1
+            self.actions[str(action)] = self.actions.get(str(action), 0) + 1
             if action == IngestAction.QUARANTINED:
                 self.quarantined += 1
             elif action == IngestAction.ERROR:
@@ -49,6 +49,14 @@ class PollStats:
                 self.waiting += 1
             else:
                 self.processed += 1
+
+    def __str__(self) -> str:
+        """One line for people: "12 in the folder, 12 spooled; ticketed 10, duplicate 1, waiting 1"."""
+        parts = [f"{self.seen} in the folder", f"{self.spooled} spooled"]
+        if self.leftovers:
+            parts.append(f"{self.leftovers} left from an earlier pass")
+        outcomes = ", ".join(f"{action} {n}" for action, n in sorted(self.actions.items()))
+        return "; ".join([", ".join(parts), outcomes or "nothing processed"])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
