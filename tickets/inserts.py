@@ -1,9 +1,7 @@
-"""Generic inserts on SQLite and PostgreSQL alike, with their statements built once, and
-deferred rows written one statement per table. Never commits: the unit of work does."""
+"""Generic inserts on SQLite and PostgreSQL alike, with their statements built once. Never
+commits: the unit of work does."""
 
 import functools
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import insert
@@ -66,42 +64,3 @@ def _insert(model: type[SQLModel]) -> Any:
 def _insert_returning_id(model: type[SQLModel]) -> Any:
     table = model.__table__  # type: ignore[attr-defined]
     return insert(table).returning(table.c.id)
-
-
-# Rows written often and read back rarely (ingest's events and participants; participants are
-# flushed before they are read): within `deferred_writes` they wait in the session and go in one
-# statement per table. Only rows nothing refers to by id may be deferred.
-_DEFERRED = "ventanilla.deferred"
-
-
-@contextmanager
-def deferred_writes(session: Session) -> Iterator[None]:
-    """Rows deferred inside are inserted together when it ends, or at `flush_deferred` (the rows
-    of a block that raises are dropped with it)."""
-    session.info[_DEFERRED] = {}
-    try:
-        yield
-        flush_deferred(session)
-    finally:
-        session.info.pop(_DEFERRED, None)
-
-
-def defer(session: Session, model: type[SQLModel], values: dict[str, Any], *, ignore_conflicts: bool = False) -> bool:
-    """Keep the row for the end of `deferred_writes`; False when not inside one (insert it now)."""
-    pending = session.info.get(_DEFERRED)
-    if pending is None:
-        return False
-    pending.setdefault((model, ignore_conflicts), []).append(values)
-    return True
-
-
-def flush_deferred(session: Session) -> None:
-    """Insert the deferred rows now (one executemany per table)."""
-    pending = session.info.get(_DEFERRED)
-    if not pending:
-        return
-    dialect = session.get_bind().dialect.name
-    for (model, ignore_conflicts), rows in pending.items():
-        statement = _insert_ignore_many(model, dialect) if ignore_conflicts else _insert(model)
-        session.connection().execute(statement, rows)
-    pending.clear()

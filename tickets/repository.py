@@ -1,4 +1,4 @@
-"""Queries and inserts. Never commits: the unit of work does."""
+"""Queries shared by the features (threads are written by tickets.threads). Never commits."""
 
 import functools
 from collections.abc import Iterable, Sequence
@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
 from tickets.ingest.rules import TicketFacts
-from tickets.inserts import defer, flush_deferred, insert_ignore, insert_row
+from tickets.inserts import insert_ignore
 from tickets.models import (
     Blob,
     Event,
@@ -31,7 +31,6 @@ def get_blob(session: Session, sha256: str) -> bytes | None:
 
 
 def participants(session: Session, ticket_ids: Iterable[int]) -> dict[int, set[str]]:
-    flush_deferred(session)
     ids = list(ticket_ids)
     result: dict[int, set[str]] = {i: set() for i in ids}
     if not ids:
@@ -110,19 +109,6 @@ def outbox_by_message_ids(session: Session, message_ids: Sequence[str]) -> Outbo
     query = select(Outbox).where(Outbox.ticket_id.in_(tickets), Outbox.message_id.in_(ids))  # type: ignore[union-attr,attr-defined]
     rows = {row.message_id: row for row in session.scalars(query)}
     return next((rows[m] for m in ids if m in rows), None)
-
-
-def add_participant(session: Session, ticket_id: int, email: str, role: str) -> None:
-    if email:
-        values = {"ticket_id": ticket_id, "email": email, "role": role}
-        if not defer(session, Participant, values, ignore_conflicts=True):
-            insert_ignore(session, Participant, values)
-
-
-def add_event(session: Session, ticket_id: int, at: datetime, kind: str, actor: str = "", detail: str = "") -> None:
-    values = {"ticket_id": ticket_id, "at": at, "kind": kind, "actor": actor, "detail": detail}
-    if not defer(session, Event, values):
-        insert_row(session, Event, values)
 
 
 def count_outbox_since(session: Session, *, kind: str, recipient: str, since: datetime) -> int:

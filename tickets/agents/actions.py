@@ -10,13 +10,13 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from tickets import repository as repo
+from tickets import threads
 from tickets.agents import mail
 from tickets.agents.commands import ParsedReply, parse_commands
 from tickets.agents.mail import AgentPolicy
 from tickets.ingest import rules
 from tickets.mail_context import MessageView
-from tickets.models import Message, Ticket
+from tickets.models import Ticket
 from tickets.sla.policy import retarget_cycle, start_cycle
 from tickets.values import OutgoingEmail
 
@@ -30,17 +30,8 @@ class AgentActionError(ValueError):
 def store_message(
     session: Session, ticket_id: int, *, kind: str, sender: str, text: str, message_id: str, at: datetime
 ) -> None:
-    session.add(
-        Message(
-            ticket_id=ticket_id,
-            direction="in",
-            kind=kind,
-            from_addr=sender,
-            message_id=message_id[:1000],
-            text=text,
-            created_at=at,
-        )
-    )
+    values = {"direction": "in", "kind": kind, "from_addr": sender, "message_id": message_id[:1000], "text": text}
+    threads.add_message(session, {"ticket_id": ticket_id, **values, "created_at": at})
 
 
 def act(
@@ -68,7 +59,7 @@ def act(
     if html_only and (parsed.commands or parsed.errors):
         errors = ["commands are only read from the plain-text part of a reply", *errors]
     if errors:
-        repo.add_event(session, ticket.id, now, "command-rejected", actor=agent, detail="; ".join(errors)[:2000])
+        threads.add_event(session, ticket.id, now, "command-rejected", actor=agent, detail="; ".join(errors)[:2000])
         store_message(session, ticket.id, kind="rejected", sender=agent, text=text, message_id=message_id, at=when)
         first = text.strip().split("\n", 1)[0]
         return (mail.command_error(ticket, to=agent, command=first, error="; ".join(errors), key=key, policy=policy),)
@@ -81,7 +72,7 @@ def act(
         outgoing.append(_relay(session, ticket, parsed.body, agent, name, key, message_id, when, now, policy))
         status = status or "pending"
     elif not parsed.commands:
-        repo.add_event(session, ticket.id, now, "agent-empty", actor=agent, detail="nothing above the quoted text")
+        threads.add_event(session, ticket.id, now, "agent-empty", actor=agent, detail="nothing above the quoted text")
     if status:
         outgoing += set_status(session, ticket, status, actor=agent, now=now, policy=policy, reason=_reason(parsed))
     ticket.updated_at = now
@@ -113,7 +104,7 @@ def _apply_fields(
     for name in ("priority", "category"):
         command = parsed.named(name)
         if command and getattr(ticket, name) != command.argument:
-            repo.add_event(
+            threads.add_event(
                 session, ticket.id, now, name, actor=agent, detail=f"{getattr(ticket, name)} -> {command.argument}"
             )
             setattr(ticket, name, command.argument)
@@ -132,7 +123,7 @@ def assign_to(
     assert ticket.id is not None
     if ticket.assigned_agent == agent:
         return []
-    repo.add_event(
+    threads.add_event(
         session, ticket.id, now, "assigned", actor=actor, detail=f"{ticket.assigned_agent or '-'} -> {agent}"
     )
     ticket.assigned_agent = agent
@@ -162,13 +153,14 @@ def _relay(
     assert ticket.id is not None
     intent = mail.agent_reply(session, ticket, text=body, agent_name=agent_name, key=mail.digest(key), policy=policy)
     store_message(session, ticket.id, kind="agent", sender=agent, text=body, message_id=message_id, at=when)
-    repo.add_event(session, ticket.id, now, "agent-reply", actor=agent, detail=", ".join(intent.to))
+    threads.add_event(session, ticket.id, now, "agent-reply", actor=agent, detail=", ".join(intent.to))
     if ticket.first_answered_at is None or ticket.first_answered_at < ticket.cycle_started_at:
         hours = (when - ticket.cycle_started_at).total_seconds() / 3600
         ticket.first_answered_at = when
-        repo.add_event(session, ticket.id, now, "answered", actor=agent, detail=f"cycle {ticket.cycle}: {hours:.2f} h")
+        detail = f"cycle {ticket.cycle}: {hours:.2f} h"
+        threads.add_event(session, ticket.id, now, "answered", actor=agent, detail=detail)
     if not ticket.assigned_agent:
-        repo.add_event(session, ticket.id, now, "assigned", actor=agent, detail=f"- -> {agent} (first reply)")
+        threads.add_event(session, ticket.id, now, "assigned", actor=agent, detail=f"- -> {agent} (first reply)")
         ticket.assigned_agent = agent
     return intent
 
@@ -189,7 +181,7 @@ def _note(
     command = parsed.named("note")
     text = "\n".join(part for part in ((command.argument if command else ""), parsed.body) if part).strip()
     store_message(session, ticket.id, kind="note", sender=agent, text=text, message_id=message_id, at=when)
-    repo.add_event(session, ticket.id, now, "note", actor=agent)
+    threads.add_event(session, ticket.id, now, "note", actor=agent)
     message = MessageView(sender=agent, name="", text=text)
     return [
         mail.notification(ticket, to=other, event="note", message=message, key=f"note:{key}", now=now, policy=policy)
@@ -209,14 +201,14 @@ def set_status(
     detail = ("again (already escalated)" if again else f"{ticket.status} -> {status}") + (
         f": {reason}" if reason else ""
     )
-    repo.add_event(
+    threads.add_event(
         session, ticket.id, now, "escalated" if status == "escalated" else "status", actor=actor, detail=detail
     )
     reopening = ticket.status in ("resolved", "closed") and status in ("open", "escalated")
     ticket.status = status
     if reopening:
         start_cycle(ticket, at=now, sla=policy.sla)
-        repo.add_event(session, ticket.id, now, "reopened", actor=actor, detail=f"cycle {ticket.cycle}")
+        threads.add_event(session, ticket.id, now, "reopened", actor=actor, detail=f"cycle {ticket.cycle}")
     if status != "escalated":
         return []
     message = MessageView(sender=actor, name="", text=reason)
@@ -302,10 +294,10 @@ def reopen(
     assert ticket.id is not None
     if ticket.status in ("open", "escalated"):
         raise AgentActionError(f"ticket #{ticket_id} is already {ticket.status}")
-    repo.add_event(session, ticket.id, now, "status", actor=agent, detail=f"{ticket.status} -> open")
+    threads.add_event(session, ticket.id, now, "status", actor=agent, detail=f"{ticket.status} -> open")
     ticket.status = "open"
     start_cycle(ticket, at=now, sla=policy.sla)
-    repo.add_event(session, ticket.id, now, "reopened", actor=agent, detail=f"cycle {ticket.cycle}")
+    threads.add_event(session, ticket.id, now, "reopened", actor=agent, detail=f"cycle {ticket.cycle}")
     if text.strip():
         store_message(session, ticket.id, kind="note", sender=agent, text=text.strip(), message_id="", at=now)
     ticket.updated_at = now

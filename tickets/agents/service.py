@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from tickets import repository as repo
+from tickets import threads
 from tickets.agents import auth_results, mail, tokens
 from tickets.agents.actions import AgentActionError, act, store_message
 from tickets.agents.mail import AgentPolicy
@@ -144,7 +145,7 @@ def _reject(
     """Keep the attempt as an internal record on the ticket; tell the real agent; relay nothing."""
     assert ticket.id is not None
     detail = f"from {msg.sender.email}: {reason}"
-    repo.add_event(session, ticket.id, now, "agent-unauthenticated", actor=msg.sender.email, detail=detail[:2000])
+    threads.add_event(session, ticket.id, now, "agent-unauthenticated", actor=msg.sender.email, detail=detail[:2000])
     store_message(
         session, ticket.id, kind="unverified", sender=msg.sender.email, text=text, message_id=msg.message_id, at=now
     )

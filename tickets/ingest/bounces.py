@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from tickets import repository as repo
+from tickets import threads
 from tickets.models import Outbox, Ticket
 from tickets.values import IncomingMessage, IngestAction, IngestResult
 
@@ -42,7 +43,7 @@ def attach_bounce(session: Session, msg: IncomingMessage, now: datetime, bounce_
         ticket.requester_undeliverable = True
         session.add(ticket)
     detail = f"{status}: {', '.join(sorted(failed))}" + (f" ({known_by})" if known_by else "")
-    repo.add_event(session, ticket.id, now, "bounce", detail=detail[:2000])
+    threads.add_event(session, ticket.id, now, "bounce", detail=detail[:2000])
     return IngestResult(action=IngestAction.ATTACHED, ticket_id=ticket.id, reason=f"bounce {status}")
 
 

@@ -10,25 +10,29 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from tickets import repository as repo
+from tickets import threads
 from tickets.agents import service as agent_service
 from tickets.agents.mail import AgentPolicy
 from tickets.ingest import bounces as bounce_service
 from tickets.ingest import rules, spool
 from tickets.inserts import insert_row
 from tickets.mail_context import AckContext, Person, TicketView
-from tickets.models import AttachmentRow, Message, Ticket
+from tickets.models import AttachmentRow, Ticket
 from tickets.sla.policy import Cycle, SlaPolicy, start_cycle
+from tickets.threads import ThreadBuffer
 from tickets.values import IncomingMessage, IngestAction, IngestResult, OutgoingEmail, ReceiptKey
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
-class AckTally:
-    """Acknowledgements decided in the caller's transaction and not in the outbox yet, per
-    recipient: the per-sender cap counts them beside those already queued."""
+class IngestBatch:
+    """What a batch stored in one transaction holds until its end, passed by the caller: the
+    acknowledgements decided and not in the outbox yet (the per-sender cap counts them beside those
+    already queued), and the thread rows (events, participants) waiting to go in together."""
 
-    pending: Counter[str] = field(default_factory=Counter)
+    acks: Counter[str] = field(default_factory=Counter)
+    rows: ThreadBuffer = field(default_factory=ThreadBuffer)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,16 +59,16 @@ def ingest(
     policy: IngestPolicy,
     bounce_of: int | None = None,
     receipt_id: int | None = None,
-    acks: AckTally | None = None,
+    batch: IngestBatch | None = None,
 ) -> IngestResult:
     """Decide what one parsed, spooled message is (new ticket, follow-up, or neither), store that,
     and record the decision on its receipt.
 
     `receipt_id` is the message's spooled receipt; without one (a caller that skips the spool:
     tests, benchmarks) the message is spooled here, in the same transaction. `bounce_of` is the
-    outbox row a verified VERP bounce address names, if any. `acks` counts the acknowledgements
-    decided earlier in the caller's transaction that are not in the outbox yet (a batch whose mail
-    is written at its end); without it, each acknowledgement is taken to be queued at once.
+    outbox row a verified VERP bounce address names, if any. `batch`: the state of the caller's
+    batch whose mail and thread rows are written at its end; without one, each write is made at
+    once (and each acknowledgement taken to be queued at once).
     """
     if receipt_id is None:
         incoming = spool.Incoming(uid=key.uid, raw=raw, arrived_at=arrived_at, size=len(raw))
@@ -81,7 +85,7 @@ def ingest(
             reason = f"receipt {receipt.id} is {receipt.status}"
             return IngestResult(action=IngestAction.ALREADY, ticket_id=receipt.ticket_id, reason=reason)
         receipt_id = receipt.id
-    result = _decide(session, msg, arrived_at, now, policy, bounce_of, receipt_id, acks or AckTally())
+    result = _decide(session, msg, arrived_at, now, policy, bounce_of, receipt_id, batch)
     spool.record_outcome(
         session,
         receipt_id,
@@ -116,7 +120,7 @@ def _decide(
     policy: IngestPolicy,
     bounce_of: int | None,
     receipt_id: int,
-    acks: AckTally,
+    batch: IngestBatch | None,
 ) -> IngestResult:
     same = spool.same_message(session, message_id=msg.message_id, receipt_id=receipt_id)
     if same is not None:
@@ -132,6 +136,8 @@ def _decide(
     if bounce_of is not None:
         return bounce_service.attach_envelope_reply(session, msg, bounce_of)
     if policy.agents is not None:
+        if batch is not None and policy.agents.is_agent(msg.sender.email):
+            batch.rows.flush(session)  # an agent's reply reads the ticket's participants back
         handled = agent_service.handle_agent_message(
             session,
             msg=msg,
@@ -143,7 +149,8 @@ def _decide(
         )
         if handled is not None:
             return handled
-    decision = _thread(session, msg, now)
+    rows = batch.rows if batch is not None else None
+    decision = _thread(session, msg, now, rows)
     if msg.auto:
         if decision.action == rules.ThreadAction.JOIN and decision.ticket_id is not None:
             return IngestResult(
@@ -151,13 +158,17 @@ def _decide(
             )
         return IngestResult(action=IngestAction.IGNORED, reason=f"{msg.auto}: {msg.auto_reason}")
     if decision.action == rules.ThreadAction.JOIN and decision.ticket_id is not None:
-        return _follow_up(session, decision.ticket_id, arrived_at, msg, now, policy)
-    return _new_ticket(session, arrived_at, msg, now, policy, linked=decision, acks=acks)
+        return _follow_up(session, decision.ticket_id, arrived_at, msg, now, policy, rows)
+    return _new_ticket(session, arrived_at, msg, now, policy, linked=decision, batch=batch)
 
 
-def _thread(session: Session, msg: IncomingMessage, now: datetime) -> rules.ThreadDecision:
+def _thread(
+    session: Session, msg: IncomingMessage, now: datetime, rows: ThreadBuffer | None
+) -> rules.ThreadDecision:
     by_headers = repo.tickets_by_message_ids(session, [*msg.references, *msg.in_reply_to])
     by_subject = list(rules.subject_ticket_refs(msg.subject))
+    if rows is not None and (by_headers or by_subject):
+        rows.flush(session)  # the participants of tickets made earlier in this batch are read next
     decision = rules.decide_thread(
         msg,
         by_headers=repo.ticket_facts(session, by_headers),
@@ -166,7 +177,9 @@ def _thread(session: Session, msg: IncomingMessage, now: datetime) -> rules.Thre
     for ticket_id in decision.refused[:5]:
         # Recorded on the ticket for its agents; nothing of it reaches the outsider.
         detail = "referenced this ticket without belonging to it; kept out (a ticket of their own)"
-        repo.add_event(session, ticket_id, now, "outsider-reference", actor=msg.sender.email, detail=detail)
+        threads.add_event(
+            session, ticket_id, now, "outsider-reference", actor=msg.sender.email, detail=detail, buffer=rows
+        )
     if decision.refused:
         logger.info("stranger did not join a ticket", extra={"action": "thread", "reason": decision.reason})
     return decision
@@ -180,7 +193,7 @@ def _new_ticket(
     policy: IngestPolicy,
     *,
     linked: rules.ThreadDecision,
-    acks: AckTally,
+    batch: IngestBatch | None,
 ) -> IngestResult:
     text = f"{msg.subject}\n{msg.text}"
     category, priority = rules.categorise(text, policy.categories)
@@ -204,16 +217,17 @@ def _new_ticket(
         "linked_ticket_id": linked_id,
         "requester_undeliverable": False,
     }
-    ticket_id = insert_row(session, Ticket, values)
-    repo.add_participant(session, ticket_id, msg.sender.email, "requester")
+    ticket_id = threads.insert_ticket(session, values)
+    rows = batch.rows if batch is not None else None
+    threads.add_participant(session, ticket_id, msg.sender.email, "requester", buffer=rows)
     for cc in rules.not_own((c.email for c in msg.cc), policy.own_addresses | {policy.helpdesk_address}):
-        repo.add_participant(session, ticket_id, cc, "cc")
+        threads.add_participant(session, ticket_id, cc, "cc", buffer=rows)
     detail = f"from {msg.sender.email}; category {category}; priority {priority}"
     if linked_id:
         detail += f"; follows closed ticket #{linked_id}"
-    repo.add_event(session, ticket_id, now, "created", actor=msg.sender.email, detail=detail)
+    threads.add_event(session, ticket_id, now, "created", actor=msg.sender.email, detail=detail, buffer=rows)
     context = _ack_context(ticket_id, facts, cycle, policy.sla)
-    outgoing = _acknowledgement(session, context, facts["language"], msg, now, policy, acks)
+    outgoing = _acknowledgement(session, context, facts["language"], msg, now, policy, batch)
     if policy.agents is not None:
         # A detached copy of the row just inserted: what the notifications read, without a SELECT.
         ticket = Ticket(id=ticket_id, **values)  # type: ignore[arg-type]  # the columns' values, of mixed types
@@ -228,12 +242,12 @@ def _acknowledgement(
     msg: IncomingMessage,
     now: datetime,
     policy: IngestPolicy,
-    acks: AckTally,
+    batch: IngestBatch | None,
 ) -> tuple[OutgoingEmail, ...]:
     ticket_id = context.ticket.id
     since = now - timedelta(hours=1)
     queued = repo.count_outbox_since(session, kind="ack", recipient=msg.sender.email, since=since)
-    recent = queued + acks.pending[msg.sender.email]
+    recent = queued + (batch.acks[msg.sender.email] if batch is not None else 0)
     refusal = rules.ack_refusal(
         msg,
         own_addresses=policy.own_addresses | {policy.helpdesk_address},
@@ -242,7 +256,8 @@ def _acknowledgement(
         answers_robot=repo.automatic_kind_among(session, [*msg.in_reply_to, *msg.references]),
     )
     if refusal:
-        repo.add_event(session, ticket_id, now, "ack-suppressed", detail=refusal)
+        rows = batch.rows if batch is not None else None
+        threads.add_event(session, ticket_id, now, "ack-suppressed", detail=refusal, buffer=rows)
         return ()
     intent = OutgoingEmail(
         kind="ack",
@@ -255,7 +270,8 @@ def _acknowledgement(
         references=(*msg.references[-10:], msg.message_id),
         context=context,
     )
-    acks.pending[msg.sender.email] += 1
+    if batch is not None:
+        batch.acks[msg.sender.email] += 1
     return (intent,)
 
 
@@ -279,17 +295,24 @@ def _ack_context(ticket_id: int, facts: Mapping[str, str], cycle: Cycle, sla: Sl
 
 
 def _follow_up(
-    session: Session, ticket_id: int, arrived_at: datetime, msg: IncomingMessage, now: datetime, policy: IngestPolicy
+    session: Session,
+    ticket_id: int,
+    arrived_at: datetime,
+    msg: IncomingMessage,
+    now: datetime,
+    policy: IngestPolicy,
+    rows: ThreadBuffer | None,
 ) -> IngestResult:
     ticket = session.get(Ticket, ticket_id)
     assert ticket is not None
     if rules.reopens(ticket.status):
         ticket.status = "open"
         start_cycle(ticket, at=arrived_at, sla=policy.sla)
-        repo.add_event(session, ticket_id, now, "reopened", actor=msg.sender.email, detail=f"cycle {ticket.cycle}")
+        detail = f"cycle {ticket.cycle}"
+        threads.add_event(session, ticket_id, now, "reopened", actor=msg.sender.email, detail=detail, buffer=rows)
     ticket.updated_at = now
     session.add(ticket)
-    repo.add_event(session, ticket_id, now, "user-message", actor=msg.sender.email)
+    threads.add_event(session, ticket_id, now, "user-message", actor=msg.sender.email, buffer=rows)
     outgoing: tuple[OutgoingEmail, ...] = ()
     if policy.agents is not None:
         outgoing = agent_service.notify_agents(
@@ -301,9 +324,8 @@ def _follow_up(
 def _store_message(
     session: Session, receipt_id: int, msg: IncomingMessage, ticket_id: int, arrived_at: datetime, *, kind: str
 ) -> None:
-    message_row = insert_row(
+    message_row = threads.add_message(
         session,
-        Message,
         {
             "ticket_id": ticket_id,
             "receipt_id": receipt_id,

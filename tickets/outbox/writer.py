@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from tickets.inserts import insert_rows
-from tickets.models import Message, Outbox
+from tickets import threads
+from tickets.models import Outbox
 from tickets.outbox.queries import new_row
 from tickets.values import OutgoingEmail
 
@@ -47,8 +47,7 @@ def write_outbox(session: Session, mails: Sequence[RenderedMail]) -> dict[str, i
         if key in added and key not in shown and mail.intent.ticket_id is not None:
             shown.add(key)
             entries.append(_thread_entry(mail))
-    if entries:
-        insert_rows(session, Message, entries)
+    threads.add_messages(session, entries)
     return added
 
 

@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from tickets import repository as repo
+from tickets import threads
 from tickets.agents.mail import user_thread
 from tickets.ingest import rules
 from tickets.ingest.service import IngestPolicy
 from tickets.inserts import insert_row
 from tickets.mail_context import CallView, MissedCallContext, PhoneFollowupContext, requester_of, ticket_view
-from tickets.models import Message, Ticket
+from tickets.models import Ticket
 from tickets.phone.models import Call
 from tickets.sla.policy import start_cycle
 from tickets.values import OutgoingEmail
@@ -191,9 +191,8 @@ def _new_ticket(session: Session, call: CallRecord, now: datetime, policy: Phone
         category, priority = "revocation", "urgent"
     language = rules.detect_language(call.summary, rules_.default_language) if call.summary else rules_.default_language
     cycle = rules_.sla.cycle(priority, number=1, start=call.started_at)
-    ticket_id = insert_row(
+    ticket_id = threads.insert_ticket(
         session,
-        Ticket,
         {
             "status": "open",
             "priority": priority,
@@ -210,8 +209,9 @@ def _new_ticket(session: Session, call: CallRecord, now: datetime, policy: Phone
             "requester_undeliverable": False,
         },
     )
-    repo.add_participant(session, ticket_id, call.caller_email, "requester")
-    repo.add_event(session, ticket_id, now, "created", actor=call.agent, detail=f"from a phone call ({call.outcome})")
+    threads.add_participant(session, ticket_id, call.caller_email, "requester")
+    detail = f"from a phone call ({call.outcome})"
+    threads.add_event(session, ticket_id, now, "created", actor=call.agent, detail=detail)
     ticket = session.get(Ticket, ticket_id)
     assert ticket is not None
     return ticket
@@ -223,14 +223,14 @@ def _attended(
     """The call is shown on the ticket, stops the response clock, and is followed up in writing."""
     assert ticket.id is not None
     _store(session, ticket.id, kind="phone", call=call)
-    repo.add_event(session, ticket.id, now, "phone-call", actor=call.agent, detail=f"call {call_id} on {call.line}")
+    threads.add_event(session, ticket.id, now, "phone-call", actor=call.agent, detail=f"call {call_id} on {call.line}")
     if ticket.first_answered_at is None or ticket.first_answered_at < ticket.cycle_started_at:
         hours = max(0.0, (call.started_at - ticket.cycle_started_at).total_seconds() / 3600)
         ticket.first_answered_at = call.started_at
         detail = f"cycle {ticket.cycle}: {hours:.2f} h (phone)"
-        repo.add_event(session, ticket.id, now, "answered", actor=call.agent, detail=detail)
+        threads.add_event(session, ticket.id, now, "answered", actor=call.agent, detail=detail)
     if ticket.status in ("open", "escalated"):
-        repo.add_event(session, ticket.id, now, "status", actor=call.agent, detail=f"{ticket.status} -> pending")
+        threads.add_event(session, ticket.id, now, "status", actor=call.agent, detail=f"{ticket.status} -> pending")
         ticket.status = "pending"
     ticket.updated_at = now
     session.add(ticket)
@@ -246,11 +246,11 @@ def _missed(
     email, it reopens a pending or resolved ticket: a new response cycle from the call."""
     assert ticket.id is not None
     _store(session, ticket.id, kind="missed_call", call=call)
-    repo.add_event(session, ticket.id, now, "missed-call", detail=f"call {call_id} {call.outcome} on {call.line}")
+    threads.add_event(session, ticket.id, now, "missed-call", detail=f"call {call_id} {call.outcome} on {call.line}")
     if rules.reopens(ticket.status):
         ticket.status, ticket.updated_at = "open", now
         start_cycle(ticket, at=call.started_at, sla=policy.ingest.sla)
-        repo.add_event(session, ticket.id, now, "reopened", actor=call.caller_email, detail=f"cycle {ticket.cycle}")
+        threads.add_event(session, ticket.id, now, "reopened", actor=call.caller_email, detail=f"cycle {ticket.cycle}")
         session.add(ticket)
     if not policy.missed_call_email or ticket.requester_undeliverable:
         return ()
@@ -258,9 +258,8 @@ def _missed(
 
 
 def _store(session: Session, ticket_id: int, *, kind: str, call: CallRecord) -> None:
-    insert_row(
+    threads.add_message(
         session,
-        Message,
         {
             "ticket_id": ticket_id,
             "receipt_id": None,

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from tickets import repository as repo
+from tickets import threads
 from tickets.mail_context import TicketClosedContext, requester_of, ticket_view
 from tickets.models import Message, Ticket
 from tickets.values import OutgoingEmail
@@ -26,7 +26,7 @@ def close_quiet_resolved(session: Session, *, now: datetime, quiet: timedelta) -
         assert ticket.id is not None
         ticket.status, ticket.updated_at = "closed", now
         session.add(ticket)
-        repo.add_event(
+        threads.add_event(
             session, ticket.id, now, "closed", actor="scheduler", detail=f"resolved and quiet for {days} days"
         )
         if ticket.requester_undeliverable:

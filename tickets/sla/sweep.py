@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from config.settings import Settings
-from tickets import repository as repo
+from tickets import threads
 from tickets.ingest.rules import OPEN_STATUSES
 from tickets.mail_context import AlertItem, AlertView, SlaAlertContext, requester_of, ticket_view
 from tickets.models import Message, Ticket
@@ -158,7 +158,7 @@ def _fire(
             continue
         late = now - threshold.at
         detail = f"cycle {ticket.cycle}; due {threshold.at.isoformat()}; late {int(late.total_seconds() // 60)} min"
-        repo.add_event(session, ticket.id, now, f"sla-{threshold.key}", actor="sla", detail=detail)
+        threads.add_event(session, ticket.id, now, f"sla-{threshold.key}", actor="sla", detail=detail)
         fired.append(
             FiredAlert(alert_id=alert_id, ticket_id=ticket.id, cycle=ticket.cycle, threshold=threshold, late=late)
         )
@@ -171,7 +171,7 @@ def _escalate(session: Session, ticket: Ticket, now: datetime) -> bool:
     ticket.status = "escalated"
     ticket.updated_at = now
     session.add(ticket)
-    repo.add_event(session, ticket.id or 0, now, "escalated", actor="sla", detail="hard limit passed")
+    threads.add_event(session, ticket.id or 0, now, "escalated", actor="sla", detail="hard limit passed")
     return True
 
 

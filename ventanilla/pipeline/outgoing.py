@@ -11,8 +11,7 @@ from config.settings import HelpdeskSettings, Settings
 from mailer.compose import HeaderValueError
 from mailer.drafts import Draft, Unsendable, WriterSetup, Written, new_draft, write, write_all
 from mailer.templating import TemplateRenderer
-from tickets import repository as repo
-from tickets.ingest.service import AckTally
+from tickets import threads
 from tickets.mail_context import template_values
 from tickets.outbox.writer import RenderedMail, write_outbox
 from tickets.sla.calendar import service_lines
@@ -79,7 +78,7 @@ WRITE_CHUNK = 32  # drafts handed over at a time: written while the batch's next
 class OutgoingBatch:
     """Mail queued by a batch of ingest, written elsewhere meanwhile (in chunks) and added to the
     outbox at the end of the batch, in one statement. (The per-sender cap on acknowledgements
-    counts those of the batch itself: tickets.ingest.service.AckTally.)"""
+    counts those of the batch itself: tickets.ingest.service.IngestBatch.)"""
 
     def __init__(self, queue: OutgoingQueue, setup: WriterSetup, offload: Offload | None = None) -> None:
         self._queue = queue
@@ -87,7 +86,6 @@ class OutgoingBatch:
         self._sender = setup.helpdesk.address
         self._offload: Offload = offload or (lambda fn, drafts: partial(fn, drafts))
         self._waiting: list[Draft] = []
-        self.acks = AckTally()  # the batch's own acknowledgements, for the per-sender cap
         self._writing: list[tuple[list[Draft], Callable[[], list[Written | Unsendable]]]] = []
 
     def add(self, session: Session, intent: OutgoingEmail, now: datetime) -> None:
@@ -158,4 +156,4 @@ def _not_sent(session: Session, draft: Draft, reason: str) -> None:
     intent = draft.intent
     logger.info("not sent: %s", reason, extra={"action": "unsendable", "ticket": intent.ticket_id})
     if intent.ticket_id is not None:
-        repo.add_event(session, intent.ticket_id, draft.now, f"{intent.kind}-not-sent", detail=reason)
+        threads.add_event(session, intent.ticket_id, draft.now, f"{intent.kind}-not-sent", detail=reason)

@@ -10,7 +10,8 @@ itself blames no message: the claims are given back and the receipts wait in the
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
@@ -23,8 +24,8 @@ from tickets.clock import Clock
 from tickets.db import transaction, unit_of_work
 from tickets.errors import DatabaseUnavailableError
 from tickets.ingest import service, spool
+from tickets.ingest.service import IngestBatch
 from tickets.ingest.spool import Incoming, ReceiptStatus, Spooled
-from tickets.inserts import deferred_writes, flush_deferred
 from tickets.outbox.queries import Queue
 from tickets.values import IncomingMessage, IngestAction, IngestResult, ReceiptKey
 from ventanilla.pipeline.holder import is_dead_here, worker_id
@@ -190,10 +191,11 @@ class Ingestor:
         """One transaction for the batch. `careful`: a savepoint for each message, so one that
         fails rolls back alone, and its mail written at once; otherwise any failure rolls back the
         whole batch and raises _FailedInBatchError (the parsed messages can be taken again), and
-        the batch's outgoing mail is written at its end, in the parsing processes."""
+        the batch's outgoing mail (written in the parsing processes meanwhile) and its thread rows
+        are inserted at its end."""
         taken = iter(parsed)
-        batch = None if careful or self._batch is None else self._batch(self._parse_ahead.submit)
-        with unit_of_work(self._engine) as session, nullcontext() if careful else deferred_writes(session):
+        batch = None if careful or self._batch is None else _Batch(self._batch(self._parse_ahead.submit))
+        with unit_of_work(self._engine) as session:
             results = [
                 self._quarantine(session, receipt, why)
                 if why
@@ -202,15 +204,12 @@ class Ingestor:
                 else self._straight(session, receipt, next(taken), batch)
                 for receipt, why in zip(receipts, refusals, strict=True)
             ]
-            with _failing_the_batch("writing its mail and deferred rows"):
+            with _failing_the_batch("writing its mail and thread rows"):
                 if batch is not None:
                     batch.finish(session)
-                flush_deferred(session)
             return results
 
-    def _straight(
-        self, session: Session, receipt: Spooled, parsed: Parsed, batch: OutgoingBatch | None
-    ) -> IngestResult:
+    def _straight(self, session: Session, receipt: Spooled, parsed: Parsed, batch: "_Batch | None") -> IngestResult:
         with _failing_the_batch(f"uid={receipt.key.uid}"):
             try:
                 msg = parsed()
@@ -238,7 +237,7 @@ class Ingestor:
             return IngestResult(action=IngestAction.ERROR, reason=reason)
 
     def _ingest(
-        self, session: Session, receipt: Spooled, msg: IncomingMessage, batch: OutgoingBatch | None = None
+        self, session: Session, receipt: Spooled, msg: IncomingMessage, batch: "_Batch | None" = None
     ) -> IngestResult:
         """Decide and store one message; its mail queued at once, or with the batch's at its end."""
         now = self.clock.now()
@@ -252,9 +251,9 @@ class Ingestor:
             policy=self._policy,
             bounce_of=self._bounce_of(msg),
             receipt_id=receipt.id,
-            acks=batch.acks if batch is not None else None,
+            batch=batch.state if batch is not None else None,
         )
-        queue = batch.add if batch is not None else self._queue
+        queue = batch.mail.add if batch is not None else self._queue
         for intent in result.outgoing:
             queue(session, intent, now)
         return result
@@ -286,6 +285,19 @@ class Ingestor:
     def _quarantine(self, session: Session, receipt: Spooled, reason: str) -> IngestResult:
         spool.record_outcome(session, receipt.id, status=ReceiptStatus.QUARANTINED, reason=reason)
         return IngestResult(action=IngestAction.QUARANTINED, reason=reason)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """A batch stored straight through: its mail, written meanwhile, and the core's batch state
+    (acknowledgements counted, thread rows waiting), both inserted at its end."""
+
+    mail: OutgoingBatch
+    state: IngestBatch = field(default_factory=IngestBatch)
+
+    def finish(self, session: Session) -> None:
+        self.mail.finish(session)
+        self.state.rows.flush(session)
 
 
 def _log(key: ReceiptKey, result: IngestResult) -> None:
