@@ -300,6 +300,8 @@ def test_f57_zip_bomb_attachment_is_stored_opaque_never_inflated(make_settings, 
     assert len(bomb) < 1024 * 1024
     msg = mail("Adjunto copia", body="Les adjunto la copia de seguridad.")
     msg.add_attachment(bomb, maintype="application", subtype="zip", filename="copia.zip")
+    png = _png_bomb()
+    msg.add_attachment(png, maintype="image", subtype="png", filename="captura.png")
     settings = make_settings(db_url=db_url)
     deliver_to_maildir(settings.inbox.path, bytes(msg))
 
@@ -307,8 +309,26 @@ def test_f57_zip_bomb_attachment_is_stored_opaque_never_inflated(make_settings, 
     stats = make_poller(App(settings, engine, clock), MaildirSource(settings.inbox)).run_once()
     assert stats.actions == {"ticketed": 1} and time.monotonic() - started < 20
     with read_only(engine) as session:
-        (att,) = session.scalars(select(AttachmentRow)).all()
+        att, image = session.scalars(select(AttachmentRow).order_by(AttachmentRow.id)).all()
         stored = repo.get_blob(session, att.sha256)
+        stored_image = repo.get_blob(session, image.sha256)
         texts = list(session.scalars(select(Message.text).where(Message.direction == "in")))
     assert att.size == len(bomb) and att.sha256 == hashlib.sha256(bomb).hexdigest() and stored == bomb
+    assert image.size == len(png) and stored_image == png, "no thumbnail, no re-encoding"
     assert texts == ["Les adjunto la copia de seguridad."]
+
+
+def _png_bomb() -> bytes:
+    """A 20000 x 20000 greyscale PNG (400 MB of pixels once decoded) in about 400 KB."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    side = 20_000
+    packer = zlib.compressobj(9)
+    row = bytes(side + 1)  # filter byte + pixels
+    pixels = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
