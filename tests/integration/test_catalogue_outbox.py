@@ -155,10 +155,6 @@ async def test_b23_an_hour_long_relay_outage_drops_nothing_and_sends_each_once(
     assert statuses == dict.fromkeys(ids, "sent")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an SMTP outage is never reported as trouble: only one INFO 'deferred' line per attempt, no single alert",
-)
 async def test_b23_an_hour_long_relay_outage_is_one_alert(
     engine: Engine, clock: FakeClock, free_port: int, smtp_sink_factory: Callable[..., SmtpSink]
 ) -> None:

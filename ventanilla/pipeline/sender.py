@@ -46,6 +46,7 @@ class DrainStats:
     failed: int = 0
     recovered: int = 0  # sent earlier by this process; only the database write was redone
     deferred: bool = False  # the server is unreachable; the drain stopped early
+    unreachable: str = ""  # why, when the server was tried and did not answer
 
 
 def _code_of(reply: str, default: int) -> int:
@@ -125,9 +126,9 @@ class OutboxDrainer:
                         await self._flush()  # the database lags behind the sending: let it catch up
                     try:
                         await self._deliver(mail, stats)
-                    except ServerUnreachableError:
+                    except ServerUnreachableError as exc:
                         await asyncio.to_thread(self._release, [m.id for m in batch[index + 1 :]])
-                        stats.deferred = True
+                        stats.deferred, stats.unreachable = True, str(exc)
                         return
                     if progress is not None:
                         progress(stats)
@@ -138,11 +139,15 @@ class OutboxDrainer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until `stop` is set; waits wake on `stop` or `wake()`. The loop never dies."""
-        trouble = Trouble("outbox")
+        trouble, relay = Trouble("outbox"), Trouble("outbox: SMTP relay")
         while not stop.is_set():
             try:
-                await self.run_once()
+                stats = await self.run_once()
                 trouble.cleared()
+                if stats.unreachable:  # an outage: said once, and once when mail flows again
+                    relay.report(stats.unreachable, "mail waits in the outbox, retried", level=logging.WARNING)
+                elif stats.sent:
+                    relay.cleared()
             except DatabaseUnavailableError as exc:  # an outage: said once, not every few seconds
                 trouble.report(f"database unavailable: {exc}", "mail waits in the outbox")
             except Exception as exc:  # a fault must not kill the worker
