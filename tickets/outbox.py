@@ -249,6 +249,11 @@ def list_outbox(session: Session, status: str | None = None, limit: int = 200) -
     return list(session.exec(query))
 
 
+def count_queued(session: Session) -> int:
+    """How many rows wait to be sent."""
+    return int(session.scalar(core_select(func.count()).where(_O.status == "queued")) or 0)
+
+
 def requeue(session: Session, outbox_id: int, now: datetime, *, force: bool = False) -> Outbox:
     """Queue a row again, due now, with a fresh attempt count; a sent row only with `force`."""
     row = _get(session, outbox_id)
