@@ -104,7 +104,8 @@ def _claim_statements(dialect: str) -> tuple[Any, Any, Any]:
     table = Outbox.__table__  # type: ignore[attr-defined]
     c = table.c
     when = c.next_attempt_at.type
-    holders = core_select(c.claimed_by).where(c.claimed_by > "", c.status == "queued").distinct()
+    # Only claimed_by: its index answers (a claim is cleared when its row stops being queued).
+    holders = core_select(c.claimed_by).where(c.claimed_by > "").distinct()
     free = or_(
         c.claimed_by == "",
         c.heartbeat_at.is_(None),
