@@ -161,6 +161,7 @@ class Outbox(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
         Index("ix_outbox_kind_rcpt_created", "kind", "recipients", "created_at"),
+        Index("ix_outbox_claimed_by", "claimed_by"),
     )
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(max_length=300, unique=True)
@@ -177,6 +178,8 @@ class Outbox(SQLModel, table=True):
     sent_at: datetime | None = utc_column(nullable=True)
     last_reply: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     results: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    claimed_by: str = Field(default="", max_length=200)  # the sender holding it ("host:pid:start"), or ""
+    heartbeat_at: datetime | None = utc_column(nullable=True)  # renewed by the holder while it sends
 
 
 class Participant(SQLModel, table=True):

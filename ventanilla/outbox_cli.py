@@ -5,21 +5,25 @@
 
 import asyncio
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mailer.transport import make_transport
-from tickets.db import read_only, unit_of_work
+from tickets.db import read_only, transaction, unit_of_work
 from tickets.models import Outbox
 from tickets.outbox import queries
+from ventanilla.pipeline.holder import worker_id
 from ventanilla.pipeline.sender import DrainStats, OutboxDrainer
 
 app = typer.Typer(help="Look at and drain the outgoing mail queue.", no_args_is_help=True)
 console = Console()
 STYLES = {"queued": "yellow", "sent": "green", "failed": "bold red", "bounced": "red"}
+WIDTH = 80
 
 
 def _row_json(row: Outbox) -> dict[str, Any]:
@@ -113,25 +117,63 @@ def _progress_line(stats: DrainStats) -> None:
     )
 
 
-async def _flush(obj: Any) -> DrainStats:
+def why_queued(row: Outbox, now: datetime, holder: str, stats: DrainStats) -> str:
+    """Why a row is still queued after a flush by `holder` at `now`, in a few words."""
+    if row.claimed_by and row.claimed_by != holder:
+        beat = f", heartbeat {(now - row.heartbeat_at).total_seconds():.0f} s ago" if row.heartbeat_at else ""
+        return f"being sent by {row.claimed_by}{beat}"
+    if row.next_attempt_at > now:  # the flush made every row due: this one was tried and deferred
+        return f"deferred to {row.next_attempt_at:%Y-%m-%d %H:%M} UTC: {row.last_reply or 'no reply'}"
+    if stats.deferred:
+        return "not tried: the mail server is unreachable"
+    return "not tried yet: flush again"
+
+
+def _fit(line: str) -> str:
+    return line if len(line) <= WIDTH else line[: WIDTH - 1] + "…"
+
+
+def _still_queued(obj: Any, holder: str, stats: DrainStats, *, limit: int = 20) -> tuple[int, list[str]]:
+    """How many rows are still queued, and two lines (of 80 columns) for each of the first `limit`."""
+    with read_only(obj.engine) as session:
+        count = queries.count_queued(session)
+        rows = queries.list_outbox(session, status="queued", limit=limit)
+    now = obj.clock.now()
+    lines = []
+    for row in rows:
+        lines.append(_fit(f"  #{row.id} {row.kind} to {row.recipients}"))
+        lines.append(_fit(f"    {why_queued(row, now, holder, stats)}"))
+    return count, lines + (["  … (ventanilla outbox list --status queued)"] if count > limit else [])
+
+
+async def _flush(obj: Any, holder: str) -> DrainStats:
     settings = obj.settings_with_secret
     transport = make_transport(settings.outbound)
     drainer = OutboxDrainer(
-        obj.engine, transport, obj.clock, helpdesk=settings.helpdesk, outbound=settings.outbound
+        obj.engine, transport, obj.clock, helpdesk=settings.helpdesk, outbound=settings.outbound, holder=holder
     )
     try:
-        return await drainer.run_once(progress=_progress_line)
+        return await drainer.run_once(progress=_progress_line if console.is_terminal else None)
     finally:
         await transport.close()
 
 
 @app.command("flush")
 def flush(ctx: typer.Context) -> None:
-    """Send every message that is due now."""
-    stats = asyncio.run(_flush(ctx.obj))
-    _progress_line(stats)
+    """Try every queued message now, also those waiting for a later time (as postqueue -f)."""
+    with transaction(ctx.obj.engine) as connection:
+        made_due = queries.make_due(connection, ctx.obj.clock.now())
+    if made_due:
+        console.print(f"{made_due} queued for a later time (a retry, a date ahead): trying them now")
+    holder = worker_id()
+    stats = asyncio.run(_flush(ctx.obj, holder))
+    _progress_line(stats)  # the last word of the progress line (all of it, when not on a terminal)
     console.print()
     if stats.deferred:
         console.print("[yellow]the mail server is unreachable; the rest waits for the next try")
+    count, waiting = _still_queued(ctx.obj, holder, stats)
+    console.print(f"still queued: {count or 'none'}", highlight=False)
+    for line in waiting:
+        console.print(escape(line), highlight=False)
     if stats.failed or stats.deferred:
         raise typer.Exit(1)

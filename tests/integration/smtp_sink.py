@@ -4,6 +4,7 @@
     sink.script("greeting", "421 4.3.2 busy")   # next connection is refused at the greeting
     sink.script("data", "drop")                 # keep the message, cut the line before replying
     sink.refuse("c@example.org", "550 5.1.1 no such user")  # every RCPT TO:<c@...>
+    sink.script("rcpt", "wait 5")               # a slow server: the next RCPT is answered in 5 s
 
 Use the `smtp_sink` fixture (started, stopped after the test), `smtp_sink_factory` to start
 more (e.g. on a fixed port, to bring a "down" server back), and `free_port`.
@@ -51,6 +52,14 @@ class _Script:
             queue = self.replies.get(stage)
             return queue.popleft() if queue else None
 
+    async def answer(self, stage: str) -> str | None:
+        """The scripted reply of `stage` (None: as usual), after any "wait SECONDS" before it."""
+        reply = self.take(stage)
+        if reply and reply.startswith("wait "):
+            await asyncio.sleep(float(reply.split()[1]))
+            return None
+        return reply
+
 
 class _Handler:
     def __init__(self, sink: "SmtpSink") -> None:
@@ -59,7 +68,7 @@ class _Handler:
     async def handle_MAIL(
         self, server: SMTP, session: Any, envelope: Any, address: str, mail_options: list[str]
     ) -> str:
-        reply = self.sink._script.take("mail")
+        reply = await self.sink._script.answer("mail")
         if reply and not reply.startswith("2"):
             return reply
         envelope.mail_from = address
@@ -70,14 +79,14 @@ class _Handler:
         self, server: SMTP, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
         self.sink.rcpt_log.append(address)
-        reply = self.sink._script.refused.get(address.lower()) or self.sink._script.take("rcpt")
+        reply = self.sink._script.refused.get(address.lower()) or await self.sink._script.answer("rcpt")
         if reply and not reply.startswith("2"):
             return reply
         envelope.rcpt_tos.append(address)
         return reply or "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
-        reply = self.sink._script.take("data")
+        reply = await self.sink._script.answer("data")
         if reply and reply != "drop":
             return reply
         raw = envelope.original_content or envelope.content
@@ -130,7 +139,8 @@ class SmtpSink:
         self._controller.stop()
 
     def script(self, stage: str, *replies: str) -> None:
-        """Answer the next commands of `stage` (greeting, mail, rcpt, data) with `replies`."""
+        """Answer the next commands of `stage` (greeting, mail, rcpt, data) with `replies`;
+        "wait SECONDS" answers one command (mail, rcpt, data) as usual, that much later."""
         with self._script.lock:
             self._script.replies.setdefault(stage, deque()).extend(replies)
 

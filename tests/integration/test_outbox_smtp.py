@@ -4,7 +4,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 from pathlib import Path
@@ -268,21 +268,6 @@ async def test_expired_mail_gives_up(engine: Engine, clock: FakeClock, smtp_sink
     await transport.close()
     row = row_of(engine, outbox_id)
     assert row.status == "failed" and row.last_reply.startswith("gave up after 3 attempts: 451")
-
-
-async def test_a_crash_after_claiming_is_sent_after_the_lease(
-    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
-) -> None:
-    queue(engine, clock, ack_intent())
-    with unit_of_work(engine) as session:  # a worker claims, then dies before sending
-        assert len(queries.claim_due(session.connection(), clock.now(), 10, timedelta(minutes=10))) == 1
-    transport = SmtpTransport(outbound(smtp_sink.port))
-    restarted = drainer(engine, transport, clock, outbound(smtp_sink.port))
-    assert (await restarted.run_once()).claimed == 0
-    clock.advance(minutes=11)
-    assert (await restarted.run_once()).sent == 1
-    await transport.close()
-    assert len(smtp_sink.received) == 1
 
 
 async def test_never_sent_twice_by_one_process(

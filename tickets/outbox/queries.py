@@ -1,18 +1,20 @@
 """The outbox: queries on queued mail and the pure retry rule. Nothing here commits.
 
-A claim is a lease: claimed rows get `next_attempt_at = now + lease`, so another worker (or
-this one, after a crash) only picks them up again once the lease has run out.
+A claim names its holder ("host:pid:start", see ventanilla.pipeline.holder) and carries a
+heartbeat that the holder renews while it sends. Another worker takes a claimed row only once the
+heartbeat is older than HEARTBEAT_TIMEOUT, or at once when the holder is a process of its own host
+that died. `next_attempt_at` is only ever when a row is due (a retry's backoff), never a lease.
 """
 
 import functools
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy import select as core_select  # more columns than sqlmodel.select is typed for
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
@@ -24,6 +26,9 @@ BACKOFF_MINUTES = (1, 5, 15, 30, 60)  # then hourly
 JITTER = 0.2  # +/- 20 %
 MIN_ATTEMPTS_BEFORE_EXPIRY = 3
 STATUSES = ("queued", "sent", "failed", "bounced", "suppressed")
+HEARTBEAT_TIMEOUT = timedelta(minutes=2)  # a claim whose heartbeat is older is anyone's
+_OT: Any = Outbox.__table__  # type: ignore[attr-defined]
+_O = _OT.c
 
 
 class Queue(Protocol):
@@ -93,36 +98,56 @@ class Outcome:
 
 
 @functools.cache
-def _claim_statements(dialect: str) -> tuple[Any, Any]:
-    """(due rows, lease them): built once, so a claim pays for no statement construction."""
+def _claim_statements(dialect: str) -> tuple[Any, Any, Any]:
+    """(holders of queued rows, due rows that are free, take them): built once, so a claim pays for
+    no statement construction."""
     table = Outbox.__table__  # type: ignore[attr-defined]
     c = table.c
+    when = c.next_attempt_at.type
+    # Only claimed_by: its index answers (a claim is cleared when its row stops being queued).
+    holders = core_select(c.claimed_by).where(c.claimed_by > "").distinct()
+    free = or_(
+        c.claimed_by == "",
+        c.heartbeat_at.is_(None),
+        c.heartbeat_at < bindparam("stale", type_=when),
+        c.claimed_by.in_(bindparam("freed", expanding=True)),
+    )
     due = (
         core_select(c.id, c.ticket_id, c.kind, c.message_id, c.recipients, c.raw, c.attempts, c.created_at, c.results)
-        .where(c.status == "queued", c.next_attempt_at <= bindparam("now", type_=c.next_attempt_at.type))
-        # In the index's order (status, next_attempt_at): the scan stops after `limit` rows instead of
-        # sorting every due row of a large backlog on each claim.
+        .where(c.status == "queued", c.next_attempt_at <= bindparam("now", type_=when), free)
+        # In the index's order (status, next_attempt_at): the scan stops after `limit` rows (and the
+        # few held ones) instead of sorting every due row of a large backlog on each claim.
         .order_by(c.next_attempt_at, c.id)
         .limit(bindparam("limit"))
     )
     if dialect == "postgresql":
         due = due.with_for_update(skip_locked=True)
-    lease = (
+    take = (
         update(table)
         .where(c.id.in_(bindparam("ids", expanding=True)))
-        .values(next_attempt_at=bindparam("until", type_=c.next_attempt_at.type))
+        .values(claimed_by=bindparam("holder"), heartbeat_at=bindparam("beat", type_=when))
     )
-    return due, lease
+    return holders, due, take
 
 
 def claim_due(
-    connection: Connection, now: datetime, limit: int, lease: timedelta = timedelta(minutes=10)
+    connection: Connection,
+    now: datetime,
+    limit: int,
+    *,
+    holder: str,
+    is_dead: Callable[[str], bool] = lambda _holder: False,
+    timeout: timedelta = HEARTBEAT_TIMEOUT,
 ) -> list[ClaimedMail]:
-    """Lease up to `limit` queued rows that are due, longest due first (SKIP LOCKED on PostgreSQL)."""
-    due, lease_rows = _claim_statements(connection.dialect.name)
-    rows = connection.execute(due, {"now": now, "limit": limit}).all()
+    """Claim for `holder` up to `limit` queued rows that are due, longest due first: free ones,
+    ones whose holder's heartbeat is older than `timeout`, and ones whose holder `is_dead`
+    (another process of this host that died). Other workers skip rows locked here (PostgreSQL)."""
+    holders, due, take = _claim_statements(connection.dialect.name)
+    freed = [h for h in connection.execute(holders).scalars() if h != holder and is_dead(h)]
+    params = {"now": now, "limit": limit, "stale": now - timeout, "freed": freed}
+    rows = connection.execute(due, params).all()
     if rows:
-        connection.execute(lease_rows, {"ids": [r.id for r in rows], "until": now + lease})
+        connection.execute(take, {"ids": [r.id for r in rows], "holder": holder, "beat": now})
     return [
         ClaimedMail(
             id=r.id,
@@ -137,6 +162,28 @@ def claim_due(
         )
         for r in rows
     ]
+
+
+def renew(connection: Connection, holder: str, now: datetime) -> int:
+    """The heartbeat of every queued row `holder` claimed: they stay its own; how many."""
+    statement = update(_OT).where(_O.claimed_by == holder, _O.status == "queued").values(heartbeat_at=now)
+    return connection.execute(statement).rowcount or 0
+
+
+def release(connection: Connection, outbox_ids: Sequence[int], *, holder: str) -> None:
+    """Give back claimed rows that were not tried: free at once, attempts and due time unchanged."""
+    if outbox_ids:
+        connection.execute(
+            update(_OT)
+            .where(_O.id.in_(list(outbox_ids)), _O.claimed_by == holder, _O.status == "queued")
+            .values(claimed_by="", heartbeat_at=None)
+        )
+
+
+def make_due(connection: Connection, now: datetime) -> int:
+    """Every queued row waiting for a later time (a backoff, a date ahead) is due `now`; how many."""
+    statement = update(_OT).where(_O.status == "queued", _O.next_attempt_at > now).values(next_attempt_at=now)
+    return connection.execute(statement).rowcount or 0
 
 
 @functools.cache
@@ -154,6 +201,8 @@ def _outcome_update() -> Any:
             attempts=table.c.attempts + 1,
             sent_at=func.coalesce(bindparam("o_sent_at", type_=when), table.c.sent_at),
             next_attempt_at=func.coalesce(bindparam("o_next", type_=when), table.c.next_attempt_at),
+            claimed_by="",
+            heartbeat_at=None,
         )
     )
 
@@ -193,21 +242,17 @@ def mark_bounced(session: Session, outbox_id: int, detail: str) -> Outbox:
     return row
 
 
-def release(session: Session, outbox_ids: Sequence[int], now: datetime) -> None:
-    """Give back leased rows that were not tried (their attempts do not change)."""
-    for outbox_id in outbox_ids:
-        row = _get(session, outbox_id)
-        if row.status == "queued":
-            row.next_attempt_at = now
-            session.add(row)
-
-
 def list_outbox(session: Session, status: str | None = None, limit: int = 200) -> list[Outbox]:
     """Outbox rows, newest first, optionally of one status."""
     query = select(Outbox).order_by(col(Outbox.id).desc()).limit(limit)
     if status:
         query = query.where(Outbox.status == status)
     return list(session.exec(query))
+
+
+def count_queued(session: Session) -> int:
+    """How many rows wait to be sent."""
+    return int(session.scalar(core_select(func.count()).where(_O.status == "queued")) or 0)
 
 
 def requeue(session: Session, outbox_id: int, now: datetime, *, force: bool = False) -> Outbox:

@@ -141,18 +141,55 @@ def sweep(session: Session, *, now: datetime, policy: SweepPolicy) -> SweepResul
     )
 
 
-def _fire(
-    session: Session, ticket: Ticket, now: datetime, policy: SweepPolicy, seen: set[tuple[int, int, str]]
-) -> list[FiredAlert]:
-    assert ticket.id is not None
+def thresholds_due(
+    ticket: Ticket, now: datetime, policy: SweepPolicy, seen: set[tuple[int, int, str]]
+) -> list[Threshold]:
+    """The thresholds of `ticket` reached by `now` and not alerted yet (`seen`); none once answered."""
     if is_answered(
         status=ticket.status, cycle_started_at=ticket.cycle_started_at, first_answered_at=ticket.first_answered_at
     ):
         return []
+    return [
+        threshold
+        for threshold in policy.sla.thresholds(ticket.priority, ticket.cycle_started_at)
+        if threshold.at <= now and (ticket.id, ticket.cycle, threshold.key) not in seen
+    ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlannedAlert:
+    """An alert a sweep at some time would fire (a dry run): nothing is written."""
+
+    ticket_id: int
+    cycle: int
+    threshold: Threshold
+    late: timedelta
+    escalates: bool = False  # the ticket would be escalated with it
+
+
+def plan_sweep(session: Session, *, now: datetime, policy: SweepPolicy) -> tuple[int, list[PlannedAlert]]:
+    """What `sweep` would fire at `now`, only reading: (tickets due, alerts)."""
+    tickets = due_candidates(session, policy.sla.horizon(now))
+    seen = fired_keys(session, tickets)
+    planned: list[PlannedAlert] = []
+    for ticket in tickets:
+        for threshold in thresholds_due(ticket, now, policy, seen):
+            escalates = threshold.key == "breach-48h" and ticket.status != "escalated"
+            late = now - threshold.at
+            planned.append(
+                PlannedAlert(
+                    ticket_id=ticket.id or 0, cycle=ticket.cycle, threshold=threshold, late=late, escalates=escalates
+                )
+            )
+    return len(tickets), planned
+
+
+def _fire(
+    session: Session, ticket: Ticket, now: datetime, policy: SweepPolicy, seen: set[tuple[int, int, str]]
+) -> list[FiredAlert]:
+    assert ticket.id is not None
     fired: list[FiredAlert] = []
-    for threshold in policy.sla.thresholds(ticket.priority, ticket.cycle_started_at):
-        if threshold.at > now or (ticket.id, ticket.cycle, threshold.key) in seen:
-            continue
+    for threshold in thresholds_due(ticket, now, policy, seen):
         alert_id = insert_alert(session, ticket, threshold, now)
         if alert_id is None:  # another sweep inserted it first
             continue

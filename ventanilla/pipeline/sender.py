@@ -4,6 +4,11 @@ One outbox row is one unit of work. A row is marked sent only after the server a
 temporary failures wait (capped backoff) until the row's lifetime runs out; permanent ones are
 recorded with the server's answer. Per-recipient results are stored so that a recipient who
 got the message is never sent it again, and this process never sends one row twice.
+
+Claims name this process (`holder`) and carry a heartbeat, renewed every `heartbeat_every`
+seconds while a drain runs (however long one send takes): a drainer of another process takes the
+rows only once the heartbeat is older than `heartbeat_timeout`, or at once when this process died
+and the other one runs on the same host (a restart after a crash sends at once).
 """
 
 import asyncio
@@ -21,10 +26,12 @@ from mailer.compose import verp_address
 from mailer.errors import PermanentDeliveryError, TemporaryDeliveryError
 from mailer.transport import Results, ServerUnreachableError, Transport
 from tickets.clock import Clock
-from tickets.db import transaction, unit_of_work
+from tickets.db import transaction
 from tickets.errors import DatabaseUnavailableError
 from tickets.outbox import queries
 from tickets.outbox.queries import ClaimedMail, Outcome
+from ventanilla.pipeline.heartbeat import Heartbeat
+from ventanilla.pipeline.holder import is_dead_here, worker_id
 from ventanilla.pipeline.trouble import Trouble
 
 logger = logging.getLogger(__name__)
@@ -74,6 +81,10 @@ class OutboxDrainer:
         poll_seconds: float = 5.0,
         rng: random.Random | None = None,
         monotonic: Callable[[], float] | None = None,
+        holder: str | None = None,
+        is_dead: Callable[[str], bool] = is_dead_here,
+        heartbeat_timeout: timedelta = queries.HEARTBEAT_TIMEOUT,
+        heartbeat_every: float | None = None,
     ) -> None:
         self.engine, self.transport, self.clock = engine, transport, clock
         # Waits and the breaker run on a clock that never steps back (default: the clock's own).
@@ -82,7 +93,9 @@ class OutboxDrainer:
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
         self.rng = rng or random.Random()
         self.max_age = timedelta(hours=outbound.max_age_hours)
-        self.lease = timedelta(seconds=outbound.timeout_seconds * (batch_size + 2) + 60)
+        self.holder, self.is_dead = holder or worker_id(), is_dead
+        self.heartbeat_timeout = heartbeat_timeout
+        self.heartbeat_every = heartbeat_every or heartbeat_timeout.total_seconds() / 4
         self._accepted: dict[int, Results] = {}  # recipients that took each row, this process
         self._unrecorded: dict[int, Outcome] = {}  # attempts that ended, not yet written
         self._writer: asyncio.Task[None] | None = None
@@ -102,10 +115,12 @@ class OutboxDrainer:
         if self._breaker_until is not None and self.monotonic() < self._breaker_until:
             stats.deferred = True
             return stats
-        try:
-            await self._drain(stats, progress)
-        finally:
-            await self._flush()
+        # The claims stay this process's while it drains, however long one send takes.
+        async with Heartbeat(self._renew, every=self.heartbeat_every, name="outbox claims' heartbeat"):
+            try:
+                await self._drain(stats, progress)
+            finally:
+                await self._flush()
         return stats
 
     async def _drain(self, stats: DrainStats, progress: Callable[[DrainStats], None] | None) -> None:
@@ -302,12 +317,23 @@ class OutboxDrainer:
 
     def _claim(self) -> list[ClaimedMail]:
         with transaction(self.engine) as connection:
-            return queries.claim_due(connection, self.clock.now(), self.batch_size, self.lease)
+            return queries.claim_due(
+                connection,
+                self.clock.now(),
+                self.batch_size,
+                holder=self.holder,
+                is_dead=self.is_dead,
+                timeout=self.heartbeat_timeout,
+            )
+
+    def _renew(self) -> None:
+        with transaction(self.engine) as connection:
+            queries.renew(connection, self.holder, self.clock.now())
 
     def _release(self, ids: list[int]) -> None:
         if ids:
-            with unit_of_work(self.engine) as session:
-                queries.release(session, ids, self.clock.now())
+            with transaction(self.engine) as connection:
+                queries.release(connection, ids, holder=self.holder)
 
     def _write(self, outcomes: list[Outcome]) -> None:
         with transaction(self.engine) as connection:
