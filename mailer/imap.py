@@ -5,34 +5,29 @@ from another thread.
 """
 
 import logging
-import shlex
-import ssl
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from imapclient import DELETED, FLAGGED, SEEN, IMAPClient
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from config.settings import InboxSettings
-from mailer.errors import InsecureConnectionError, SourceAuthError, SourceUnavailableError
+from mailer.errors import SourceUnavailableError
+from mailer.imap_connect import SecretProvider, connect, shutdown
 from mailer.source import FetchedMessage, FolderState
 
 logger = logging.getLogger(__name__)
 
-TOKEN_COMMAND_SECONDS = 30.0
 IDLE_SLICE_SECONDS = 1.0
 _MARK_ATTEMPTS = 3  # a NO can be mended twice: others' expunges, then a missing folder
 # OSError covers socket errors, timeouts and TLS errors; IMAPClientError is imaplib's
 # IMAP4.error, parent of IMAP4.abort ("socket error: EOF") and of NO/BAD replies.
 _FAILURES = (OSError, EOFError, IMAPClientError)
-
-SecretProvider = Callable[[], str]
 
 
 class ImapSource:
@@ -61,16 +56,7 @@ class ImapSource:
         if self._client is not None:
             return
         with self._guard("connect"):
-            client = self._dial()
-            try:
-                if self._settings.security == "starttls":
-                    self._starttls(client)
-                self._login(client)
-            except BaseException:
-                _shutdown(client)
-                raise
-            client.normalise_times = False  # aware INTERNALDATEs, not naive local time
-            self._client = client
+            self._client = connect(self._settings, self._provider)
             self._selected = False
 
     def close(self) -> None:
@@ -82,79 +68,7 @@ class ImapSource:
         try:
             client.logout()
         except Exception:  # the connection may already be gone; nothing to save
-            _shutdown(client)
-
-    def _dial(self) -> IMAPClient:
-        s = self._settings
-        tls = s.security == "tls"
-        try:
-            return IMAPClient(
-                s.host,
-                port=s.port,
-                ssl=tls,
-                ssl_context=self._ssl_context() if tls else None,
-                timeout=s.timeout_seconds,
-            )
-        except ssl.SSLCertVerificationError as exc:
-            raise InsecureConnectionError(
-                f"{self.name}: certificate of {s.host} rejected: {exc.verify_message}"
-            ) from exc
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self._settings.ca_file or None)
-
-    def _starttls(self, client: IMAPClient) -> None:
-        """Upgrade or refuse: never fall back to cleartext."""
-        if not client.has_capability("STARTTLS"):
-            raise InsecureConnectionError(f"{self.name}: server does not offer STARTTLS")
-        try:
-            client.starttls(self._ssl_context())
-        except (ssl.SSLError, IMAPClientError) as exc:
-            raise InsecureConnectionError(f"{self.name}: STARTTLS failed: {exc}") from exc
-
-    def _login(self, client: IMAPClient) -> None:
-        s = self._settings
-        try:
-            if s.auth == "xoauth2":
-                client.oauth2_login(s.username, self._secret(self._token_from_command))
-            else:
-                client.login(s.username, self._secret(s.password.get_secret_value))
-        except LoginError as exc:
-            if "UNAVAILABLE" in str(exc):  # RFC 5530: a temporary server-side failure
-                raise SourceUnavailableError(f"{self.name}: login unavailable: {exc}") from exc
-            raise SourceAuthError(f"{self.name}: {s.auth} login refused: {exc}") from exc
-
-    def _secret(self, default: SecretProvider) -> str:
-        return (self._provider or default)()
-
-    def _token_from_command(self) -> str:
-        """Run oauth2_token_command; its stdout is a fresh access token."""
-        command = self._settings.oauth2_token_command
-        if not command.strip():
-            raise SourceAuthError(f"{self.name}: auth xoauth2 needs oauth2_token_command")
-        try:
-            done = subprocess.run(
-                shlex.split(command),
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=TOKEN_COMMAND_SECONDS,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise SourceAuthError(
-                f"{self.name}: oauth2_token_command timed out after {TOKEN_COMMAND_SECONDS:g} s"
-            ) from exc
-        except OSError as exc:
-            raise SourceAuthError(f"{self.name}: oauth2_token_command cannot run: {exc}") from exc
-        token = done.stdout.strip()
-        if done.returncode != 0 or not token:
-            detail = done.stderr.strip()[-200:] or "no output"
-            raise SourceAuthError(
-                f"{self.name}: oauth2_token_command failed "
-                f"(exit status {done.returncode}): {detail}"
-            )
-        return token
+            shutdown(client)
 
     @contextmanager
     def _guard(self, action: str) -> Iterator[None]:
@@ -169,7 +83,7 @@ class ImapSource:
         client, self._client = self._client, None
         self._selected = False
         if client is not None:
-            _shutdown(client)
+            shutdown(client)
 
     def _connected(self) -> IMAPClient:
         self.open()
@@ -377,8 +291,3 @@ def _announces_mail(responses: list[Any]) -> bool:
 
 def _folder_missing(client: IMAPClient, folder: str, exc: Exception) -> bool:
     return "TRYCREATE" in str(exc) or not client.folder_exists(folder)
-
-
-def _shutdown(client: IMAPClient) -> None:
-    with suppress(Exception):
-        client.shutdown()
