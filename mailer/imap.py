@@ -10,16 +10,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
-from imapclient import DELETED, FLAGGED, SEEN, IMAPClient
+from imapclient import FLAGGED, SEEN, IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from config.settings import InboxSettings
 from mailer.errors import SourceUnavailableError
 from mailer.imap_connect import SecretProvider, connect, shutdown
-from mailer.source import FetchedMessage, FolderState
+from mailer.imap_transfer import copies_in, delete, fingerprints, transfer
+from mailer.source import Copied, FetchedMessage, FolderState
 
 logger = logging.getLogger(__name__)
 
@@ -160,32 +160,65 @@ class ImapSource:
 
     # -- marking ---------------------------------------------------------------------
 
-    def mark_processed(self, uids: list[int]) -> None:
-        """After commit: move to the processed folder, or flag \\Seen."""
-        self._dispose(uids, self._settings.processed_folder, [SEEN])
+    def mark_processed(self, uids: list[int], *, on_copied: Copied | None = None, maybe_copied: bool = False) -> None:
+        """After commit: move to the processed folder, or flag \\Seen.
 
-    def mark_quarantined(self, uids: list[int]) -> None:
-        """After commit: move to the quarantine folder (or flag \\Seen \\Flagged)."""
-        self._dispose(uids, self._settings.quarantine_folder, [SEEN, FLAGGED])
+        Without MOVE, `on_copied(uids, folder)` is told between the COPY and the EXPUNGE;
+        `maybe_copied`: a process that died may have copied some already: look in the folder
+        first and copy only those not there."""
+        self._dispose(uids, self._settings.processed_folder, [SEEN], on_copied, maybe_copied)
 
-    def _dispose(self, uids: list[int], folder: str, flags: list[bytes]) -> None:
+    def mark_quarantined(
+        self, uids: list[int], *, on_copied: Copied | None = None, maybe_copied: bool = False
+    ) -> None:
+        """After commit: move to the quarantine folder (or flag \\Seen \\Flagged); as mark_processed."""
+        self._dispose(uids, self._settings.quarantine_folder, [SEEN, FLAGGED], on_copied, maybe_copied)
+
+    def delete_copied(self, uids: list[int]) -> None:
+        """These were copied to their folder already (their receipt says so): only delete them here."""
+        if uids:
+            with self._guard(f"delete {len(uids)} copied message(s)"):
+                delete(self._selected_client(), uids, inbox=self._settings.folder)
+
+    def _dispose(
+        self, uids: list[int], folder: str, flags: list[bytes], on_copied: Copied | None, maybe_copied: bool
+    ) -> None:
         """Move `uids` to `folder`, or flag them when no folder is configured."""
         if not uids:
             return
         with self._guard(f"mark {len(uids)} message(s)"):
             client = self._selected_client()
-            if folder:
-                act = partial(self._transfer, client, uids, folder)
-            else:
-                act = partial(client.add_flags, uids, flags)
             for attempt in range(_MARK_ATTEMPTS):
-                try:
-                    act()  # UIDs already gone are no error: UID commands skip them
+                try:  # UIDs already gone are no error: UID commands skip them
+                    if not folder:
+                        client.add_flags(uids, flags)
+                    else:  # a retry may follow a COPY that worked: look first then
+                        found = self._copied_already(uids, folder) if maybe_copied or attempt else set()
+                        inbox = self._settings.folder
+                        transfer(self._selected_client(), uids, folder, inbox=inbox, on_copied=on_copied, found=found)
                     return
                 except IMAPClientError as exc:
                     if isinstance(exc, IMAPClientAbortError) or attempt + 1 == _MARK_ATTEMPTS:
                         raise
                     self._recover(client, folder, exc)
+
+    def _copied_already(self, uids: list[int], folder: str) -> set[int]:
+        """Those of `uids` that have a copy in `folder` (no MOVE only: a MOVE leaves none behind)."""
+        client = self._selected_client()
+        if client.has_capability("MOVE"):
+            return set()
+        wanted = fingerprints(client, uids)
+        self._selected = False  # copies_in selects `folder`: ours is selected again (and checked) next
+        found = copies_in(client, folder, wanted)
+        if found:
+            logger.info(
+                "%s of %s message(s) were in %s already: not copied again",
+                len(found),
+                len(uids),
+                folder,
+                extra={"action": "copied-before", "mailbox": self.name},
+            )
+        return found
 
     def _recover(self, client: IMAPClient, folder: str, exc: IMAPClientError) -> None:
         """Mend what a NO reply means, once; anything else is re-raised."""
@@ -196,19 +229,6 @@ class ImapSource:
             client.create_folder(folder)
         else:
             raise exc
-
-    def _transfer(self, client: IMAPClient, uids: list[int], folder: str) -> None:
-        """UID MOVE, or COPY + \\Deleted + UID EXPUNGE of only these UIDs."""
-        if client.has_capability("MOVE"):
-            client.move(uids, folder)
-            return
-        client.copy(uids, folder)
-        client.add_flags(uids, [DELETED])
-        if client.has_capability("UIDPLUS"):
-            client.uid_expunge(uids)
-        else:
-            logger.warning("server lacks UIDPLUS: plain EXPUNGE in %s", self._settings.folder)
-            client.expunge()
 
     # -- waiting ---------------------------------------------------------------------
 

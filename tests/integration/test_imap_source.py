@@ -445,3 +445,43 @@ def test_server_stopping_during_idle_is_unavailable(
         dovecot.start()
     source.open()
     assert source.scan(after_uid=0).uids == ()
+
+
+def test_without_move_a_leftover_copied_by_a_dead_process_is_only_deleted_and_the_copy_is_reported(
+    dovecot_without_move: Dovecot, make_source: Callable[..., ImapSource]
+) -> None:
+    server = dovecot_without_move
+    copied, other = server.append("INBOX", message(1)), server.append("INBOX", message(2))
+    server.append("Processed", message(2, body=b"same Message-ID, other bytes\r\n"))
+    with server.imap_client() as client:  # what the dead process did before it could record it
+        client.select_folder("INBOX")
+        client.copy([copied], "Processed")
+    settings = InboxSettings(
+        kind="imap", port=server.port, security="none", username=server.user, password=SecretStr(server.password)
+    )
+    source = make_source(settings)
+    source.scan(after_uid=0)
+    told: list[tuple[object, ...]] = []
+
+    source.mark_processed([copied, other], on_copied=lambda *args: told.append(args), maybe_copied=True)
+
+    assert server.uids("INBOX") == []
+    assert len(server.uids("Processed")) == 3, "message 1 once, message 2 and its look-alike"
+    assert told == [([copied, other], "Processed")]
+
+
+def test_delete_copied_only_deletes(
+    dovecot_without_move: Dovecot, make_source: Callable[..., ImapSource]
+) -> None:
+    server = dovecot_without_move
+    uid, kept = server.append("INBOX", message(1)), server.append("INBOX", message(2))
+    settings = InboxSettings(
+        kind="imap", port=server.port, security="none", username=server.user, password=SecretStr(server.password)
+    )
+    source = make_source(settings)
+    source.scan(after_uid=0)
+
+    source.delete_copied([uid])
+
+    assert server.uids("INBOX") == [kept]
+    assert not server.folder_exists("Processed")
