@@ -262,9 +262,13 @@ class ImapSource:
         return uidnext != self._uidnext or not same_folder
 
     def _idle(self, client: IMAPClient, deadline: float) -> None:
-        """IDLE until new mail or the deadline, re-issued every idle_seconds."""
+        """IDLE until new mail or the deadline, re-issued every idle_seconds, and at least every
+        timeout_seconds: the server must answer DONE within the socket timeout, so a connection
+        that went silent (a NAT or firewall that forgot it: no FIN, no RST) is noticed in at
+        most twice the timeout, not at the next deadline."""
+        renew = min(self._settings.idle_seconds, self._settings.timeout_seconds)
         while not self._interrupted.is_set() and time.monotonic() < deadline:
-            end = min(deadline, time.monotonic() + self._settings.idle_seconds)
+            end = min(deadline, time.monotonic() + renew)
             if self._idle_once(client, end):
                 return
 
