@@ -158,8 +158,8 @@ def _thread(session: Session, msg: IncomingMessage, now: datetime) -> rules.Thre
         # Recorded on the ticket for its agents; nothing of it reaches the outsider.
         detail = "referenced this ticket without belonging to it; kept out (a ticket of their own)"
         repo.add_event(session, ticket_id, now, "outsider-reference", actor=msg.sender.email, detail=detail)
-    if decision.refused:
-        logger.info("stranger did not join a ticket", extra={"action": "thread", "reason": decision.reason})
+    if decision.refused:  # debug: the message's one decision line (the pipeline's) gives the reason
+        logger.debug("stranger did not join a ticket", extra={"action": "thread", "reason": decision.reason})
     return decision
 
 
