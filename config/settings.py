@@ -113,6 +113,10 @@ class TemplatesSettings(Section):
     path: str = ""
 
 
+class LoggingSettings(Section):
+    format: Literal["text", "json"] = "text"  # json: one object per line, with its fields
+
+
 class Settings(BaseSettings):
     """The whole configuration tree."""
 
@@ -131,6 +135,7 @@ class Settings(BaseSettings):
     phone: PhoneSettings = PhoneSettings()
     sla: SlaSettings = SlaSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     @classmethod
     def settings_customise_sources(

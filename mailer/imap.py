@@ -5,34 +5,29 @@ from another thread.
 """
 
 import logging
-import shlex
-import ssl
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
-from imapclient import DELETED, FLAGGED, SEEN, IMAPClient
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient import FLAGGED, SEEN, IMAPClient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from config.settings import InboxSettings
-from mailer.errors import InsecureConnectionError, SourceAuthError, SourceUnavailableError
-from mailer.source import FetchedMessage, FolderState
+from mailer.errors import SourceUnavailableError
+from mailer.imap_connect import SecretProvider, connect, shutdown
+from mailer.imap_transfer import copies_in, delete, fingerprints, transfer
+from mailer.source import Copied, FetchedMessage, FolderState
 
 logger = logging.getLogger(__name__)
 
-TOKEN_COMMAND_SECONDS = 30.0
 IDLE_SLICE_SECONDS = 1.0
 _MARK_ATTEMPTS = 3  # a NO can be mended twice: others' expunges, then a missing folder
 # OSError covers socket errors, timeouts and TLS errors; IMAPClientError is imaplib's
 # IMAP4.error, parent of IMAP4.abort ("socket error: EOF") and of NO/BAD replies.
 _FAILURES = (OSError, EOFError, IMAPClientError)
-
-SecretProvider = Callable[[], str]
 
 
 class ImapSource:
@@ -61,16 +56,7 @@ class ImapSource:
         if self._client is not None:
             return
         with self._guard("connect"):
-            client = self._dial()
-            try:
-                if self._settings.security == "starttls":
-                    self._starttls(client)
-                self._login(client)
-            except BaseException:
-                _shutdown(client)
-                raise
-            client.normalise_times = False  # aware INTERNALDATEs, not naive local time
-            self._client = client
+            self._client = connect(self._settings, self._provider)
             self._selected = False
 
     def close(self) -> None:
@@ -82,79 +68,7 @@ class ImapSource:
         try:
             client.logout()
         except Exception:  # the connection may already be gone; nothing to save
-            _shutdown(client)
-
-    def _dial(self) -> IMAPClient:
-        s = self._settings
-        tls = s.security == "tls"
-        try:
-            return IMAPClient(
-                s.host,
-                port=s.port,
-                ssl=tls,
-                ssl_context=self._ssl_context() if tls else None,
-                timeout=s.timeout_seconds,
-            )
-        except ssl.SSLCertVerificationError as exc:
-            raise InsecureConnectionError(
-                f"{self.name}: certificate of {s.host} rejected: {exc.verify_message}"
-            ) from exc
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self._settings.ca_file or None)
-
-    def _starttls(self, client: IMAPClient) -> None:
-        """Upgrade or refuse: never fall back to cleartext."""
-        if not client.has_capability("STARTTLS"):
-            raise InsecureConnectionError(f"{self.name}: server does not offer STARTTLS")
-        try:
-            client.starttls(self._ssl_context())
-        except (ssl.SSLError, IMAPClientError) as exc:
-            raise InsecureConnectionError(f"{self.name}: STARTTLS failed: {exc}") from exc
-
-    def _login(self, client: IMAPClient) -> None:
-        s = self._settings
-        try:
-            if s.auth == "xoauth2":
-                client.oauth2_login(s.username, self._secret(self._token_from_command))
-            else:
-                client.login(s.username, self._secret(s.password.get_secret_value))
-        except LoginError as exc:
-            if "UNAVAILABLE" in str(exc):  # RFC 5530: a temporary server-side failure
-                raise SourceUnavailableError(f"{self.name}: login unavailable: {exc}") from exc
-            raise SourceAuthError(f"{self.name}: {s.auth} login refused: {exc}") from exc
-
-    def _secret(self, default: SecretProvider) -> str:
-        return (self._provider or default)()
-
-    def _token_from_command(self) -> str:
-        """Run oauth2_token_command; its stdout is a fresh access token."""
-        command = self._settings.oauth2_token_command
-        if not command.strip():
-            raise SourceAuthError(f"{self.name}: auth xoauth2 needs oauth2_token_command")
-        try:
-            done = subprocess.run(
-                shlex.split(command),
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=TOKEN_COMMAND_SECONDS,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise SourceAuthError(
-                f"{self.name}: oauth2_token_command timed out after {TOKEN_COMMAND_SECONDS:g} s"
-            ) from exc
-        except OSError as exc:
-            raise SourceAuthError(f"{self.name}: oauth2_token_command cannot run: {exc}") from exc
-        token = done.stdout.strip()
-        if done.returncode != 0 or not token:
-            detail = done.stderr.strip()[-200:] or "no output"
-            raise SourceAuthError(
-                f"{self.name}: oauth2_token_command failed "
-                f"(exit status {done.returncode}): {detail}"
-            )
-        return token
+            shutdown(client)
 
     @contextmanager
     def _guard(self, action: str) -> Iterator[None]:
@@ -169,7 +83,7 @@ class ImapSource:
         client, self._client = self._client, None
         self._selected = False
         if client is not None:
-            _shutdown(client)
+            shutdown(client)
 
     def _connected(self) -> IMAPClient:
         self.open()
@@ -246,32 +160,65 @@ class ImapSource:
 
     # -- marking ---------------------------------------------------------------------
 
-    def mark_processed(self, uids: list[int]) -> None:
-        """After commit: move to the processed folder, or flag \\Seen."""
-        self._dispose(uids, self._settings.processed_folder, [SEEN])
+    def mark_processed(self, uids: list[int], *, on_copied: Copied | None = None, maybe_copied: bool = False) -> None:
+        """After commit: move to the processed folder, or flag \\Seen.
 
-    def mark_quarantined(self, uids: list[int]) -> None:
-        """After commit: move to the quarantine folder (or flag \\Seen \\Flagged)."""
-        self._dispose(uids, self._settings.quarantine_folder, [SEEN, FLAGGED])
+        Without MOVE, `on_copied(uids, folder)` is told between the COPY and the EXPUNGE;
+        `maybe_copied`: a process that died may have copied some already: look in the folder
+        first and copy only those not there."""
+        self._dispose(uids, self._settings.processed_folder, [SEEN], on_copied, maybe_copied)
 
-    def _dispose(self, uids: list[int], folder: str, flags: list[bytes]) -> None:
+    def mark_quarantined(
+        self, uids: list[int], *, on_copied: Copied | None = None, maybe_copied: bool = False
+    ) -> None:
+        """After commit: move to the quarantine folder (or flag \\Seen \\Flagged); as mark_processed."""
+        self._dispose(uids, self._settings.quarantine_folder, [SEEN, FLAGGED], on_copied, maybe_copied)
+
+    def delete_copied(self, uids: list[int]) -> None:
+        """These were copied to their folder already (their receipt says so): only delete them here."""
+        if uids:
+            with self._guard(f"delete {len(uids)} copied message(s)"):
+                delete(self._selected_client(), uids, inbox=self._settings.folder)
+
+    def _dispose(
+        self, uids: list[int], folder: str, flags: list[bytes], on_copied: Copied | None, maybe_copied: bool
+    ) -> None:
         """Move `uids` to `folder`, or flag them when no folder is configured."""
         if not uids:
             return
         with self._guard(f"mark {len(uids)} message(s)"):
             client = self._selected_client()
-            if folder:
-                act = partial(self._transfer, client, uids, folder)
-            else:
-                act = partial(client.add_flags, uids, flags)
             for attempt in range(_MARK_ATTEMPTS):
-                try:
-                    act()  # UIDs already gone are no error: UID commands skip them
+                try:  # UIDs already gone are no error: UID commands skip them
+                    if not folder:
+                        client.add_flags(uids, flags)
+                    else:  # a retry may follow a COPY that worked: look first then
+                        found = self._copied_already(uids, folder) if maybe_copied or attempt else set()
+                        inbox = self._settings.folder
+                        transfer(self._selected_client(), uids, folder, inbox=inbox, on_copied=on_copied, found=found)
                     return
                 except IMAPClientError as exc:
                     if isinstance(exc, IMAPClientAbortError) or attempt + 1 == _MARK_ATTEMPTS:
                         raise
                     self._recover(client, folder, exc)
+
+    def _copied_already(self, uids: list[int], folder: str) -> set[int]:
+        """Those of `uids` that have a copy in `folder` (no MOVE only: a MOVE leaves none behind)."""
+        client = self._selected_client()
+        if client.has_capability("MOVE"):
+            return set()
+        wanted = fingerprints(client, uids)
+        self._selected = False  # copies_in selects `folder`: ours is selected again (and checked) next
+        found = copies_in(client, folder, wanted)
+        if found:
+            logger.info(
+                "%s of %s message(s) were in %s already: not copied again",
+                len(found),
+                len(uids),
+                folder,
+                extra={"action": "copied-before", "mailbox": self.name},
+            )
+        return found
 
     def _recover(self, client: IMAPClient, folder: str, exc: IMAPClientError) -> None:
         """Mend what a NO reply means, once; anything else is re-raised."""
@@ -282,19 +229,6 @@ class ImapSource:
             client.create_folder(folder)
         else:
             raise exc
-
-    def _transfer(self, client: IMAPClient, uids: list[int], folder: str) -> None:
-        """UID MOVE, or COPY + \\Deleted + UID EXPUNGE of only these UIDs."""
-        if client.has_capability("MOVE"):
-            client.move(uids, folder)
-            return
-        client.copy(uids, folder)
-        client.add_flags(uids, [DELETED])
-        if client.has_capability("UIDPLUS"):
-            client.uid_expunge(uids)
-        else:
-            logger.warning("server lacks UIDPLUS: plain EXPUNGE in %s", self._settings.folder)
-            client.expunge()
 
     # -- waiting ---------------------------------------------------------------------
 
@@ -328,9 +262,13 @@ class ImapSource:
         return uidnext != self._uidnext or not same_folder
 
     def _idle(self, client: IMAPClient, deadline: float) -> None:
-        """IDLE until new mail or the deadline, re-issued every idle_seconds."""
+        """IDLE until new mail or the deadline, re-issued every idle_seconds, and at least every
+        timeout_seconds: the server must answer DONE within the socket timeout, so a connection
+        that went silent (a NAT or firewall that forgot it: no FIN, no RST) is noticed in at
+        most twice the timeout, not at the next deadline."""
+        renew = min(self._settings.idle_seconds, self._settings.timeout_seconds)
         while not self._interrupted.is_set() and time.monotonic() < deadline:
-            end = min(deadline, time.monotonic() + self._settings.idle_seconds)
+            end = min(deadline, time.monotonic() + renew)
             if self._idle_once(client, end):
                 return
 
@@ -377,8 +315,3 @@ def _announces_mail(responses: list[Any]) -> bool:
 
 def _folder_missing(client: IMAPClient, folder: str, exc: Exception) -> bool:
     return "TRYCREATE" in str(exc) or not client.folder_exists(folder)
-
-
-def _shutdown(client: IMAPClient) -> None:
-    with suppress(Exception):
-        client.shutdown()

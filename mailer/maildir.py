@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from config.settings import InboxSettings
-from mailer.source import FetchedMessage, FolderState
+from mailer.source import Copied, FetchedMessage, FolderState
 
 MAILDIR_UIDVALIDITY = 1
 
@@ -111,14 +111,25 @@ class MaildirSource:
             result.append(FetchedMessage(uid=uid, raw=raw, arrived_at=arrived, size=size, oversize=size > max_bytes))
         return result
 
-    def mark_processed(self, uids: list[int]) -> None:
+    def mark_processed(self, uids: list[int], *, on_copied: Copied | None = None, maybe_copied: bool = False) -> None:
+        """A rename: atomic, so there is never a copy to tell `on_copied` about."""
         if self._processed:
             self._move(uids, self._processed)
         else:
             self._flag_seen(uids)
 
-    def mark_quarantined(self, uids: list[int]) -> None:
+    def mark_quarantined(
+        self, uids: list[int], *, on_copied: Copied | None = None, maybe_copied: bool = False
+    ) -> None:
         self._move(uids, self._quarantine or "Quarantine")
+
+    def delete_copied(self, uids: list[int]) -> None:
+        """Never needed here (a rename leaves no copy behind); removes the messages from the inbox."""
+        box = self._inbox()
+        for uid in uids:
+            key = self._keys.get(uid)
+            if key is not None:
+                box.discard(key)
 
     def _move(self, uids: list[int], folder: str) -> None:
         box = self._inbox()

@@ -1,8 +1,13 @@
 """The port every inbound mail source implements (IMAP, Maildir, an in-memory fake)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+
+# Told between a COPY and the EXPUNGE after it (a server without MOVE): (uids, folder) are
+# in `folder` now. The intake records it on the receipts, so a restart never copies them again.
+Copied = Callable[[list[int], str], None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,11 +44,18 @@ class MailSource(Protocol):
     def fetch(self, uids: list[int], *, max_bytes: int) -> list[FetchedMessage]:
         """Download these messages without marking them seen; skip ones that vanished."""
 
-    def mark_processed(self, uids: list[int]) -> None:
-        """After commit: move to the processed folder, or flag \\Seen."""
+    def mark_processed(self, uids: list[int], *, on_copied: Copied | None = None, maybe_copied: bool = False) -> None:
+        """After commit: move to the processed folder, or flag \\Seen. A move that is a copy and
+        a delete tells `on_copied` in between; `maybe_copied`: some may have been copied by a
+        process that died: copy only those not in the folder yet."""
 
-    def mark_quarantined(self, uids: list[int]) -> None:
-        """After commit: move to the quarantine folder."""
+    def mark_quarantined(
+        self, uids: list[int], *, on_copied: Copied | None = None, maybe_copied: bool = False
+    ) -> None:
+        """After commit: move to the quarantine folder; as mark_processed."""
+
+    def delete_copied(self, uids: list[int]) -> None:
+        """These were copied to their folder already (their receipt says so): only delete them here."""
 
     def wait(self, timeout: float) -> None:
         """Block until new mail may have arrived or `timeout` seconds passed."""

@@ -110,6 +110,9 @@ class Receipt(SQLModel, table=True):
     next_attempt_at: datetime | None = utc_column(nullable=True)  # a failed receipt's retry
     claimed_by: str = Field(default="", max_length=200)  # the worker processing it ("host:pid")
     claimed_until: datetime | None = utc_column(nullable=True)
+    # The folder the message was copied to on a server without MOVE, set between the COPY and
+    # the EXPUNGE: a restart then only deletes it from the inbox, never copies it again.
+    copied_to: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
 
 
 class Message(SQLModel, table=True):

@@ -13,6 +13,7 @@ from config.settings import ConfigError, Settings, load_settings
 from tickets.clock import Clock, SystemClock
 from tickets.db import make_engine
 from tickets.migrate import upgrade
+from ventanilla.logs import use_format
 from ventanilla.secret import ensure_secret, resolve_secret, with_secret
 
 if TYPE_CHECKING:
@@ -28,7 +29,9 @@ class AppContext:
 
     @cached_property
     def _loaded(self) -> tuple[Settings, str]:
-        return load_settings(self.config_path)
+        loaded = load_settings(self.config_path)
+        use_format(loaded[0].logging.format)  # from the first line that follows
+        return loaded
 
     @property
     def settings(self) -> Settings:

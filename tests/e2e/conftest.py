@@ -21,7 +21,12 @@ from sqlalchemy.engine import Engine
 
 # The session Dovecot and a fresh user per test (fixtures are found by name in this module).
 from tests.dbhelpers import pg_schema
-from tests.integration.conftest import dovecot, dovecot_server  # noqa: F401
+from tests.integration.conftest import (  # noqa: F401
+    dovecot,
+    dovecot_server,
+    dovecot_without_move,
+    dovecot_without_move_server,
+)
 from tests.integration.dovecot import Dovecot
 from tickets.db import make_engine, read_only
 

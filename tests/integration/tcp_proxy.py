@@ -1,5 +1,7 @@
 """A TCP proxy on 127.0.0.1 that a test can cut and restore: a server going away mid-conversation
-(PostgreSQL restarted, a network drop), without touching the real server."""
+(PostgreSQL restarted, a network drop), without touching the real server. Or freeze: the
+connections open now go silent without being closed (a NAT or firewall that forgot them), while
+new ones work."""
 
 import contextlib
 import socket
@@ -19,6 +21,7 @@ class TcpProxy:
         self._open.set()
         self._lock = threading.Lock()
         self._live: list[socket.socket] = []
+        self._frozen: set[socket.socket] = set()
         self._closed = False
         threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
 
@@ -36,16 +39,17 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)  # the 5 s were for connecting: a quiet connection stays open
             with self._lock:
                 self._live += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
-                sink.sendall(data)
+                if source not in self._frozen:  # frozen: swallowed, nobody told
+                    sink.sendall(data)
         for sock in (source, sink):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -59,6 +63,12 @@ class TcpProxy:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+
+    def freeze(self) -> None:
+        """The connections open now stop forwarding, in both directions, and stay open (no FIN,
+        no RST): a silent drop. New connections are forwarded as usual."""
+        with self._lock:
+            self._frozen.update(self._live)
 
     def restore(self) -> None:
         self._open.set()

@@ -445,3 +445,4 @@ def test_server_stopping_during_idle_is_unavailable(
         dovecot.start()
     source.open()
     assert source.scan(after_uid=0).uids == ()
+

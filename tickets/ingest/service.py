@@ -180,8 +180,8 @@ def _thread(
         threads.add_event(
             session, ticket_id, now, "outsider-reference", actor=msg.sender.email, detail=detail, buffer=rows
         )
-    if decision.refused:
-        logger.info("stranger did not join a ticket", extra={"action": "thread", "reason": decision.reason})
+    if decision.refused:  # debug: the message's one decision line (the pipeline's) gives the reason
+        logger.debug("stranger did not join a ticket", extra={"action": "thread", "reason": decision.reason})
     return decision
 
 

@@ -70,6 +70,7 @@ class Spooled:
     ticket_id: int | None = None
     raw: bytes = b""
     fresh: bool = False  # committed by this call: this process holds it and processes it now
+    copied_to: str = ""  # the folder its message was copied to (no MOVE), before the source deleted it
 
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -155,7 +156,7 @@ def receipts(session: Session, mailbox: str, uidvalidity: int, uids: Sequence[in
     """The receipts among these UIDs, in the order of `uids` (without their bytes)."""
     found: dict[int, Spooled] = {}
     for start in range(0, len(uids), CHUNK):
-        query = select(_R.id, _R.uid, _R.status, _R.attempts, _R.arrived_at, _R.ticket_id).where(
+        query = select(_R.id, _R.uid, _R.status, _R.attempts, _R.arrived_at, _R.ticket_id, _R.copied_to).where(
             _R.mailbox == mailbox, _R.uidvalidity == uidvalidity, _R.uid.in_(list(uids[start : start + CHUNK]))
         )
         for row in session.connection().execute(query):
@@ -167,8 +168,18 @@ def receipts(session: Session, mailbox: str, uidvalidity: int, uids: Sequence[in
                 attempts=row.attempts,
                 arrived_at=row.arrived_at,
                 ticket_id=row.ticket_id,
+                copied_to=row.copied_to,
             )
     return [found[u] for u in uids if u in found]
+
+
+def record_copied(session: Session, mailbox: str, uidvalidity: int, uids: Sequence[int], folder: str) -> None:
+    """The source copied these messages to `folder` and has not deleted them yet: a later scan
+    that finds them still there only deletes them (a second COPY would leave two copies)."""
+    for start in range(0, len(uids), CHUNK):
+        chunk = list(uids[start : start + CHUNK])
+        where = (_R.mailbox == mailbox, _R.uidvalidity == uidvalidity, _R.uid.in_(chunk))
+        session.connection().execute(update(_RT).where(*where).values(copied_to=folder[:200]))
 
 
 def claim_due(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from mailer.source import FetchedMessage, MailSource
+from mailer.source import Copied, FetchedMessage, MailSource
 from tickets.clock import Clock
 from tickets.db import read_only, unit_of_work
 from tickets.ingest import mailbox, spool
@@ -121,7 +121,7 @@ class Poller:
         stats.seen = len(uids)
         with read_only(self._engine) as session:
             known = spool.receipts(session, self.source.name, uidvalidity, uids)
-        self._finish_leftovers(known, stats)
+        self._finish_leftovers(uidvalidity, known, stats)
         done = {r.key.uid for r in known}
         todo = [u for u in uids if u not in done]
         batches = plan_batches(todo, self.source.sizes(todo), self._limits) if todo else []
@@ -154,20 +154,44 @@ class Poller:
                 mailbox.save_uidvalidity(session, name, folder.uidvalidity)
         return folder.uidvalidity, list(folder.uids)
 
-    def _finish_leftovers(self, known: list[Spooled], stats: PollStats) -> None:
-        """Messages spooled earlier but still in the folder (we stopped before marking them)."""
-        quarantined = [r.key.uid for r in known if r.status == ReceiptStatus.QUARANTINED]
-        spooled = [r.key.uid for r in known if r.key.uid not in quarantined]
+    def _finish_leftovers(self, uidvalidity: int, known: list[Spooled], stats: PollStats) -> None:
+        """Messages spooled earlier but still in the folder (we stopped before marking them). Those
+        copied already (no MOVE) are only deleted; the others may have been copied by the process
+        that died before it could record it: the source looks in the folder before copying."""
+        copied = [r.key.uid for r in known if r.copied_to]
+        quarantined = [r.key.uid for r in known if r.status == ReceiptStatus.QUARANTINED and not r.copied_to]
+        spooled = [r.key.uid for r in known if r.key.uid not in quarantined and not r.copied_to]
+        record = self._copied_recorder(uidvalidity)
+        if copied:
+            logger.info(
+                "%s message(s) copied before: only deleted from %s",
+                len(copied),
+                self.source.name,
+                extra={"action": "delete-copied", "mailbox": self.source.name},
+            )
+            self.source.delete_copied(copied)
         if spooled:
-            self.source.mark_processed(spooled)
+            self.source.mark_processed(spooled, on_copied=record, maybe_copied=True)
         if quarantined:
-            self.source.mark_quarantined(quarantined)
+            self.source.mark_quarantined(quarantined, on_copied=record, maybe_copied=True)
         stats.leftovers += len(known)
+
+    def _copied_recorder(self, uidvalidity: int) -> Copied:
+        """What the source calls between its COPY and its EXPUNGE: the receipts say "copied"."""
+
+        def record(uids: list[int], folder: str) -> None:
+            crash_point("imap:copied")  # copied, not recorded: the restart looks in the folder
+            with unit_of_work(self._engine) as session:
+                spool.record_copied(session, self.source.name, uidvalidity, uids, folder)
+            crash_point("imap:copy-recorded")  # recorded, not deleted: the restart only deletes
+
+        return record
 
     def _take_batch(self, uidvalidity: int, uids: list[int], stats: PollStats) -> None:
         """Spool a batch (committed), process it from memory, then mark it on the server: moved to
         the quarantine folder when refused, to the processed folder (or flagged) otherwise."""
         fetched = self.source.fetch(uids, max_bytes=self._limits.max_bytes)
+        crash_point("intake:fetched")  # downloaded, nothing committed: the restart fetches again
         spooled = self.ingestor.receive(self.source.name, uidvalidity, [self._incoming(m) for m in fetched])
         crash_point("intake:spooled")  # committed, the server not told yet
         stats.spooled += sum(1 for r in spooled if r.fresh)
@@ -179,11 +203,12 @@ class Poller:
             stats.count(outcomes)
             refused |= {r.key.uid for r, action in outcomes if action == IngestAction.QUARANTINED}
         finally:  # spooled is safe: whatever processing did, the server may let these go
+            record = self._copied_recorder(uidvalidity)
             if refused:
-                self.source.mark_quarantined(sorted(refused))
+                self.source.mark_quarantined(sorted(refused), on_copied=record)
             taken = [r.key.uid for r in spooled if r.key.uid not in refused]
             if taken:
-                self.source.mark_processed(taken)
+                self.source.mark_processed(taken, on_copied=record)
 
     def _incoming(self, message: FetchedMessage) -> Incoming:
         refused = f"too large: {message.size} bytes (limit {self._limits.max_bytes})" if message.oversize else ""

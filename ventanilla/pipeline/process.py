@@ -162,7 +162,7 @@ class Ingestor:
             self._give_back(receipts)
             raise
         for receipt, result in zip(receipts, results, strict=True):
-            _log(receipt.key, result)
+            _log(receipt, result)
         self._note_blocked([r.reason for r in results if r.action == IngestAction.WAITING])
         if self._on_committed and any(r.outgoing for r in results):
             self._on_committed()
@@ -300,8 +300,11 @@ class _Batch:
         self.state.rows.flush(session)
 
 
-def _log(key: ReceiptKey, result: IngestResult) -> None:
+def _log(receipt: Spooled, result: IngestResult) -> None:
+    """The one line of a message's decision, its fields in `extra` (JSON logs carry them)."""
     level = logging.WARNING if result.action in NOT_PROCESSED else logging.INFO
+    key = receipt.key
+    fields = {"action": result.action, "ticket": result.ticket_id, "mailbox": key.mailbox, "uid": key.uid}
     logger.log(
         level,
         "%s uid=%s ticket=%s %s",
@@ -309,5 +312,5 @@ def _log(key: ReceiptKey, result: IngestResult) -> None:
         key.uid,
         result.ticket_id,
         result.reason,
-        extra={"action": result.action, "ticket": result.ticket_id, "mailbox": key.mailbox},
+        extra={**fields, "message_id": spool.sniff_message_id(receipt.raw), "reason": result.reason},
     )
