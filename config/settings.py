@@ -23,7 +23,7 @@ DEFAULT_TOML = Path(__file__).with_name("default.toml")
 class ConfigError(Exception):
     """The configuration is invalid."""
 
-    exit_code = 2
+    exit_code = 78  # EX_CONFIG (sysexits): the one reason the worker stops by itself
 
 
 class Section(BaseModel):

@@ -173,7 +173,7 @@ def main() -> None:
         app()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)  # one line, never wrapped
-        sys.exit(exc.exit_code)  # 2, or 78 (EX_CONFIG) for the secret
+        sys.exit(exc.exit_code)  # 78 (EX_CONFIG)
 
 
 if __name__ == "__main__":

@@ -95,6 +95,17 @@ def test_unknown_key_is_a_one_line_error_naming_it(tmp_path) -> None:
     assert not (tmp_path / "var").exists(), "nothing may be created with an invalid config"
 
 
+def test_a_configuration_error_stops_the_worker_with_ex_config_and_the_mta_pipe_with_tempfail(tmp_path) -> None:
+    (tmp_path / "bad.toml").write_text('[inbox]\nhots = "x"\n', encoding="utf-8")
+    worker = ventanilla("--config", "bad.toml", "run", cwd=tmp_path)
+    assert worker.returncode == 78, worker.stderr  # EX_CONFIG: the one reason the worker stops by itself
+    assert len(_lines(worker.stderr)) == 1 and "inbox.hots" in worker.stderr
+    _, raw = _mail()
+    piped = ventanilla("--config", "bad.toml", "deliver", cwd=tmp_path, stdin=raw)
+    assert piped.returncode == 75, piped.stderr  # a bad setting is not a bad message: the MTA keeps it
+    assert "Traceback" not in piped.stderr
+
+
 def test_bad_environment_value_is_an_error_naming_the_key(tmp_path) -> None:
     result = ventanilla("init", cwd=tmp_path, env=clean_env(VENTANILLA_INBOX__PORT="notanumber"))
     assert result.returncode != 0
