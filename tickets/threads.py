@@ -6,6 +6,7 @@ INSERT per table. The caller flushes before it reads participants back (threadin
 References needs them), so a reply later in the same batch sees the ticket's people.
 """
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 from sqlmodel import Session
 
 from tickets.inserts import insert_ignore, insert_ignore_rows, insert_row, insert_rows
-from tickets.models import Event, Message, Participant, Ticket
+from tickets.models import AttachmentRow, Blob, Event, Message, Participant, Ticket
+from tickets.values import IncomingMessage
 
 
 @dataclass(slots=True)
@@ -90,3 +92,39 @@ def add_messages(session: Session, rows: list[dict[str, Any]]) -> None:
     """Many messages at once (the outgoing mail of a batch, as its tickets' threads show it)."""
     if rows:
         insert_rows(session, Message, [{**MESSAGE_DEFAULTS, **row} for row in rows])
+
+
+def add_inbound(
+    session: Session, receipt_id: int, msg: IncomingMessage, ticket_id: int, arrived_at: datetime, *, kind: str
+) -> int:
+    """A received message on its ticket, with its attachments (bytes stored once, by SHA-256)."""
+    message_row = add_message(
+        session,
+        {
+            "ticket_id": ticket_id,
+            "receipt_id": receipt_id,
+            "direction": "in",
+            "kind": kind,
+            "from_addr": msg.sender.email,
+            "from_name": msg.sender.name[:500],
+            "to_addrs": ", ".join(a.email for a in msg.to if a.email),
+            "cc_addrs": ", ".join(a.email for a in msg.cc if a.email),
+            "subject": msg.subject,
+            "message_id": msg.message_id[:1000],
+            "text": msg.text,
+            "html": msg.html,
+            "created_at": arrived_at,
+        },
+    )
+    for attachment in msg.attachments:
+        sha = hashlib.sha256(attachment.data).hexdigest()
+        insert_ignore(session, Blob, {"sha256": sha, "size": len(attachment.data), "data": attachment.data})
+        row = {
+            "message_id": message_row,
+            "filename": attachment.filename[:255],
+            "content_type": attachment.content_type[:255],
+            "size": len(attachment.data),
+            "sha256": sha,
+        }
+        insert_row(session, AttachmentRow, row)
+    return message_row

@@ -1,6 +1,5 @@
 """Use cases. Each takes the session and `now`; the caller's unit of work commits."""
 
-import hashlib
 import logging
 from collections import Counter
 from collections.abc import Mapping
@@ -15,9 +14,8 @@ from tickets.agents import service as agent_service
 from tickets.agents.mail import AgentPolicy
 from tickets.ingest import bounces as bounce_service
 from tickets.ingest import rules, spool
-from tickets.inserts import insert_row
 from tickets.mail_context import AckContext, Person, TicketView
-from tickets.models import AttachmentRow, Ticket
+from tickets.models import Ticket
 from tickets.sla.policy import Cycle, SlaPolicy, start_cycle
 from tickets.threads import ThreadBuffer
 from tickets.values import IncomingMessage, IngestAction, IngestResult, OutgoingEmail, ReceiptKey
@@ -95,7 +93,7 @@ def ingest(
         message_id=msg.message_id,
     )
     if result.action in STORED_ON_THE_TICKET and result.ticket_id is not None:
-        _store_message(session, receipt_id, msg, result.ticket_id, arrived_at, kind=_kind_of(msg))
+        threads.add_inbound(session, receipt_id, msg, result.ticket_id, arrived_at, kind=_kind_of(msg))
     return result
 
 
@@ -319,40 +317,3 @@ def _follow_up(
             session, ticket, msg, now, policy.agents, event="followup", text=msg.reply_text or msg.text
         )
     return IngestResult(action=IngestAction.FOLLOWUP, ticket_id=ticket_id, outgoing=outgoing)
-
-
-def _store_message(
-    session: Session, receipt_id: int, msg: IncomingMessage, ticket_id: int, arrived_at: datetime, *, kind: str
-) -> None:
-    message_row = threads.add_message(
-        session,
-        {
-            "ticket_id": ticket_id,
-            "receipt_id": receipt_id,
-            "direction": "in",
-            "kind": kind,
-            "from_addr": msg.sender.email,
-            "from_name": msg.sender.name[:500],
-            "to_addrs": ", ".join(a.email for a in msg.to if a.email),
-            "cc_addrs": ", ".join(a.email for a in msg.cc if a.email),
-            "subject": msg.subject,
-            "message_id": msg.message_id[:1000],
-            "text": msg.text,
-            "html": msg.html,
-            "created_at": arrived_at,
-        },
-    )
-    for attachment in msg.attachments:
-        sha = hashlib.sha256(attachment.data).hexdigest()
-        repo.put_blob(session, sha, attachment.data)
-        insert_row(
-            session,
-            AttachmentRow,
-            {
-                "message_id": message_row,
-                "filename": attachment.filename[:255],
-                "content_type": attachment.content_type[:255],
-                "size": len(attachment.data),
-                "sha256": sha,
-            },
-        )
