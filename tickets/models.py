@@ -93,6 +93,7 @@ class Receipt(SQLModel, table=True):
         UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_receipt_source"),
         Index("ix_receipt_msgid_sha", "message_id", "raw_sha256"),
         Index("ix_receipt_status_next", "status", "next_attempt_at"),
+        Index("ix_receipt_arrived", "arrived_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     mailbox: str = Field(max_length=200)
@@ -113,6 +114,11 @@ class Receipt(SQLModel, table=True):
     # The folder the message was copied to on a server without MOVE, set between the COPY and
     # the EXPUNGE: a restart then only deletes it from the inbox, never copies it again.
     copied_to: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
+    # What the mail log shows, from the parsed message (empty until it was processed):
+    sender: str = Field(default="", max_length=320, index=True, sa_column_kwargs={"server_default": ""})
+    sender_name: str = Field(default="", max_length=500, sa_column_kwargs={"server_default": ""})
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False, default="", server_default=""))
+    processed_at: datetime | None = utc_column(nullable=True)
 
 
 class Message(SQLModel, table=True):

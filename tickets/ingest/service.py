@@ -91,6 +91,9 @@ def ingest(
         reason=result.reason,
         ticket_id=result.ticket_id,
         message_id=msg.message_id,
+        sender=(msg.sender.email, msg.sender.name),
+        subject=msg.subject,
+        now=now,
     )
     if result.action in STORED_ON_THE_TICKET and result.ticket_id is not None:
         threads.add_inbound(session, receipt_id, msg, result.ticket_id, arrived_at, kind=_kind_of(msg))
@@ -99,10 +102,11 @@ def ingest(
 
 STORED_ON_THE_TICKET = (IngestAction.TICKETED, IngestAction.FOLLOWUP, IngestAction.ATTACHED)
 _RECEIPT_STATUS = {
-    IngestAction.FOLLOWUP: "ticketed",
-    IngestAction.ATTACHED: "ticketed",
-    IngestAction.AGENT: "ticketed",
-    IngestAction.AGENT_REFUSED: "ticketed",
+    IngestAction.FOLLOWUP: "followup",
+    IngestAction.ATTACHED: "followup",
+    IngestAction.AGENT: "agent",
+    IngestAction.AGENT_REFUSED: "agent",
+    IngestAction.RECORDED: "ignored",
 }
 
 

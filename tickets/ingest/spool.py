@@ -37,7 +37,9 @@ class ReceiptStatus(StrEnum):
     """Where a received message stands."""
 
     RECEIVED = "received"  # spooled, not processed yet
-    TICKETED = "ticketed"  # a new ticket, a follow-up, an agent's message, an auto-reply on a ticket
+    TICKETED = "ticketed"  # a new ticket
+    FOLLOWUP = "followup"  # joined its ticket (the requester's or a participant's message, an auto-reply)
+    AGENT = "agent"  # an agent's reply or commands (or one refused for want of proof: see its reason)
     IGNORED = "ignored"  # auto-reply, bounce, list, our own, a loop: recorded, nothing answered
     DUPLICATE = "duplicate"  # the same message (Message-ID and bytes) under another key
     FAILED = "failed"  # processing failed; retried at `next_attempt_at`
@@ -241,8 +243,12 @@ def record_outcome(
     reason: str = "",
     ticket_id: int | None = None,
     message_id: str | None = None,
+    sender: tuple[str, str] | None = None,
+    subject: str | None = None,
+    now: datetime | None = None,
 ) -> None:
-    """The receipt's decision, in the transaction that stores its consequences."""
+    """The receipt's decision, in the transaction that stores its consequences; with what the
+    parsed message says of itself (sender address and name, subject) for the mail log."""
     values: dict[str, Any] = {
         "status": status,
         "reason": reason[:2000],
@@ -250,9 +256,14 @@ def record_outcome(
         "claimed_by": "",
         "claimed_until": None,
         "next_attempt_at": None,
+        "processed_at": now,
     }
     if message_id is not None:
         values["message_id"] = message_id[:1000]
+    if sender is not None:
+        values["sender"], values["sender_name"] = sender[0][:320], sender[1][:500]
+    if subject is not None:
+        values["subject"] = subject[:2000]
     session.connection().execute(update(_RT).where(_R.id == receipt_id).values(**values))
 
 

@@ -283,7 +283,9 @@ class Ingestor:
             self._trouble.cleared()
 
     def _quarantine(self, session: Session, receipt: Spooled, reason: str) -> IngestResult:
-        spool.record_outcome(session, receipt.id, status=ReceiptStatus.QUARANTINED, reason=reason)
+        spool.record_outcome(
+            session, receipt.id, status=ReceiptStatus.QUARANTINED, reason=reason, now=self.clock.now()
+        )
         return IngestResult(action=IngestAction.QUARANTINED, reason=reason)
 
 
