@@ -66,6 +66,7 @@ def make_ingestor(app: App) -> Ingestor:
         verp_secret=settings.helpdesk.secret.get_secret_value(),
         max_attempts=settings.limits.max_attempts,
         parse_processes=settings.inbox.parse_processes,
+        parse_seconds=settings.limits.parse_seconds,
         batch_size=settings.inbox.batch_size,
         on_committed=app.wake,
     )
