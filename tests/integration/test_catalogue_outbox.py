@@ -74,10 +74,6 @@ def test_b20_a_delayed_dsn_is_noted_on_the_ticket_without_a_state_change(make_se
 # -- B22: a permanent failure is shown on the ticket -------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a permanent SMTP failure (5xx) is recorded only on the outbox row: no event on the ticket, nobody told",
-)
 async def test_b22_a_permanent_failure_is_shown_on_the_ticket(
     make_settings, db_url: str, engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
 ) -> None:

@@ -29,6 +29,7 @@ from tickets.clock import Clock
 from tickets.db import transaction
 from tickets.errors import DatabaseUnavailableError
 from tickets.outbox import queries
+from tickets.outbox.failures import DeliveryFailure, note_failures
 from tickets.outbox.queries import ClaimedMail, Outcome
 from ventanilla.pipeline.heartbeat import Heartbeat
 from ventanilla.pipeline.holder import is_dead_here, worker_id
@@ -248,6 +249,7 @@ class OutboxDrainer:
                 results=results,
                 sent_at=now if accepted else None,
                 next_attempt_at=None if accepted else now,
+                failure=None if accepted or mail.ticket_id is None else _failure(mail, results, reply),
             )
         )
         self._accepted.pop(mail.id, None)
@@ -336,5 +338,14 @@ class OutboxDrainer:
                 queries.release(connection, ids, holder=self.holder)
 
     def _write(self, outcomes: list[Outcome]) -> None:
+        failures = [o.failure for o in outcomes if o.failure is not None]
         with transaction(self.engine) as connection:
             queries.record_outcomes(connection, outcomes)
+            note_failures(connection, failures, self.clock.now())
+
+
+def _failure(mail: ClaimedMail, results: Results, reply: str) -> DeliveryFailure:
+    """What the ticket is told of a row given up: the recipients refused, and what the server said."""
+    refused = tuple(r for r, (code, _) in results.items() if code >= 400) or mail.recipients
+    assert mail.ticket_id is not None
+    return DeliveryFailure(outbox_id=mail.id, ticket_id=mail.ticket_id, kind=mail.kind, recipients=refused, reply=reply)
