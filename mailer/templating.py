@@ -29,6 +29,7 @@ KINDS = (
     "missed_call",
     "command_error",
     "ticket_closed",
+    "delivery_failed",
 )
 PARTS = ("subject.txt", "txt", "html")
 PACKAGED_PATH = Path(packaged_templates.__file__).parent

@@ -21,6 +21,7 @@ from tickets.mail_context import (
     CallView,
     CommandErrorContext,
     CommandView,
+    DeliveryFailedContext,
     DigestContext,
     DigestView,
     DueItem,
@@ -90,6 +91,13 @@ def sample_context(kind: str, now: datetime) -> MailContext:
             commands=HELP,
         ),
         "ticket_closed": lambda: TicketClosedContext(ticket=TICKET, requester=REQUESTER, quiet_days=7),
+        "delivery_failed": lambda: DeliveryFailedContext(
+            ticket=TICKET,
+            requester=REQUESTER,
+            mail_kind="ack",
+            recipients=(REQUESTER.email,),
+            reply="550 5.1.1 <maria@example.org>: no such user",
+        ),
     }
     return builders[kind]()
 

@@ -248,6 +248,17 @@ class ReportContext:
     report: Mapping[str, object]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryFailedContext:
+    """Mail of a ticket the server refused for good (B22), told to its agent or the supervisors."""
+
+    ticket: TicketView
+    requester: Person
+    mail_kind: str  # the kind of the mail not delivered: "ack", "agent_reply", ...
+    recipients: tuple[str, ...]
+    reply: str  # the server's answer
+
+
 MailContext = (
     AckContext
     | AgentNotificationContext
@@ -259,6 +270,7 @@ MailContext = (
     | MissedCallContext
     | TicketClosedContext
     | ReportContext
+    | DeliveryFailedContext
 )
 CONTEXT_OF_KIND: Mapping[str, type] = {
     "ack": AckContext,
@@ -271,6 +283,7 @@ CONTEXT_OF_KIND: Mapping[str, type] = {
     "missed_call": MissedCallContext,
     "ticket_closed": TicketClosedContext,
     "report": ReportContext,
+    "delivery_failed": DeliveryFailedContext,
 }
 
 

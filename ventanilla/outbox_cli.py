@@ -18,6 +18,7 @@ from tickets.db import read_only, transaction, unit_of_work
 from tickets.models import Outbox
 from tickets.outbox import queries
 from ventanilla.pipeline.holder import worker_id
+from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.pipeline.sender import DrainStats, OutboxDrainer
 
 app = typer.Typer(help="Look at and drain the outgoing mail queue.", no_args_is_help=True)
@@ -110,8 +111,7 @@ def retry(
 
 def _progress_line(stats: DrainStats) -> None:
     console.print(
-        f"\r{stats.claimed} claimed · {stats.sent} sent · "
-        f"{stats.retried} deferred · {stats.failed} failed",
+        f"\r{stats.claimed} claimed · {stats.sent} sent · {stats.retried} deferred · {stats.failed} failed",
         end="",
         highlight=False,
     )
@@ -150,7 +150,13 @@ async def _flush(obj: Any, holder: str) -> DrainStats:
     settings = obj.settings_with_secret
     transport = make_transport(settings.outbound)
     drainer = OutboxDrainer(
-        obj.engine, transport, obj.clock, helpdesk=settings.helpdesk, outbound=settings.outbound, holder=holder
+        obj.engine,
+        transport,
+        obj.clock,
+        helpdesk=settings.helpdesk,
+        outbound=settings.outbound,
+        holder=holder,
+        notify=OutgoingQueue(settings),
     )
     try:
         return await drainer.run_once(progress=_progress_line if console.is_terminal else None)

@@ -8,6 +8,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from scheduler.wiring import make_scheduler
 from ventanilla.app import App
 from ventanilla.context import AppContext
+from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.signals import stop_on_signals
 from ventanilla.wiring import make_drainer, make_poller
 from ventanilla.worker import MailboxLoop, run_tasks
@@ -41,7 +42,8 @@ async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
     engine, clock = app_ctx.engine, app_ctx.clock
     await asyncio.to_thread(app_ctx.prepare_database)  # what init does, secret included
     settings = app_ctx.settings_with_secret
-    drainer = make_drainer(settings, engine, clock)
+    outbox = OutgoingQueue(settings)  # one renderer: the pipeline's, the jobs' and the sender's notices
+    drainer = make_drainer(settings, engine, clock, outbox)
     # Ingest commits in a worker thread; the drainer sends what it queued at once, not at its next poll.
     event_loop = asyncio.get_running_loop()
 
@@ -49,7 +51,7 @@ async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
         event_loop.call_soon_threadsafe(drainer.wake)
 
     # The one App of the worker: the pipeline and the scheduler's jobs queue mail through it.
-    app = App(settings, engine, clock, wake=wake_drainer)
+    app = App(settings, engine, clock, wake=wake_drainer, outbox=outbox)
     loop = MailboxLoop(make_poller(app), engine, clock, settings)
     scheduler = make_scheduler(settings, app, clock)
     progress = BacklogProgress(settings.inbox.batch_size)

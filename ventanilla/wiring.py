@@ -16,6 +16,7 @@ from tickets.ingest.service import IngestPolicy
 from tickets.sla.policy import SlaPolicy
 from ventanilla.app import App
 from ventanilla.pipeline.intake import Poller, PollLimits
+from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.pipeline.process import Ingestor
 from ventanilla.pipeline.sender import OutboxDrainer
 
@@ -66,6 +67,7 @@ def make_ingestor(app: App) -> Ingestor:
         verp_secret=settings.helpdesk.secret.get_secret_value(),
         max_attempts=settings.limits.max_attempts,
         parse_processes=settings.inbox.parse_processes,
+        parse_seconds=settings.limits.parse_seconds,
         batch_size=settings.inbox.batch_size,
         on_committed=app.wake,
     )
@@ -81,7 +83,13 @@ def make_poller(app: App, source: MailSource | None = None) -> Poller:
     return Poller(source or make_source(settings), make_ingestor(app), app.engine, limits)
 
 
-def make_drainer(settings: Settings, engine: Engine, clock: Clock) -> OutboxDrainer:
+def make_drainer(settings: Settings, engine: Engine, clock: Clock, queue: OutgoingQueue | None = None) -> OutboxDrainer:
+    """The sender; mail it gives up on is told to the ticket's agent through `queue` (the app's outbox)."""
     return OutboxDrainer(
-        engine, make_transport(settings.outbound), clock, helpdesk=settings.helpdesk, outbound=settings.outbound
+        engine,
+        make_transport(settings.outbound),
+        clock,
+        helpdesk=settings.helpdesk,
+        outbound=settings.outbound,
+        notify=queue or OutgoingQueue(settings),
     )

@@ -4,6 +4,8 @@ OutboxDrainer, a real aiosmtpd sink, SQLite and PostgreSQL. See tests/RELIABILIT
 import asyncio
 import logging
 from collections.abc import Callable
+from email import message_from_bytes
+from email.policy import default
 from typing import Any
 
 import pytest
@@ -74,10 +76,6 @@ def test_b20_a_delayed_dsn_is_noted_on_the_ticket_without_a_state_change(make_se
 # -- B22: a permanent failure is shown on the ticket -------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a permanent SMTP failure (5xx) is recorded only on the outbox row: no event on the ticket, nobody told",
-)
 async def test_b22_a_permanent_failure_is_shown_on_the_ticket(
     make_settings, db_url: str, engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
 ) -> None:
@@ -95,6 +93,31 @@ async def test_b22_a_permanent_failure_is_shown_on_the_ticket(
     assert ack.status == "failed" and "550 5.1.1" in ack.last_reply  # recorded, not retried
     assert smtp_sink.rcpt_log.count(USER) == 1
     assert any("550 5.1.1" in d for d in details), details  # ...and the agent can see it on the ticket
+
+
+async def test_b22_the_supervisors_are_told_once_and_a_failed_notice_tells_nobody(
+    make_settings, db_url: str, engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
+) -> None:
+    boss = "jefa@ventanilla.example"
+    smtp_sink.refuse(USER, "550 5.1.1 no such user here")
+    smtp_sink.refuse(boss, "552 5.2.2 mailbox full")  # the notice fails too: shown, told to nobody
+    settings = smtp_settings(make_settings, db_url, smtp_sink.port)
+    settings = settings.model_copy(update={"helpdesk": settings.helpdesk.model_copy(update={"supervisors": [boss]})})
+    desk = Desk(settings, engine, clock)
+    case = LANGUAGES["es"]
+    result = desk.receive(user_mail(index=1, subject=case["subject"], body=case["body"], when=clock.now())[1])
+    for _ in range(3):
+        await desk.drain()
+        clock.advance(hours=3)
+    await desk.close()
+    with read_only(engine) as session:
+        notices = session.scalars(select(Outbox).where(Outbox.kind == "delivery_failed")).all()
+        failed = [e.detail for e in repo.ticket_events(session, result.ticket_id or 0) if e.kind == "delivery_failed"]
+    assert [(n.recipients, n.status) for n in notices] == [(boss, "failed")], notices  # one notice, no loop
+    body = message_from_bytes(notices[0].raw, policy=default).get_body(("plain",))
+    assert body is not None and "550 5.1.1" in body.get_content() and USER in body.get_content()  # what and whom
+    assert len(failed) == 2 and any(d.startswith(f"ack to {USER}") for d in failed), failed
+    assert any(d.startswith(f"delivery_failed to {boss}") and "552 5.2.2" in d for d in failed), failed
 
 
 # -- B23: a relay down for an hour with mail queued: said once, nothing dropped ---------------------------

@@ -11,7 +11,7 @@ from mailer.errors import UnparseableMessageError
 from mailer.parse import ParsePolicy, parse_message
 from tests.corpus import realistic_backlog
 from tickets.values import IncomingMessage
-from ventanilla.pipeline.offload import ParseAhead, ParserCrashedError
+from ventanilla.pipeline.offload import ParseAhead, ParserCrashedError, ParseTimeoutError
 
 PARSE = partial(parse_message, policy=ParsePolicy())
 
@@ -151,3 +151,33 @@ def test_submitted_work_runs_in_the_child_when_it_is_free(raws: list[bytes]) -> 
         assert len(set(pids)) == 1 and pids[0] != os.getpid()
     finally:
         ahead.close()
+
+
+def _stuck_on_marker(raw: bytes) -> IncomingMessage:
+    """A parser that never finishes one message (a pathological input)."""
+    if b"STUCK" in raw:
+        time.sleep(600)
+    return PARSE(raw)
+
+
+def test_a_parse_over_the_limit_fails_alone_and_the_stuck_child_is_killed(raws: list[bytes]) -> None:
+    ahead = ParseAhead(_stuck_on_marker, processes=1, seconds=1.0)
+    try:
+        stuck = raws[0].replace(b"Subject:", b"X-Test: STUCK\r\nSubject:", 1)
+        takes = ahead.start([stuck, raws[1]], retried=True)  # a retry: nothing taken back, all in the child
+        started = time.monotonic()
+        with pytest.raises(ParseTimeoutError):
+            takes[0]()
+        assert time.monotonic() - started < 3
+        assert takes[1]() == PARSE(raws[1])  # its neighbour, lost with the killed pool, parsed again
+        with pytest.raises(ParseTimeoutError):
+            takes[0]()  # the same answer when the batch is stored again, without another wait
+    finally:
+        ahead.close()
+
+
+def test_a_parse_here_over_the_limit_fails_once_done(raws: list[bytes]) -> None:
+    ahead = ParseAhead(_slow_on_marker, processes=0, seconds=0.5)
+    (take,) = ahead.start([raws[0].replace(b"Subject:", b"X-Test: SLOW-DOWN\r\nSubject:", 1)])
+    with pytest.raises(ParseTimeoutError):
+        take()

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from tickets.models import Outbox
+from tickets.outbox.failures import DeliveryFailure
 from tickets.values import OutgoingEmail
 
 BACKOFF_MINUTES = (1, 5, 15, 30, 60)  # then hourly
@@ -95,6 +96,7 @@ class Outcome:
     results: dict[str, tuple[int, str]]
     sent_at: datetime | None = None  # set for `sent`
     next_attempt_at: datetime | None = None  # set for a retry (and `failed`: when it was given up)
+    failure: DeliveryFailure | None = None  # set for `failed` on a ticket: shown there (B22)
 
 
 @functools.cache

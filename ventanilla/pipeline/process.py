@@ -77,11 +77,12 @@ class Ingestor:
         verp_secret: str = "",
         max_attempts: int = 3,
         parse_processes: int = 0,
+        parse_seconds: float = 5.0,
         batch_size: int = 100,
         on_committed: Callable[[], None] | None = None,
     ) -> None:
         self._engine = engine
-        self._parse_ahead = ParseAhead(parse, parse_processes)
+        self._parse_ahead = ParseAhead(parse, parse_processes, seconds=parse_seconds)
         self._queue = queue
         self._batch = batch  # mail of a batch written in the parsing process, added at its end
         self._policy = policy
@@ -151,7 +152,8 @@ class Ingestor:
     def process_batch(self, receipts: Sequence[Spooled]) -> list[IngestResult]:
         """Process these claimed receipts; commit once. Results are in the same order."""
         refusals = [self._refusal(r) for r in receipts]
-        parsed = self._parse_ahead.start([r.raw for r, why in zip(receipts, refusals, strict=True) if not why])
+        raws = [r.raw for r, why in zip(receipts, refusals, strict=True) if not why]
+        parsed = self._parse_ahead.start(raws, retried=any(r.attempts > 1 for r in receipts))
         try:
             try:
                 results = self._store(receipts, refusals, parsed, careful=len(receipts) == 1)

@@ -29,6 +29,7 @@ from tickets.clock import Clock
 from tickets.db import transaction
 from tickets.errors import DatabaseUnavailableError
 from tickets.outbox import queries
+from tickets.outbox.failures import NoticePolicy, NoticeQueue, delivery_failure, note_failures
 from tickets.outbox.queries import ClaimedMail, Outcome
 from ventanilla.pipeline.heartbeat import Heartbeat
 from ventanilla.pipeline.holder import is_dead_here, worker_id
@@ -85,11 +86,15 @@ class OutboxDrainer:
         is_dead: Callable[[str], bool] = is_dead_here,
         heartbeat_timeout: timedelta = queries.HEARTBEAT_TIMEOUT,
         heartbeat_every: float | None = None,
+        notify: NoticeQueue | None = None,
     ) -> None:
         self.engine, self.transport, self.clock = engine, transport, clock
         # Waits and the breaker run on a clock that never steps back (default: the clock's own).
         self.monotonic = monotonic or clock.monotonic
         self.helpdesk, self.outbound = helpdesk, outbound
+        # A mail given up is told to its ticket's agent (or the supervisors) through `notify` (B22).
+        self.notify = notify
+        self.notice_policy = NoticePolicy(supervisors=tuple(helpdesk.supervisors), language=helpdesk.language)
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
         self.rng = rng or random.Random()
         self.max_age = timedelta(hours=outbound.max_age_hours)
@@ -248,6 +253,7 @@ class OutboxDrainer:
                 results=results,
                 sent_at=now if accepted else None,
                 next_attempt_at=None if accepted else now,
+                failure=None if accepted else delivery_failure(mail, results, reply),
             )
         )
         self._accepted.pop(mail.id, None)
@@ -336,5 +342,7 @@ class OutboxDrainer:
                 queries.release(connection, ids, holder=self.holder)
 
     def _write(self, outcomes: list[Outcome]) -> None:
+        failures = [o.failure for o in outcomes if o.failure is not None]
         with transaction(self.engine) as connection:
             queries.record_outcomes(connection, outcomes)
+            note_failures(connection, failures, self.clock.now(), queue=self.notify, policy=self.notice_policy)
