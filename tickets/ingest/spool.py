@@ -249,22 +249,30 @@ def record_outcome(
 ) -> None:
     """The receipt's decision, in the transaction that stores its consequences; with what the
     parsed message says of itself (sender address and name, subject) for the mail log."""
-    values: dict[str, Any] = {
-        "status": status,
-        "reason": reason[:2000],
-        "ticket_id": ticket_id,
-        "claimed_by": "",
-        "claimed_until": None,
-        "next_attempt_at": None,
-        "processed_at": now,
-    }
+    values: dict[str, Any] = {"status": status, "reason": reason[:2000], "ticket_id": ticket_id, "processed_at": now}
     if message_id is not None:
         values["message_id"] = message_id[:1000]
     if sender is not None:
         values["sender"], values["sender_name"] = sender[0][:320], sender[1][:500]
     if subject is not None:
         values["subject"] = subject[:2000]
-    session.connection().execute(update(_RT).where(_R.id == receipt_id).values(**values))
+    statement = _outcome_update(tuple(values))
+    session.connection().execute(statement, {"r_id": receipt_id, **{f"v_{k}": v for k, v in values.items()}})
+
+
+@functools.cache
+def _outcome_update(columns: tuple[str, ...]) -> Any:
+    """Built once per set of columns: processing records an outcome for every message."""
+    return (
+        update(_RT)
+        .where(_R.id == bindparam("r_id"))
+        .values(
+            claimed_by="",
+            claimed_until=None,
+            next_attempt_at=None,
+            **{column: bindparam(f"v_{column}", type_=_R[column].type) for column in columns},
+        )
+    )
 
 
 def record_failure(session: Session, receipt_id: int, *, attempts: int, reason: str, now: datetime) -> None:
