@@ -317,7 +317,10 @@ def parse_message(raw: bytes, policy: ParsePolicy) -> IncomingMessage:
     parts = _check_tree(msg, policy)
     verdict = _classification(msg, policy)
     notes = _ignore_internal_headers(msg, policy) + _long_line_note(raw, policy)
-    body, body_notes = _body_fields(msg, policy)
+    try:
+        body, body_notes = _body_fields(msg, policy)
+    except (ValueError, LookupError, UnicodeError, TypeError) as exc:  # the email package, on a broken part
+        raise UnparseableMessageError(f"body unreadable: {type(exc).__name__}: {exc}"[:300]) from exc
     defects = _defect_names(parts) + notes + body_notes
     sha = hashlib.sha256(raw).hexdigest()
     return IncomingMessage(
@@ -329,11 +332,9 @@ def parse_message(raw: bytes, policy: ParsePolicy) -> IncomingMessage:
 def policy_from_settings(
     settings: Settings, *, message_id_domains: frozenset[str] = frozenset()
 ) -> ParsePolicy:
-    """The ParsePolicy for a config.Settings tree (our address plus its aliases).
-
-    Pass the domain our composer uses for Message-IDs: it is not derived from the
-    support address, because agents' own mail clients also use that domain.
-    """
+    """The ParsePolicy for a config.Settings tree (our address plus its aliases). Pass the domain
+    our composer uses for Message-IDs: not derived from the support address, which agents' own
+    mail clients also use."""
     helpdesk, limits = settings.helpdesk, settings.limits
     return ParsePolicy(
         max_header_bytes=limits.max_header_bytes,

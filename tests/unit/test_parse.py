@@ -618,3 +618,12 @@ def test_the_parsing_policy_keeps_headers_raw_and_messages_usable() -> None:
     with pytest.raises(ValueError):
         msg["Message-ID"] = "<second@example.org>"  # registry limits still apply
     assert b"X-Note: uno\n" in msg.as_bytes()
+
+
+def test_a_body_the_email_package_cannot_decode_is_refused_not_raised() -> None:
+    # Found by the mutation test above (about one run in eight): a stray byte in a part header
+    # made get_payload() raise UnicodeEncodeError out of parse_message.
+    seed = SEEDS[3]
+    raw = (seed[:245] + b"\x80" + seed[245:])[:285]
+    with pytest.raises(UnparseableMessageError, match="body unreadable"):
+        parse_message(raw, POLICY)
