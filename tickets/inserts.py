@@ -19,7 +19,7 @@ def insert_ignore(session: Session, model: type[SQLModel], values: dict[str, Any
 
 
 @functools.cache
-def _insert_ignore_many(model: type[SQLModel], dialect: str) -> Any:
+def insert_ignore_statement(model: type[SQLModel], dialect: str) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING, for one row or many."""
     maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return maker(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
@@ -28,7 +28,7 @@ def _insert_ignore_many(model: type[SQLModel], dialect: str) -> Any:
 @functools.cache
 def _insert_ignore_stmt(model: type[SQLModel], dialect: str) -> Any:
     key = model.__table__.primary_key.columns.values()[0]  # type: ignore[attr-defined]
-    return _insert_ignore_many(model, dialect).returning(key)
+    return insert_ignore_statement(model, dialect).returning(key)
 
 
 def insert_row(session: Session, model: type[SQLModel], values: dict[str, Any]) -> int:
@@ -44,7 +44,7 @@ def insert_ignore_rows(session: Session, model: type[SQLModel], rows: list[dict[
         return []
     if session.new or session.dirty:
         session.flush()
-    statement = _insert_ignore_many(model, session.get_bind().dialect.name).returning(column)
+    statement = insert_ignore_statement(model, session.get_bind().dialect.name).returning(column)
     return list(session.connection().execute(statement, rows).scalars())
 
 

@@ -18,10 +18,10 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import bindparam, case, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
+from tickets.inserts import insert_ignore_statement
 from tickets.models import Blob, Receipt
 from tickets.values import ReceiptKey
 
@@ -105,9 +105,10 @@ def spool(
     blobs = {hashlib.sha256(m.raw).hexdigest(): m.raw for m in messages}
     if blobs:
         blob_rows = [{"sha256": sha, "size": len(data), "data": data} for sha, data in blobs.items()]
-        conn.execute(_insert_ignore(Blob, dialect), blob_rows)
+        conn.execute(insert_ignore_statement(Blob, dialect), blob_rows)
     rows = [_receipt_row(mailbox, uidvalidity, m, now, holder, lease) for m in messages]
-    fresh = set(conn.execute(_insert_ignore(Receipt, dialect).returning(_R.uid), rows).scalars()) if rows else set()
+    new_receipts = insert_ignore_statement(Receipt, dialect).returning(_R.uid)
+    fresh = set(conn.execute(new_receipts, rows).scalars()) if rows else set()
     raw_of = {m.uid: m.raw for m in messages}
     found = receipts(session, mailbox, uidvalidity, [m.uid for m in messages])
     return [
@@ -146,12 +147,6 @@ def _receipt_row(
         "claimed_by": holder if claimed else "",
         "claimed_until": now + lease if claimed else None,
     }
-
-
-@functools.cache
-def _insert_ignore(model: Any, dialect: str) -> Any:
-    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return maker(model.__table__).on_conflict_do_nothing()
 
 
 def receipts(session: Session, mailbox: str, uidvalidity: int, uids: Sequence[int]) -> list[Spooled]:

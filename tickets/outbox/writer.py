@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from tickets import threads
+from tickets.inserts import insert_ignore_statement
 from tickets.models import Outbox
 from tickets.outbox.queries import new_row
 from tickets.values import OutgoingEmail
@@ -85,5 +85,4 @@ def _thread_entry(mail: RenderedMail) -> dict[str, Any]:
 @functools.cache
 def _insert(dialect: str) -> Any:
     table = Outbox.__table__  # type: ignore[attr-defined]
-    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return maker(table).on_conflict_do_nothing().returning(table.c.idempotency_key, table.c.id)
+    return insert_ignore_statement(Outbox, dialect).returning(table.c.idempotency_key, table.c.id)
