@@ -83,6 +83,8 @@ class Ticket(SQLModel, table=True):
     assigned_agent: str = Field(default="", max_length=320)
     linked_ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
     requester_undeliverable: bool = False
+    # Raised when one of this ticket's agent reply addresses was seen outside: older tokens fail.
+    token_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Receipt(SQLModel, table=True):

@@ -29,6 +29,7 @@ from tests.integration.test_agent_round_trip import (
     event_kinds,
     new_mail,
     only,
+    plain,
     open_ticket,
     press_reply,
     show,
@@ -150,3 +151,46 @@ def test_with_dkim_a_forged_authentication_results_from_another_server_is_no_pro
     reply = press_reply(t.to_ana, f"Ana Martín <{ANA}>", "#close\nCerrada.", at, rcpt=SUPPORT)
     dkim_desk.arrive(with_headers(reply, Authentication_Results=FORGED_PASS), at)
     assert_refused_and_recorded(dkim_desk, t.number, dkim_desk.work(at), status="open")
+
+
+def test_a_reply_address_copied_to_the_user_is_replaced_and_the_forgery_refused(desk: Desk) -> None:
+    """Ana Cc's María: María now holds Ana's signed address. It must stop working at once."""
+    t = open_ticket(desk)
+    copy = message_from_bytes(anas_answer_copied_to_maria(desk, t), policy=email_policy.default)
+    leaked = addr(copy["To"])
+    assert _TOKEN_ANYWHERE.search(leaked), "the copy María got shows Ana's signed reply address"
+    data = show(desk.engine, t.number)
+    replaced = [e for e in data["events"] if e["kind"] == "reply-address-replaced"]
+    assert len(replaced) == 1 and MARIA in replaced[0]["detail"]
+    at = T0 + timedelta(hours=2)
+    forged = new_mail(f"Ana Martín <{ANA}>", "#close\nCerrada por el agente.", at, rcpt=leaked, subject="Re: x")
+    desk.arrive(forged, at)
+    sent = desk.work(at)
+    assert show(desk.engine, t.number)["status"] == "pending", "the leaked address still acts as Ana"
+    assert not to(sent, MARIA)
+    error = only(sent, ANA, "commanderror")
+    assert "replaced" in plain(error)
+
+
+def test_the_agent_is_given_a_new_reply_address_that_works(desk: Desk) -> None:
+    t = open_ticket(desk)
+    at = T0 + timedelta(hours=1)
+    raw = with_headers(press_reply(t.to_ana, f"Ana Martín <{ANA}>", "Hola María, ya está.", at), Cc=MARIA)
+    desk.arrive(raw, at)
+    sent = desk.work(at)
+    notice = only(sent, ANA, "agentnotification")
+    assert MARIA in plain(notice) and str(notice["Reply-To"]) != str(t.to_ana["Reply-To"])
+    at += timedelta(hours=1)
+    desk.arrive(press_reply(notice, f"Ana Martín <{ANA}>", "#close\nListo.", at), at)
+    desk.work(at)
+    assert show(desk.engine, t.number)["status"] == "closed"
+
+
+def test_a_reply_copied_only_to_staff_keeps_the_address(desk: Desk) -> None:
+    t = open_ticket(desk)
+    at = T0 + timedelta(hours=1)
+    cc = "Luis <luis@ventanilla.example>, supervision@ventanilla.example, Soporte+Ventas@Ventanilla.example"
+    desk.arrive(with_headers(press_reply(t.to_ana, f"Ana Martín <{ANA}>", "Hola.", at), Cc=cc), at)
+    sent = desk.work(at)
+    assert not to(sent, ANA, "agentnotification"), "no outsider saw the address: nothing to replace"
+    assert "reply-address-replaced" not in event_kinds(show(desk.engine, t.number))

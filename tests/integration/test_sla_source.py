@@ -178,7 +178,7 @@ def test_urgent_ticket_reopened_by_an_agents_email_command(desk: Desk) -> None:
     desk.clock.advance(hours=29)
     policy = ingest_policy(desk.settings).agents
     assert policy is not None
-    reply_to = agent_reply_address(number, ANA, policy)
+    reply_to = agent_reply_address(desk.ticket(number), ANA, policy)
     result = desk.receive(user_mail(f"Re: [#{number}]", "#open\n", desk.clock.now(), sender=ANA, to=reply_to))
     assert result.action == "agent"
     assert_new_urgent_cycle(desk.ticket(number), desk.clock.now())

@@ -89,3 +89,12 @@ def test_find_tokens_collects_from_addresses_only() -> None:
 def test_keyring_needs_its_current_key() -> None:
     with pytest.raises(ValueError):
         tokens.Keyring.of({"1": "x" * 20}, "2")
+
+
+def test_a_token_holds_only_at_the_epoch_it_was_minted_for() -> None:
+    """Raising a ticket's epoch (its reply address was seen outside) retires every older token."""
+    old, new = token(), token(epoch=1)
+    assert old.mac != new.mac and old.text().split(".")[:3] == new.text().split(".")[:3]
+    assert tokens.verify(RING, old, email=ANA, epoch=0) and not tokens.verify(RING, old, email=ANA, epoch=1)
+    assert tokens.verify(RING, new, email=ANA, epoch=1)
+    assert not tokens.verify(RING, new, email=ANA, epoch=0) and not tokens.verify(RING, new, email=ANA, epoch=2)

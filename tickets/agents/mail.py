@@ -1,7 +1,7 @@
 """The mail agents' actions cause, as intents (OutgoingEmail) for the shell to render and queue."""
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -101,10 +101,25 @@ def digest(*parts: object) -> str:
     return hashlib.sha256("\x00".join(str(p) for p in parts).encode()).hexdigest()[:24]
 
 
-def agent_reply_address(ticket_id: int, agent: str, policy: AgentPolicy) -> str:
-    """The reply address that proves a reply comes from `agent` about this ticket."""
-    token = tokens.mint(policy.keyring, ticket_id=ticket_id, role="a", recipient_id=policy.agent_id(agent), email=agent)
+def agent_reply_address(ticket: Ticket, agent: str, policy: AgentPolicy) -> str:
+    """The reply address that proves a reply comes from `agent` about this ticket (at its token epoch)."""
+    assert ticket.id is not None
+    token = tokens.mint(
+        policy.keyring,
+        ticket_id=ticket.id,
+        role="a",
+        recipient_id=policy.agent_id(agent),
+        email=agent,
+        epoch=ticket.token_epoch,
+    )
     return tokens.reply_address(policy.helpdesk_address, token)
+
+
+def outsiders(addresses: Iterable[str], policy: AgentPolicy) -> tuple[str, ...]:
+    """The addresses that are neither ours, nor an agent's, nor a supervisor's."""
+    staff = {*policy.agents, *policy.supervisors}
+    found = rules.not_own((a.lower() for a in addresses), policy.own_addresses | {policy.helpdesk_address})
+    return tuple(a for a in found if a not in staff)
 
 
 def notification(
@@ -128,7 +143,7 @@ def notification(
         sla=sla_view(ticket, now, policy.sla),
         commands=HELP,
     )
-    reply_to = agent_reply_address(ticket.id, to, policy) if policy.is_agent(to) else ""
+    reply_to = agent_reply_address(ticket, to, policy) if policy.is_agent(to) else ""
     ids = [m for m in thread if m][-MAX_REFERENCES:]
     return OutgoingEmail(
         kind="agent_notification",
@@ -144,6 +159,31 @@ def notification(
     )
 
 
+REPLACED_TEXT = {
+    "es": (
+        "Su respuesta se ha enviado. La envió con copia a {who}, que ha visto así la dirección de "
+        "respuesta de esta consulta; esa dirección ya no vale. Para responder u ordenar algo sobre la "
+        "consulta, responda a este mensaje o a uno más reciente."
+    ),
+    "en": (
+        "Your reply was sent. You copied {who} on it, who could see this ticket's reply address; that "
+        "address no longer works. To answer or give a command on this ticket, reply to this message or a "
+        "newer one."
+    ),
+}
+
+
+def address_replaced(
+    ticket: Ticket, *, to: str, seen_by: Sequence[str], key: str, now: datetime, policy: AgentPolicy
+) -> OutgoingEmail:
+    """Tell the agent whose reply address was seen outside that it was replaced; carries the new one."""
+    text = REPLACED_TEXT.get(ticket.language, REPLACED_TEXT["en"]).format(who=", ".join(seen_by))
+    message = MessageView(sender=to, name="", text=text)
+    return notification(
+        ticket, to=to, event="address-replaced", message=message, key=f"replaced:{key}", now=now, policy=policy
+    )
+
+
 def command_error(ticket: Ticket, *, to: str, command: str, error: str, key: str, policy: AgentPolicy) -> OutgoingEmail:
     """Tell an agent (at their configured address) that what they sent was not applied."""
     assert ticket.id is not None
@@ -153,7 +193,7 @@ def command_error(ticket: Ticket, *, to: str, command: str, error: str, key: str
         command=CommandView(text=command[:200], error=error[:2000]),
         commands=HELP,
     )
-    reply_to = agent_reply_address(ticket.id, to, policy) if policy.is_agent(to) else ""
+    reply_to = agent_reply_address(ticket, to, policy) if policy.is_agent(to) else ""
     return OutgoingEmail(
         kind="command_error",
         ticket_id=ticket.id,

@@ -23,6 +23,7 @@ from tickets.models import Ticket
 from tickets.values import IncomingMessage, IngestAction, IngestResult, OutgoingEmail
 
 logger = logging.getLogger(__name__)
+MAX_OLD_EPOCHS = 20  # how far back a stale reply address is still recognised (to explain the refusal)
 __all__ = ["AgentPolicy", "AgentActionError", "handle_agent_message", "notify_agents", "act"]
 
 
@@ -57,6 +58,9 @@ def handle_agent_message(
         if hinted is None:
             return None  # an agent writing to support like anyone else: a new ticket
         return _reject(session, hinted, msg, reply_text, agent=sender, reason=why, now=now, policy=policy)
+    seen_by = mail.outsiders((a.email for a in (*msg.to, *msg.cc)), policy)
+    if seen_by:  # they saw this agent's reply address: the mail act() sends the agent carries a new one
+        _replace_reply_addresses(session, ticket, now, why=f"{sender} copied {', '.join(seen_by)}"[:2000])
     outgoing = act(
         session,
         ticket,
@@ -70,6 +74,11 @@ def handle_agent_message(
         agent_name=msg.sender.name,
         html_only=html_only,
     )
+    if seen_by:
+        outgoing = (
+            *outgoing,
+            mail.address_replaced(ticket, to=sender, seen_by=seen_by, key=msg.raw_sha256, now=now, policy=policy),
+        )
     return IngestResult(action=IngestAction.AGENT, ticket_id=ticket.id, reason=f"agent {sender}", outgoing=outgoing)
 
 
@@ -86,8 +95,9 @@ def _proven_ticket(
     alone proves nothing, everyone in the thread has them.
     """
     sender = msg.sender.email
-    valid = [t for t in agent_tokens if tokens.verify(policy.keyring, t, email=sender)]
-    ticket = next((t for t in (session.get(Ticket, v.ticket_id) for v in valid) if t is not None), None)
+    ticket, stale = _token_ticket(session, agent_tokens, sender, policy)
+    if ticket is None and stale:
+        return None, "reply address replaced after it was seen outside; answer the newest mail about this ticket"
     if ticket is None and agent_tokens:
         return None, "reply token not valid for this agent"
     if ticket is not None and not (policy.authserv_id and policy.require_dkim):
@@ -114,14 +124,42 @@ def _foreign_token(
     """Someone who is not the agent used an agent's genuine reply address: record it, tell the agent."""
     for token in agent_tokens:
         agent = policy.agent_at(token.recipient_id)
-        if agent and tokens.verify(policy.keyring, token, email=agent):
-            ticket = session.get(Ticket, token.ticket_id)
-            if ticket is not None:
-                if msg.auto:
-                    return IngestResult(action=IngestAction.IGNORED, reason=f"{msg.auto} to an agent's reply address")
-                reason = f"sent by {msg.sender.email}, not by {agent} whose reply address it used"
-                return _reject(session, ticket, msg, text, agent=agent, reason=reason, now=now, policy=policy)
+        ticket, stale = _token_ticket(session, [token], agent or "", policy)
+        ticket = ticket or stale
+        if agent and ticket is not None:
+            if msg.auto:
+                return IngestResult(action=IngestAction.IGNORED, reason=f"{msg.auto} to an agent's reply address")
+            if ticket is not stale:  # a current address is known outside: replace it before telling the agent
+                _replace_reply_addresses(session, ticket, now, why=f"used by {msg.sender.email}")
+            reason = f"sent by {msg.sender.email}, not by {agent} whose reply address it used"
+            return _reject(session, ticket, msg, text, agent=agent, reason=reason, now=now, policy=policy)
     return None  # no genuine agent token: an ordinary message
+
+
+def _token_ticket(
+    session: Session, agent_tokens: Sequence[tokens.ReplyToken], email: str, policy: AgentPolicy
+) -> tuple[Ticket | None, Ticket | None]:
+    """(ticket a token is valid for now, ticket a token was valid for before its epoch was raised)."""
+    stale: Ticket | None = None
+    for token in agent_tokens:
+        ticket = session.get(Ticket, token.ticket_id)
+        if ticket is None or not email:
+            continue
+        if tokens.verify(policy.keyring, token, email=email, epoch=ticket.token_epoch):
+            return ticket, None
+        old = range(max(0, ticket.token_epoch - MAX_OLD_EPOCHS), ticket.token_epoch)
+        if stale is None and any(tokens.verify(policy.keyring, token, email=email, epoch=e) for e in old):
+            stale = ticket
+    return None, stale
+
+
+def _replace_reply_addresses(session: Session, ticket: Ticket, now: datetime, *, why: str) -> None:
+    """Make every agent reply address of this ticket minted so far worthless (invariant 4)."""
+    assert ticket.id is not None
+    ticket.token_epoch += 1
+    session.add(ticket)
+    threads.add_event(session, ticket.id, now, "reply-address-replaced", actor="system", detail=why[:2000])
+    logger.info("reply addresses replaced: %s", why, extra={"action": "reply-address-replaced", "ticket": ticket.id})
 
 
 def _hinted_ticket(session: Session, msg: IncomingMessage, token_tickets: Sequence[int]) -> Ticket | None:

@@ -59,32 +59,54 @@ class ReplyToken:
         return f"t{self.ticket_id}.{self.role}{self.recipient_id}.k{self.kid}.{self.mac}"
 
 
-def _mac(key: bytes, *, purpose: str, ticket_id: int, role: str, recipient_id: int, email: str) -> str:
+def _mac(key: bytes, *, purpose: str, ticket_id: int, role: str, recipient_id: int, email: str, epoch: int) -> str:
     derived = hmac.new(key, _DOMAIN_SEP, hashlib.sha256).digest()
-    message = "\x00".join([purpose, str(ticket_id), f"{role}{recipient_id}", email.strip().lower()])
+    fields = [purpose, str(ticket_id), f"{role}{recipient_id}", email.strip().lower()]
+    if epoch:  # epoch 0 keeps the tokens minted before epochs existed valid
+        fields.append(f"e{epoch}")
+    message = "\x00".join(fields)
     digest = hmac.new(derived, message.encode("utf-8"), hashlib.sha256).digest()
     return base64.b32encode(digest[:MAC_BYTES]).decode("ascii").lower()
 
 
 def mint(
-    keyring: Keyring, *, ticket_id: int, role: str, recipient_id: int, email: str, purpose: str = "reply"
+    keyring: Keyring,
+    *,
+    ticket_id: int,
+    role: str,
+    recipient_id: int,
+    email: str,
+    purpose: str = "reply",
+    epoch: int = 0,
 ) -> ReplyToken:
-    """A token for `email` (the recipient's own address) on one ticket, with the current key."""
+    """A token for `email` (the recipient's own address) on one ticket, with the current key.
+
+    `epoch` is the ticket's token epoch: raising it (when a reply address was seen by someone
+    outside) makes every token minted before worthless, without changing the key.
+    """
     if role not in ROLES or ticket_id < 1 or recipient_id < 0:
         raise ValueError("bad token fields")
     key = keyring.key(keyring.current)
     assert key is not None
-    mac = _mac(key, purpose=purpose, ticket_id=ticket_id, role=role, recipient_id=recipient_id, email=email)
+    mac = _mac(
+        key, purpose=purpose, ticket_id=ticket_id, role=role, recipient_id=recipient_id, email=email, epoch=epoch
+    )
     return ReplyToken(ticket_id=ticket_id, role=role, recipient_id=recipient_id, kid=keyring.current, mac=mac)
 
 
-def verify(keyring: Keyring, token: ReplyToken, *, email: str, purpose: str = "reply") -> bool:
-    """Whether `token` was minted by us for `email`; constant time in the MAC comparison."""
+def verify(keyring: Keyring, token: ReplyToken, *, email: str, purpose: str = "reply", epoch: int = 0) -> bool:
+    """Whether `token` was minted by us for `email` at `epoch`; constant time in the MAC comparison."""
     key = keyring.key(token.kid)
     if key is None:  # unknown or retired key id
         return False
     expected = _mac(
-        key, purpose=purpose, ticket_id=token.ticket_id, role=token.role, recipient_id=token.recipient_id, email=email
+        key,
+        purpose=purpose,
+        ticket_id=token.ticket_id,
+        role=token.role,
+        recipient_id=token.recipient_id,
+        email=email,
+        epoch=epoch,
     )
     return hmac.compare_digest(expected.encode("ascii"), token.mac.encode("ascii"))
 
