@@ -34,7 +34,7 @@ def run_sla_sweep(app: UseCases, *, now: datetime, policy: SweepPolicy) -> Sweep
         closing = close_quiet_resolved(session, now=at, quiet=policy.resolved_quiet)
         return result, (*result.outgoing, *closing)
 
-    result, _ = app.run(work, now=now, mail=lambda done: done[1])
+    result, _ = app.run(work, now=now, mail=lambda done: done[1], name="sla-sweep")
     return result
 
 

@@ -25,8 +25,14 @@ def as_mail(result: Iterable[OutgoingEmail]) -> Iterable[OutgoingEmail]:
 
 class UseCases(Protocol):
     """Runs `work(session, now)` in one unit of work; the intents `mail(result)` names are queued
-    in it; commits; then wakes the sender. `now` defaults to the clock's."""
+    in it; commits; then wakes the sender. `now` defaults to the clock's; `name` names the work
+    (for its crash points in fault tests)."""
 
     def run(
-        self, work: Work[R], *, now: datetime | None = None, mail: Callable[[R], Iterable[OutgoingEmail]] = ...
+        self,
+        work: Work[R],
+        *,
+        now: datetime | None = None,
+        mail: Callable[[R], Iterable[OutgoingEmail]] = ...,
+        name: str = "",
     ) -> R: ...

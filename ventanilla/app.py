@@ -10,6 +10,7 @@ from tickets.clock import Clock
 from tickets.db import unit_of_work
 from tickets.values import OutgoingEmail
 from tickets.work import R, Work, outgoing_of
+from ventanilla.pipeline.failpoints import crash_point
 from ventanilla.pipeline.outgoing import OutgoingQueue
 
 
@@ -41,15 +42,21 @@ class App:
         *,
         now: datetime | None = None,
         mail: Callable[[R], Iterable[OutgoingEmail]] = outgoing_of,
+        name: str = "",
     ) -> R:
         """`work(session, now)` in one unit of work with the mail it returned queued in it; commit;
-        then wake the sender."""
+        then wake the sender. A `name` gives the work crash points for fault tests
+        (`before-commit:<name>`, `after-commit:<name>`)."""
         at = now or self.clock.now()
         with unit_of_work(self.engine) as session:
             result = work(session, at)
             intents = list(mail(result))
             for intent in intents:
                 self.outbox(session, intent, at)
+            if name:
+                crash_point(f"before-commit:{name}")
+        if name:
+            crash_point(f"after-commit:{name}")
         if intents:
             self.wake()
         return result

@@ -1,7 +1,8 @@
 """A TCP proxy on 127.0.0.1 that a test can cut and restore: a server going away mid-conversation
 (PostgreSQL restarted, a network drop), without touching the real server. Or freeze: the
 connections open now go silent without being closed (a NAT or firewall that forgot them), while
-new ones work."""
+new ones work. Or cut in the middle of a reply: `cut_after(n)` drops everything once the server
+has sent n bytes (a server restarted in the middle of a large literal)."""
 
 import contextlib
 import socket
@@ -23,6 +24,8 @@ class TcpProxy:
         self._live: list[socket.socket] = []
         self._frozen: set[socket.socket] = set()
         self._closed = False
+        self._cut_after = 0  # server-to-client bytes after which every connection is cut; 0: never
+        self._sent_down = 0
         threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
 
     def _accept(self) -> None:
@@ -42,12 +45,18 @@ class TcpProxy:
             upstream.settimeout(None)  # the 5 s were for connecting: a quiet connection stays open
             with self._lock:
                 self._live += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, down in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pipe, args=(a, b, down), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, down: bool) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
+                if down and self._cut_after:
+                    self._sent_down += len(data)
+                    if self._sent_down >= self._cut_after:
+                        self._cut_after = 0
+                        self.cut()
+                        return
                 if source not in self._frozen:  # frozen: swallowed, nobody told
                     sink.sendall(data)
         for sock in (source, sink):
@@ -69,6 +78,15 @@ class TcpProxy:
         no RST): a silent drop. New connections are forwarded as usual."""
         with self._lock:
             self._frozen.update(self._live)
+
+    def is_open(self) -> bool:
+        """False from a `cut()` until `restore()`."""
+        return self._open.is_set()
+
+    def cut_after(self, n_bytes: int) -> None:
+        """Once the server has sent `n_bytes` more (counted over every connection), `cut()`."""
+        self._sent_down = 0
+        self._cut_after = n_bytes
 
     def restore(self) -> None:
         self._open.set()

@@ -98,3 +98,21 @@ def test_a_token_holds_only_at_the_epoch_it_was_minted_for() -> None:
     assert tokens.verify(RING, old, email=ANA, epoch=0) and not tokens.verify(RING, old, email=ANA, epoch=1)
     assert tokens.verify(RING, new, email=ANA, epoch=1)
     assert not tokens.verify(RING, new, email=ANA, epoch=0) and not tokens.verify(RING, new, email=ANA, epoch=2)
+
+
+def test_the_mac_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """E47: no early exit on the first differing character (a timing oracle): the comparison is
+    hmac.compare_digest's, whatever the token. A timing measurement would be noise on a shared CI."""
+    seen: list[tuple[bytes, bytes]] = []
+    real = tokens.hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        seen.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(tokens.hmac, "compare_digest", spy)
+    good = token()
+    assert tokens.verify(RING, good, email=ANA)
+    forged = tokens.parse(good.text()[:-1] + ("b" if good.text()[-1] != "b" else "c"))
+    assert forged is not None and not tokens.verify(RING, forged, email=ANA)
+    assert len(seen) == 2, "a MAC was compared some other way"
