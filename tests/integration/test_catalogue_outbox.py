@@ -73,6 +73,30 @@ def test_b20_a_delayed_dsn_is_noted_on_the_ticket_without_a_state_change(make_se
     assert (status, undeliverable, row.status) == ("open", False, "queued")
 
 
+async def test_b20_an_smtp_deferral_is_shown_on_the_ticket_once(
+    make_settings, db_url: str, engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
+) -> None:
+    """The relay answers 451 twice, then takes it: the agent sees "delayed" on the ticket once,
+    nobody is mailed about it, and the ack is sent once."""
+    smtp_sink.script("data", "451 4.3.0 greylisted, try again later", "451 4.3.0 greylisted, try again later")
+    desk = Desk(smtp_settings(make_settings, db_url, smtp_sink.port), engine, clock)
+    case = LANGUAGES["es"]
+    result = desk.receive(user_mail(index=1, subject=case["subject"], body=case["body"], when=clock.now())[1])
+    for _ in range(3):
+        await desk.drain()
+        clock.advance(minutes=10)
+    await desk.close()
+    with read_only(engine) as session:
+        (ack,) = session.scalars(select(Outbox).where(Outbox.kind == "ack")).all()
+        events = [e for e in repo.ticket_events(session, result.ticket_id or 0) if e.kind == "delivery_delayed"]
+        events = [e for e in events if e.detail.startswith("ack ")]
+        kinds = set(session.scalars(select(Outbox.kind)))
+    assert ack.status == "sent" and ack.attempts >= 2, "never deferred"
+    assert len(events) == 1 and "451 4.3.0" in events[0].detail and USER in events[0].detail, events
+    assert "delayed" in events[0].detail and kinds == {"ack", "agent_notification"}, "a deferral mails nobody"
+    assert len(smtp_sink.delivered_to(USER)) == 1
+
+
 # -- B22: a permanent failure is shown on the ticket -------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from tickets.models import Ticket
 from tickets.values import OutgoingEmail
 
 EVENT_KIND = "delivery_failed"
+DELAY_EVENT_KIND = "delivery_delayed"  # the first temporary refusal of a row (B20): said once
 NOTICE_KIND = "delivery_failed"  # the template of the notice
 
 
@@ -64,6 +65,12 @@ def delivery_failure(mail: FailedMail, results: dict[str, tuple[int, str]], repl
     return DeliveryFailure(outbox_id=mail.id, ticket_id=mail.ticket_id, kind=mail.kind, recipients=refused, reply=reply)
 
 
+def delay_detail(delay: DeliveryFailure) -> str:
+    """The event's line: `ack to ana@example.org delayed (outbox 7), retrying: 451 4.3.0 ...`."""
+    to = ", ".join(delay.recipients) or "?"
+    return f"{delay.kind} to {to} delayed (outbox {delay.outbox_id}), retrying: {delay.reply}"[:2000]
+
+
 def failure_detail(failure: DeliveryFailure) -> str:
     """The event's line: `ack to ana@example.org not delivered (outbox 7): 550 5.1.1 ...`."""
     to = ", ".join(failure.recipients) or "?"
@@ -103,11 +110,15 @@ def note_failures(
     *,
     queue: NoticeQueue | None = None,
     policy: NoticePolicy | None = None,
+    delays: Sequence[DeliveryFailure] = (),
 ) -> None:
-    """Each failure as an event on its ticket, and its notices queued, in the caller's transaction."""
-    if not failures:
+    """Each failure as an event on its ticket, and its notices queued; each first delay as an
+    event (the agent sees "delayed" on the ticket; nobody is mailed); in the caller's transaction."""
+    if not failures and not delays:
         return
     with Session(bind=connection) as session:
+        for delay in delays:
+            threads.add_event(session, delay.ticket_id, now, DELAY_EVENT_KIND, detail=delay_detail(delay))
         for failure in failures:
             threads.add_event(session, failure.ticket_id, now, EVENT_KIND, detail=failure_detail(failure))
             ticket = session.get(Ticket, failure.ticket_id)

@@ -97,6 +97,7 @@ class Outcome:
     sent_at: datetime | None = None  # set for `sent`
     next_attempt_at: datetime | None = None  # set for a retry (and `failed`: when it was given up)
     failure: DeliveryFailure | None = None  # set for `failed` on a ticket: shown there (B22)
+    delay: DeliveryFailure | None = None  # set for the first retry of mail on a ticket: shown there (B20)
 
 
 @functools.cache

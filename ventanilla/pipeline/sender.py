@@ -1,9 +1,9 @@
 """Queue rendered mail in the outbox, and drain the outbox through a transport.
 
-One outbox row is one unit of work. A row is marked sent only after the server accepted it;
-temporary failures wait (capped backoff) until the row's lifetime runs out; permanent ones are
-recorded with the server's answer. Per-recipient results are stored so that a recipient who
-got the message is never sent it again, and this process never sends one row twice.
+One outbox row is one unit of work, marked sent only after the server accepted it; temporary failures
+wait (capped backoff, the first said on the ticket) until the row's lifetime runs out; permanent ones
+are recorded with the server's answer. Per-recipient results are kept: a recipient who got the
+message never gets it again, and this process never sends one row twice.
 
 Claims name this process (`holder`) and carry a heartbeat, renewed every `heartbeat_every`
 seconds while a drain runs (however long one send takes): a drainer of another process takes the
@@ -12,6 +12,7 @@ and the other one runs on the same host (a restart after a crash sends at once).
 """
 
 import asyncio
+import dataclasses
 import logging
 import random
 import re
@@ -232,14 +233,12 @@ class OutboxDrainer:
             self._settle(mail, results, f"gave up after {attempts} attempts: {reply}", stats)
             return
         next_at = queries.next_attempt(attempts, now, self.rng)
-        self._record(Outcome(outbox_id=mail.id, status="queued", reply=reply, results=results, next_attempt_at=next_at))
+        delay = delivery_failure(mail, results, reply) if attempts == 1 else None  # said once: B20
+        retry = Outcome(outbox_id=mail.id, status="queued", reply=reply, results=results, next_attempt_at=next_at)
+        self._record(dataclasses.replace(retry, delay=delay))
         stats.retried += 1
-        logger.info(
-            "outbox %s deferred: %s",
-            mail.id,
-            reply,
-            extra={"action": "outbox_retry", "ticket": mail.ticket_id, "outbox": mail.id},
-        )
+        extra = {"action": "outbox_retry", "ticket": mail.ticket_id, "outbox": mail.id}
+        logger.info("outbox %s deferred: %s", mail.id, reply, extra=extra)
 
     def _settle(self, mail: ClaimedMail, results: Results, reply: str, stats: DrainStats) -> None:
         accepted = any(200 <= code < 300 for code, _ in results.values())
@@ -343,6 +342,8 @@ class OutboxDrainer:
 
     def _write(self, outcomes: list[Outcome]) -> None:
         failures = [o.failure for o in outcomes if o.failure is not None]
+        delays = [o.delay for o in outcomes if o.delay is not None]
         with transaction(self.engine) as connection:
             queries.record_outcomes(connection, outcomes)
-            note_failures(connection, failures, self.clock.now(), queue=self.notify, policy=self.notice_policy)
+            now, notify, policy = self.clock.now(), self.notify, self.notice_policy
+            note_failures(connection, failures, now, queue=notify, policy=policy, delays=delays)
