@@ -166,7 +166,10 @@ async def _flush(obj: Any, holder: str) -> DrainStats:
 
 @app.command("flush")
 def flush(ctx: typer.Context) -> None:
-    """Try every queued message now, also those waiting for a later time (as postqueue -f)."""
+    """Try every queued message now, also those waiting for a later time (as postqueue -f).
+
+    Exit 0 when everything tried was sent, 1 when a message was refused for good, 75 when the
+    server deferred one (4xx) or could not be reached: it stays queued and is tried again later."""
     with transaction(ctx.obj.engine) as connection:
         made_due = queries.make_due(connection, ctx.obj.clock.now())
     if made_due:
@@ -181,5 +184,7 @@ def flush(ctx: typer.Context) -> None:
     console.print(f"still queued: {count or 'none'}", highlight=False)
     for line in waiting:
         console.print(escape(line), highlight=False)
-    if stats.failed or stats.deferred:
-        raise typer.Exit(1)
+    if stats.failed:
+        raise typer.Exit(1)  # refused for good: shown on its ticket
+    if stats.deferred or stats.retried:
+        raise typer.Exit(75)  # EX_TEMPFAIL: not sent yet, tried again later

@@ -91,7 +91,7 @@ def test_flush_retries_a_deferred_message_now_and_says_why_one_still_waits(
     smtp_sink.script("data", "451 4.3.0 try again later")
 
     first = ventanilla("--config", config, "outbox", "flush", cwd=tmp_path)
-    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.returncode == 75, "a deferral is no success: EX_TEMPFAIL\n" + first.stdout + first.stderr
     (ack,) = _rows(engine)
     assert ack.status == "queued" and ack.next_attempt_at > datetime.now(UTC)  # waiting on its backoff
     assert "1 deferred" in first.stdout and "still queued: 1" in first.stdout
