@@ -94,6 +94,7 @@ class Ingestor:
         self._on_committed = on_committed
         self._blocked_passes = 0
         self._trouble = Trouble("processing")
+        self._unreturned: set[int] = set()  # claims a database outage kept us from giving back
 
     # -- into the spool ---------------------------------------------------------------------
 
@@ -130,6 +131,8 @@ class Ingestor:
             count(self.process_claimed(claimed))
 
     def _claim(self) -> list[Spooled]:
+        if self._unreturned:  # the database is back: those claims are free again, not leased out
+            self._give_back_ids(sorted(self._unreturned))
         with unit_of_work(self._engine) as session:
             return spool.claim_due(
                 session,
@@ -171,11 +174,16 @@ class Ingestor:
         return results
 
     def _give_back(self, receipts: Sequence[Spooled]) -> None:
+        self._give_back_ids([r.id for r in receipts])
+
+    def _give_back_ids(self, ids: Sequence[int]) -> None:
         try:
             with transaction(self._engine) as connection:
-                spool.give_back(connection, [r.id for r in receipts], holder=self._holder)
+                spool.give_back(connection, ids, holder=self._holder)
         except DatabaseUnavailableError:
-            pass  # the claims run out by themselves
+            self._unreturned.update(ids)  # given back at the next claim (other processes: at the lease's end)
+        else:
+            self._unreturned.difference_update(ids)
 
     def close(self) -> None:
         """Stop the parsing processes, if any."""
