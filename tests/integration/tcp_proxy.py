@@ -2,11 +2,13 @@
 (PostgreSQL restarted, a network drop), without touching the real server. Or freeze: the
 connections open now go silent without being closed (a NAT or firewall that forgot them), while
 new ones work. Or cut in the middle of a reply: `cut_after(n)` drops everything once the server
-has sent n bytes (a server restarted in the middle of a large literal)."""
+has sent n bytes (a server restarted in the middle of a large literal). Or slow: `delay` seconds
+before each chunk is forwarded."""
 
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 
@@ -26,6 +28,7 @@ class TcpProxy:
         self._closed = False
         self._cut_after = 0  # server-to-client bytes after which every connection is cut; 0: never
         self._sent_down = 0
+        self.delay = 0.0  # seconds each chunk waits before it is forwarded: a slow link
         threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
 
     def _accept(self) -> None:
@@ -57,6 +60,8 @@ class TcpProxy:
                         self._cut_after = 0
                         self.cut()
                         return
+                if self.delay:
+                    time.sleep(self.delay)
                 if source not in self._frozen:  # frozen: swallowed, nobody told
                     sink.sendall(data)
         for sock in (source, sink):
