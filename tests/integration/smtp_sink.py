@@ -13,6 +13,7 @@ more (e.g. on a fixed port, to bring a "down" server back), and `free_port`.
 import asyncio
 import socket
 import threading
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 __all__ = ["Received", "SmtpSink", "free_port", "smtp_sink", "smtp_sink_factory", "unused_port"]
 
@@ -112,23 +113,38 @@ class _ScriptedSMTP(SMTP):
         await super()._handle_client()
 
 
+class _Authenticator:
+    """Accepts one user and password; anything else is 535."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self._login = (user.encode(), password.encode())
+
+    def __call__(self, server: SMTP, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == self._login
+        return AuthResult(success=ok, handled=False)
+
+
 class _Controller(Controller):
     def factory(self) -> SMTP:
-        return _ScriptedSMTP(self.handler, **self.SMTP_kwargs)
+        with warnings.catch_warnings():  # AUTH without TLS: on loopback, for tests, on purpose
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
+            return _ScriptedSMTP(self.handler, **self.SMTP_kwargs)
 
 
 class SmtpSink:
     """An aiosmtpd server in a thread of this process, bound to 127.0.0.1."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, login: tuple[str, str] | None = None) -> None:
+        """`login`: (user, password) the sink demands (AUTH PLAIN/LOGIN without TLS); none by default."""
         self.port = port
         self.received: list[Received] = []
         self.rcpt_log: list[str] = []
         self.connections = 0
         self._script = _Script()
-        self._controller = _Controller(
-            _Handler(self), hostname="127.0.0.1", port=port, ready_timeout=5.0
-        )
+        auth: dict[str, Any] = {}
+        if login is not None:
+            auth = {"authenticator": _Authenticator(*login), "auth_required": True, "auth_require_tls": False}
+        self._controller = _Controller(_Handler(self), hostname="127.0.0.1", port=port, ready_timeout=5.0, **auth)
 
     def start(self) -> "SmtpSink":
         self._controller.start()
@@ -166,11 +182,11 @@ def free_port() -> int:
 
 @pytest.fixture
 def smtp_sink_factory() -> Iterator[Callable[..., SmtpSink]]:
-    """Start sinks on demand (`factory(port=None)`); all are stopped after the test."""
+    """Start sinks on demand (`factory(port=None, login=None)`); all are stopped after the test."""
     started: list[SmtpSink] = []
 
-    def start(port: int | None = None) -> SmtpSink:
-        sink = SmtpSink(port or unused_port()).start()
+    def start(port: int | None = None, login: tuple[str, str] | None = None) -> SmtpSink:
+        sink = SmtpSink(port or unused_port(), login=login).start()
         started.append(sink)
         return sink
 

@@ -193,10 +193,11 @@ async def _outage(
 async def test_b23_an_hour_long_relay_outage_drops_nothing_and_sends_each_once(
     engine: Engine, clock: FakeClock, free_port: int, smtp_sink_factory: Callable[..., SmtpSink]
 ) -> None:
-    ids, sink, during, _ = await _outage(engine, clock, free_port, smtp_sink_factory, 40)
+    queued = 500  # the catalogue's figure
+    ids, sink, during, _ = await _outage(engine, clock, free_port, smtp_sink_factory, queued)
     attempts = [r for r in during if getattr(r, "action", "") == "outbox_retry"]
     assert 1 <= len(attempts) <= 20, "the breaker spaces the attempts out: no retry storm"
-    assert sorted(m.rcpt_tos[0] for m in sink.received) == sorted(f"u{i}@example.org" for i in range(40))
+    assert sorted(m.rcpt_tos[0] for m in sink.received) == sorted(f"u{i}@example.org" for i in range(queued))
     with read_only(engine) as session:
         statuses = {r.id: r.status for r in session.scalars(select(Outbox))}
     assert statuses == dict.fromkeys(ids, "sent")
@@ -209,3 +210,36 @@ async def test_b23_an_hour_long_relay_outage_is_one_alert(
     alerts = [r for r in during if r.levelno >= logging.WARNING]
     assert len(alerts) == 1, [r.getMessage() for r in during]
     assert len(sink.received) == 10
+
+
+async def test_b23_a_relay_refusing_our_password_is_an_outage_not_a_bad_message(
+    engine: Engine, clock: FakeClock, smtp_sink_factory: Callable[..., SmtpSink], caplog: pytest.LogCaptureFixture
+) -> None:
+    """535 at AUTH (a password changed on the relay): no message is failed or blamed, it is said
+    once, and everything goes once the password is right."""
+    sink = smtp_sink_factory(login=("ventanilla", "the-new-password"))
+    ids = [queue(engine, clock, ack_intent(key=f"ack:{i}", to=(f"user{i}@correo.example",))) for i in range(3)]
+    wrong = outbound(sink.port, username="ventanilla", password="the-old-password")
+    caplog.set_level(logging.INFO)
+    first = drainer(engine, SmtpTransport(wrong), clock, wrong)
+    first.poll_seconds = 0.01
+    stop = asyncio.Event()
+    task = asyncio.create_task(first.run(stop))  # its own loop: breaker, trouble and all
+    for _ in range(20):  # forty minutes of fake time
+        clock.advance(minutes=2)
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, timeout=15)
+    await first.transport.close()
+    rows = [row_of(engine, i) for i in ids]
+    assert {r.status for r in rows} == {"queued"} and sink.received == []
+    ours = [r for r in caplog.records if r.levelno >= logging.WARNING and not r.name.startswith("mail.log")]
+    alerts = [r.getMessage() for r in ours]  # (mail.log is the sink's own aiosmtpd)
+    assert len(alerts) == 1 and "535" in alerts[0], alerts
+
+    right = outbound(sink.port, username="ventanilla", password="the-new-password")
+    second = drainer(engine, SmtpTransport(right), clock, right)
+    clock.advance(hours=1)
+    assert (await second.run_once()).sent == 3
+    await second.transport.close()
+    assert len(sink.received) == 3 and {row_of(engine, i).status for i in ids} == {"sent"}
