@@ -19,7 +19,7 @@ from config.settings import InboxSettings
 from mailer.errors import SourceUnavailableError
 from mailer.imap_connect import SecretProvider, connect, shutdown
 from mailer.imap_transfer import copies_in, delete, fingerprints, transfer
-from mailer.source import Copied, FetchedMessage, FolderState
+from mailer.source import HEADER_PEEK, Copied, FetchedMessage, FolderState, header_of
 
 logger = logging.getLogger(__name__)
 
@@ -136,14 +136,16 @@ class ImapSource:
             meta = _metadata(client.fetch(uids, [b"RFC822.SIZE", b"INTERNALDATE"]), set(uids))
             small = sorted(uid for uid, (size, _) in meta.items() if size <= max_bytes)
             bodies = client.fetch(small, [b"BODY.PEEK[]"]) if small else {}
+            big = sorted(set(meta) - set(small))  # their header only: who to tell (F56)
+            heads = client.fetch(big, [b"BODY.PEEK[HEADER]<0.%d>" % HEADER_PEEK]) if big else {}
         found = []
         for uid in sorted(meta):
             size, arrived = meta[uid]
             raw = bodies.get(uid, {}).get(b"BODY[]")
             if size > max_bytes or (raw is not None and len(raw) > max_bytes):
-                found.append(
-                    FetchedMessage(uid=uid, raw=b"", arrived_at=arrived, size=size, oversize=True)
-                )
+                head = header_of(bytes(heads.get(uid, {}).get(b"BODY[HEADER]<0>") or (raw or b"")[:HEADER_PEEK]))
+                big_one = FetchedMessage(uid=uid, raw=b"", arrived_at=arrived, size=size, oversize=True, header=head)
+                found.append(big_one)
             elif raw is not None:  # None: expunged between the two FETCHes
                 found.append(FetchedMessage(uid=uid, raw=bytes(raw), arrived_at=arrived, size=size))
         return found

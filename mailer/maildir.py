@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from config.settings import InboxSettings
-from mailer.source import Copied, FetchedMessage, FolderState
+from mailer.source import HEADER_PEEK, Copied, FetchedMessage, FolderState, header_of
 
 MAILDIR_UIDVALIDITY = 1
 
@@ -105,10 +105,15 @@ class MaildirSource:
                 path = self._file(key)
                 size = path.stat().st_size
                 raw = b"" if size > max_bytes else path.read_bytes()
+                head = b""
+                if size > max_bytes:  # never read whole: its header tells us whom to tell (F56)
+                    with path.open("rb") as handle:
+                        head = header_of(handle.read(HEADER_PEEK))
             except (FileNotFoundError, KeyError):
                 continue  # taken away by someone else since the scan
             arrived = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-            result.append(FetchedMessage(uid=uid, raw=raw, arrived_at=arrived, size=size, oversize=size > max_bytes))
+            big = size > max_bytes
+            result.append(FetchedMessage(uid=uid, raw=raw, arrived_at=arrived, size=size, oversize=big, header=head))
         return result
 
     def mark_processed(self, uids: list[int], *, on_copied: Copied | None = None, maybe_copied: bool = False) -> None:

@@ -25,6 +25,19 @@ class FetchedMessage:
     arrived_at: datetime  # INTERNALDATE / delivery time, aware UTC
     size: int
     oversize: bool = False
+    header: bytes = b""  # of an oversize message: its header alone (at most HEADER_PEEK bytes)
+
+
+HEADER_PEEK = 64 * 1024  # how much of an oversize message is read: enough for its header
+
+
+def header_of(start: bytes) -> bytes:
+    """The header part of a message's first bytes (up to the blank line, or all of them)."""
+    for end in (b"\r\n\r\n", b"\n\n"):
+        at = start.find(end)
+        if at >= 0:
+            return start[: at + len(end)]
+    return start
 
 
 class MailSource(Protocol):

@@ -15,6 +15,7 @@ from pathlib import Path
 import jinja2
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
 
 import templates as packaged_templates
 from mailer.errors import TemplateFailedError
@@ -30,6 +31,7 @@ KINDS = (
     "command_error",
     "ticket_closed",
     "delivery_failed",
+    "too_large",
 )
 PARTS = ("subject.txt", "txt", "html")
 PACKAGED_PATH = Path(packaged_templates.__file__).parent
@@ -74,6 +76,14 @@ def weekday(value: date, language: str = "es") -> str:
 def month(value: date, language: str = "es") -> str:
     """The month's name as it reads in a date: "diciembre", "December"."""
     return format_date(value, "MMMM", locale=_locale(language))
+
+
+def filesize(value: int, language: str = "es") -> str:
+    """Bytes for people, in the language's own digits: "31,2 MB", "19,5 KB", "31.2 MB"."""
+    for unit, size in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if value >= size:
+            return f"{format_decimal(round(value / size, 1), format='#,##0.0', locale=language)} {unit}"
+    return f"{value} B"
 
 
 def moment(value: datetime, language: str = "es") -> str:
@@ -126,7 +136,8 @@ class TemplateRenderer:
             keep_trailing_newline=True,
             auto_reload=False,
         )
-        self.env.filters.update(hm=hm, weekday=weekday, month=month, spans=_spans, when=when, moment=moment)
+        filters = {"hm": hm, "weekday": weekday, "month": month, "spans": _spans, "when": when, "moment": moment}
+        self.env.filters.update(filters, filesize=filesize)
 
     def has(self, kind: str, language: str) -> bool:
         """Whether all three files of `kind` exist in `language`."""

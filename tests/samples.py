@@ -37,6 +37,7 @@ from tickets.mail_context import (
     SlaView,
     TicketClosedContext,
     TicketView,
+    TooLargeContext,
     template_values,
 )
 from tickets.sla.calendar import service_lines
@@ -97,6 +98,9 @@ def sample_context(kind: str, now: datetime) -> MailContext:
             mail_kind="ack",
             recipients=(REQUESTER.email,),
             reply="550 5.1.1 <maria@example.org>: no such user",
+        ),
+        "too_large": lambda: TooLargeContext(
+            subject="Capturas del error", name="María", size=31 * 1024 * 1024, limit=25 * 1024 * 1024
         ),
     }
     return builders[kind]()

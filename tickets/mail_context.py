@@ -259,6 +259,16 @@ class DeliveryFailedContext:
     reply: str  # the server's answer
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TooLargeContext:
+    """A message we could not take for its size (F56), told to its sender; it has no ticket."""
+
+    subject: str
+    name: str
+    size: int  # bytes
+    limit: int  # bytes: limits.max_message_bytes
+
+
 MailContext = (
     AckContext
     | AgentNotificationContext
@@ -271,6 +281,7 @@ MailContext = (
     | TicketClosedContext
     | ReportContext
     | DeliveryFailedContext
+    | TooLargeContext
 )
 CONTEXT_OF_KIND: Mapping[str, type] = {
     "ack": AckContext,
@@ -284,6 +295,7 @@ CONTEXT_OF_KIND: Mapping[str, type] = {
     "ticket_closed": TicketClosedContext,
     "report": ReportContext,
     "delivery_failed": DeliveryFailedContext,
+    "too_large": TooLargeContext,
 }
 
 

@@ -70,6 +70,7 @@ def make_ingestor(app: App) -> Ingestor:
         parse_seconds=settings.limits.parse_seconds,
         batch_size=settings.inbox.batch_size,
         on_committed=app.wake,
+        max_bytes=settings.limits.max_message_bytes,
     )
 
 

@@ -123,6 +123,8 @@ def test_oversize_message_is_not_downloaded(dovecot: Dovecot, source: ImapSource
 
     assert fetched[big_uid].oversize and fetched[big_uid].raw == b""
     assert fetched[big_uid].size == len(big)
+    header = fetched[big_uid].header  # read alone, to tell its sender (F56)
+    assert header == big[: big.index(b"\r\n\r\n") + 4] and b"Subject: question 1\r\n" in header
     assert fetched[small_uid].raw == message(2) and not fetched[small_uid].oversize
     assert max(_bytes_sent_per_session(dovecot)) < 50_000  # Dovecot's own logout counters
 

@@ -58,6 +58,7 @@ class Incoming:
     arrived_at: datetime
     size: int
     refused: str = ""  # set: spooled as quarantined at once (e.g. "too large: ...")
+    header: bytes = b""  # of a message too large to download: its header alone
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,7 +136,7 @@ def _receipt_row(
         "uidvalidity": uidvalidity,
         "uid": m.uid,
         "raw_sha256": hashlib.sha256(m.raw).hexdigest(),
-        "message_id": sniff_message_id(m.raw),
+        "message_id": sniff_message_id(m.raw or m.header),
         "size": m.size,
         "arrived_at": m.arrived_at,
         "received_at": now,

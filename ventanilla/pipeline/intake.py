@@ -213,5 +213,10 @@ class Poller:
     def _incoming(self, message: FetchedMessage) -> Incoming:
         refused = f"too large: {message.size} bytes (limit {self._limits.max_bytes})" if message.oversize else ""
         return Incoming(
-            uid=message.uid, raw=message.raw, arrived_at=message.arrived_at, size=message.size, refused=refused
+            uid=message.uid,
+            raw=message.raw,
+            arrived_at=message.arrived_at,
+            size=message.size,
+            refused=refused,
+            header=message.header,
         )

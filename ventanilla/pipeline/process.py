@@ -28,6 +28,7 @@ from tickets.ingest.service import IngestBatch
 from tickets.ingest.spool import Incoming, ReceiptStatus, Spooled
 from tickets.outbox.queries import Queue
 from tickets.values import IncomingMessage, IngestAction, IngestResult, ReceiptKey
+from ventanilla.pipeline import oversize
 from ventanilla.pipeline.holder import is_dead_here, worker_id
 from ventanilla.pipeline.offload import Parse, ParseAhead, Parsed
 from ventanilla.pipeline.outgoing import Offload, OutgoingBatch
@@ -80,8 +81,11 @@ class Ingestor:
         parse_seconds: float = 5.0,
         batch_size: int = 100,
         on_committed: Callable[[], None] | None = None,
+        max_bytes: int = 25 * 1024 * 1024,
     ) -> None:
         self._engine = engine
+        self._parse = parse
+        self._max_bytes = max_bytes  # limits.max_message_bytes, told to the sender of a larger one
         self._parse_ahead = ParseAhead(parse, parse_processes, seconds=parse_seconds)
         self._queue = queue
         self._batch = batch  # mail of a batch written in the parsing process, added at its end
@@ -99,17 +103,32 @@ class Ingestor:
     # -- into the spool ---------------------------------------------------------------------
 
     def receive(self, mailbox: str, uidvalidity: int, messages: Sequence[Incoming]) -> list[Spooled]:
-        """Commit these messages' bytes and receipts (the spool); new ones are claimed by this process."""
+        """Commit these messages' bytes and receipts (the spool); new ones are claimed by this process.
+        The sender of one too large to take is told, in the same transaction."""
+        now = self.clock.now()
         with unit_of_work(self._engine) as session:
-            return spool.spool(
+            spooled = spool.spool(
                 session,
                 mailbox=mailbox,
                 uidvalidity=uidvalidity,
                 messages=messages,
-                now=self.clock.now(),
+                now=now,
                 holder=self._holder,
                 lease=CLAIM_LEASE,
             )
+            told = oversize.tell_senders(
+                session,
+                spooled,
+                messages,
+                parse=self._parse,
+                queue=self._queue,
+                policy=self._policy,
+                max_bytes=self._max_bytes,
+                now=now,
+            )
+        if told and self._on_committed:
+            self._on_committed()
+        return spooled
 
     def process(self, key: ReceiptKey, raw: bytes, arrived_at: datetime) -> IngestResult:
         """Spool one message and process it at once (each in its own transaction)."""
@@ -293,9 +312,7 @@ class Ingestor:
             self._trouble.cleared()
 
     def _quarantine(self, session: Session, receipt: Spooled, reason: str) -> IngestResult:
-        spool.record_outcome(
-            session, receipt.id, status=ReceiptStatus.QUARANTINED, reason=reason, now=self.clock.now()
-        )
+        spool.record_outcome(session, receipt.id, status=ReceiptStatus.QUARANTINED, reason=reason, now=self.clock.now())
         return IngestResult(action=IngestAction.QUARANTINED, reason=reason)
 
 
