@@ -10,6 +10,7 @@ from rich.console import Console
 from sqlalchemy import text
 
 from config.settings import Settings
+from ventanilla import disk
 from ventanilla.context import AppContext
 
 console = Console()
@@ -83,6 +84,7 @@ def register(app: typer.Typer) -> None:
             ("secret", _secret),
             ("inbox", _inbox),
             ("outbound", _outbound),
+            ("disk", lambda c: disk.check(c.settings)),
         ]
         failed = 0
         for name, probe in probes:

@@ -35,3 +35,20 @@ def test_check_fails_and_names_what_is_unreachable(tmp_path, dovecot) -> None:
     assert result.returncode == 1
     assert "ok   database" in result.stdout
     assert "fail inbox" in result.stdout and "fail outbound" in result.stdout
+
+
+def test_check_says_how_much_room_the_spool_has_and_fails_when_it_is_short(tmp_path) -> None:
+    """A12: a disk about to fill is a problem `check` names before the spool stops taking mail."""
+    inbox = {"kind": "maildir", "path": str(tmp_path / "maildir")}
+    outbound = {"kind": "file", "path": str(tmp_path / "sent")}
+    config = _config(tmp_path, inbox, outbound)
+    fine = ventanilla("-c", config, "check", cwd=tmp_path)
+    assert fine.returncode == 0, fine.stdout + fine.stderr
+    assert "ok   disk: " in fine.stdout and "free for database, inbox, outbox" in fine.stdout
+
+    text = config.read_text(encoding="utf-8") + "\n[limits]\nmax_message_bytes = 100_000_000_000_000\n"
+    config.write_text(text, encoding="utf-8")  # room for ten of those: nowhere
+    short = ventanilla("-c", config, "check", cwd=tmp_path)
+    assert short.returncode == 1
+    said = " ".join(short.stdout[short.stdout.index("fail disk") :].split())  # wrapped at 80 columns
+    assert "free for database, inbox, outbox" in said and "under" in said and "limits.max_message_bytes" in said
