@@ -89,7 +89,29 @@ def filesize(value: int, language: str = "es") -> str:
 def moment(value: datetime, language: str = "es") -> str:
     """An aware moment in words, in its own zone: "lunes 7 de diciembre a las 13:00", "Monday 7 December at 13:00"."""
     pattern = _MOMENT.get(language, "EEEE d MMMM HH:mm")
-    return format_datetime(value, pattern, tzinfo=value.tzinfo, locale=_locale(language))
+    return format_datetime(value, pattern, tzinfo=value.tzinfo, locale=_locale(language)) + _zone(value)
+
+
+def _zone(value: datetime) -> str:
+    """The zone a local moment is in, named for people: " (CEST)"; "" for a naive one."""
+    name = value.tzname() if value.tzinfo is not None else None
+    return f" ({name})" if name else ""
+
+
+LABELS: Mapping[str, Mapping[str, str]] = {  # status, priority and category names, in Spanish mail
+    "es": {
+        "open": "abierta", "pending": "pendiente del usuario", "escalated": "escalada", "resolved": "resuelta",
+        "closed": "cerrada", "normal": "normal", "high": "alta", "urgent": "urgente", "general": "general",
+        "revocation": "revocación", "renewal": "renovación", "export-import": "exportar e importar",
+        "obtaining": "obtención",
+    },
+    "en": {"pending": "pending (user)", "export-import": "export and import"},
+}
+
+
+def label(value: str, language: str = "es") -> str:
+    """A status, priority or category name as people read it in `language` (unknown names as they are)."""
+    return LABELS.get(language, {}).get(value, value)
 
 
 def _spans(value: object, language: str = "es") -> str:
@@ -107,10 +129,10 @@ def when(value: datetime, language: str = "es", today: date | None = None) -> st
     if language == "es":
         day = {0: "hoy", 1: "mañana"}.get(days) if days is not None else None
         day = day or f"el {weekday(value, 'es')} {value.day} de {month(value, 'es')}"
-        return f"{day} a las {hm(value)}"
+        return f"{day} a las {hm(value)}{_zone(value)}"
     day = {0: "today", 1: "tomorrow"}.get(days) if days is not None else None
     day = day or f"on {weekday(value, 'en')} {value.day} {month(value, 'en')}"
-    return f"{day} at {hm(value)}"
+    return f"{day} at {hm(value)}{_zone(value)}"
 
 
 class TemplateRenderer:
@@ -137,7 +159,7 @@ class TemplateRenderer:
             auto_reload=False,
         )
         filters = {"hm": hm, "weekday": weekday, "month": month, "spans": _spans, "when": when, "moment": moment}
-        self.env.filters.update(filters, filesize=filesize)
+        self.env.filters.update(filters, filesize=filesize, label=label)
 
     def has(self, kind: str, language: str) -> bool:
         """Whether all three files of `kind` exist in `language`."""

@@ -121,8 +121,8 @@ def _notification(local: datetime) -> AgentNotificationContext:
         sla=SlaView(
             response_hours=24,
             hard_hours=48,
-            response_due_at=due.strftime("%Y-%m-%d %H:%M UTC"),
-            hard_due_at=(due + timedelta(hours=24)).strftime("%Y-%m-%d %H:%M UTC"),
+            response_due_at=due,
+            hard_due_at=due + timedelta(hours=24),
             response_hours_left=20.0,
             hard_hours_left=44.0,
         ),

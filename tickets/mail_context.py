@@ -79,8 +79,8 @@ class SlaView:
 
     response_hours: float  # the ticket's targets by its priority
     hard_hours: float
-    response_due_at: str  # "YYYY-MM-DD HH:MM UTC", "" when none
-    hard_due_at: str
+    response_due_at: datetime | None  # in the service's zone
+    hard_due_at: datetime | None
     response_hours_left: float | None
     hard_hours_left: float | None
 

@@ -1,5 +1,6 @@
 """Templates: every kind in es and en, fallback, operator overrides, escaping."""
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,11 +134,11 @@ def _ack(hours: float, *, working_hours: bool = False) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("language", "hours", "working", "promise"),
     [
-        ("es", 4, False, "en un plazo de 4 horas, antes del lunes 7 de diciembre a las 13:00."),
-        ("es", 1, False, "en un plazo de 1 hora, antes del lunes 7 de diciembre a las 13:00."),
-        ("es", 4, True, "en un plazo de 4 horas hábiles, antes del lunes 7 de diciembre a las 13:00."),
-        ("en", 4, False, "We will answer you by email within 4 hours, by Monday 7 December at 13:00."),
-        ("en", 1.5, True, "within 1.5 working hours, by Monday 7 December at 13:00."),
+        ("es", 4, False, "en un plazo de 4 horas, antes del lunes 7 de diciembre a las 13:00 (CET)."),
+        ("es", 1, False, "en un plazo de 1 hora, antes del lunes 7 de diciembre a las 13:00 (CET)."),
+        ("es", 4, True, "en un plazo de 4 horas hábiles, antes del lunes 7 de diciembre a las 13:00 (CET)."),
+        ("en", 4, False, "We will answer you by email within 4 hours, by Monday 7 December at 13:00 (CET)."),
+        ("en", 1.5, True, "within 1.5 working hours, by Monday 7 December at 13:00 (CET)."),
     ],
 )
 def test_ack_states_the_tickets_own_target(language: str, hours: float, working: bool, promise: str) -> None:
@@ -174,3 +175,17 @@ def test_too_large_says_both_sizes_in_megabytes() -> None:
     english = RENDERER.render("too_large", "en", sample_context("too_large", SATURDAY_AFTERNOON))
     assert '"Capturas del error" is 31.0 MB' in english.text and "at most 25.0 MB" in english.text
     assert "no lo hemos recibido" in out.subject and "Llame al +34 900 000 000" in out.text
+
+
+@pytest.mark.parametrize("kind", ["agent_notification", "sla_alert", "delivery_failed"])
+def test_spanish_mail_names_status_priority_and_category_in_spanish(kind: str) -> None:
+    out = RENDERER.render(kind, "es", sample_context(kind, MONDAY_MORNING))
+    for part in (out.text, out.html):
+        assert "abierta" in part and "Estado: open" not in part and "<td>open" not in part
+    if kind == "agent_notification":
+        assert "Categoría: exportar e importar" in out.text and "export-import" not in out.text
+
+
+def test_the_agent_sees_due_times_in_the_services_zone_with_the_zone_named() -> None:
+    out = RENDERER.render("agent_notification", "es", sample_context("agent_notification", MONDAY_MORNING))
+    assert "UTC" not in out.text and re.search(r"a las \d\d:\d\d \((CET|CEST)\), quedan", out.text), out.text

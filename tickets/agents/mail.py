@@ -90,8 +90,8 @@ def sla_view(ticket: Ticket, now: datetime, sla: SlaPolicy) -> SlaView:
     return SlaView(
         response_hours=display_hours(targets.response_hours),
         hard_hours=display_hours(targets.hard_hours),
-        response_due_at=ticket.response_due_at.strftime("%Y-%m-%d %H:%M UTC") if ticket.response_due_at else "",
-        hard_due_at=ticket.hard_due_at.strftime("%Y-%m-%d %H:%M UTC") if ticket.hard_due_at else "",
+        response_due_at=ticket.response_due_at.astimezone(sla.zone) if ticket.response_due_at else None,
+        hard_due_at=ticket.hard_due_at.astimezone(sla.zone) if ticket.hard_due_at else None,
         response_hours_left=left(ticket.response_due_at),
         hard_hours_left=left(ticket.hard_due_at),
     )
