@@ -14,10 +14,13 @@ def lock_key(name: str) -> int:
 def try_job_lock(session: Session, name: str) -> bool:
     """Take the job's lock for the rest of the transaction; False when another worker holds it.
 
-    PostgreSQL: pg_try_advisory_xact_lock, released at commit or rollback. SQLite: the
+    PostgreSQL: pg_try_advisory_xact_lock, released at commit or rollback, keyed by the schema
+    too: advisory locks belong to the whole database, and two helpdesks (or test runs) in two
+    schemas of one database must not wait for each other. SQLite: the
     transaction already began with BEGIN IMMEDIATE, which serialises writers, so there is
     nothing more to take (and one SQLite file serves one worker).
     """
     if session.get_bind().dialect.name != "postgresql":
         return True
-    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": lock_key(name)}))
+    statement = text("SELECT pg_try_advisory_xact_lock(hashtext(current_schema()), :key)")
+    return bool(session.scalar(statement, {"key": lock_key(name)}))
