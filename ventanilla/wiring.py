@@ -15,6 +15,7 @@ from tickets.ingest.rules import CategoryRuleSpec
 from tickets.ingest.service import IngestPolicy
 from tickets.sla.policy import SlaPolicy
 from ventanilla.app import App
+from ventanilla.faq import faq_policy
 from ventanilla.pipeline.intake import Poller, PollLimits
 from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.pipeline.process import Ingestor
@@ -43,6 +44,7 @@ def ingest_policy(settings: Settings) -> IngestPolicy:
         acks_per_hour=settings.outbound.acks_per_sender_per_hour,
         sla=sla,
         agents=agents_policy(settings, sla),
+        faq=faq_policy(settings),  # read once here: the worker's Ingestor keeps this policy
     )
 
 
