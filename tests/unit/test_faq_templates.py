@@ -27,7 +27,7 @@ def _ack(language: str, **changes: object) -> tuple[str, str]:
 def test_suggestions_are_listed_under_the_heading_with_title_and_url(language: str) -> None:
     text, html = _ack(language, faq=LINKS)
     assert HEADING[language] in text and HEADING[language] in html
-    assert "  - ¿Cómo renuevo mi certificado? <pronto>: https://faq.example/renovar?a=1&b=2" in text
+    assert "  - ¿Cómo renuevo mi certificado? <pronto>\n    https://faq.example/renovar?a=1&b=2\n" in text
     assert '<a href="https://faq.example/renovar?a=1&amp;b=2">¿Cómo renuevo mi certificado? &lt;pronto&gt;</a>' in html
     assert text.index(HEADING[language]) < text.index("https://faq.example/caducado")
     section = text[text.index(HEADING[language]) :].split("\n\n")[0]
