@@ -17,7 +17,7 @@ import json
 import random
 import statistics
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,21 +123,25 @@ def synthetic_entries(base: Sequence[FaqEntry], count: int, seed: int = 14) -> l
     return made
 
 
-def time_matching(index: FaqIndex, mails: Sequence[Mail], rounds: int = 5) -> tuple[float, float]:
-    """Median milliseconds per mail for `suggest`, and for the baseline (normalising the mail only)."""
+def time_matching(index: FaqIndex, mails: Sequence[Mail], rounds: int = 5) -> tuple[float, float, float]:
+    """Median milliseconds per mail for `suggest` with the stem cache warm (a running worker) and
+    cold (every word stemmed anew), and for the baseline (normalising the mail only, warm)."""
     for mail in mails:  # warm the stem cache as a running worker has it
         index.suggest(mail.text, mail.lang)
-    match, base = [], []
+    warm, cold, base = [], [], []
     for _ in range(rounds):
-        start = time.perf_counter()
-        for mail in mails:
-            index.suggest(mail.text, mail.lang)
-        match.append((time.perf_counter() - start) * 1000 / len(mails))
-        start = time.perf_counter()
-        for mail in mails:
-            words.terms(mail.text, mail.lang)
-        base.append((time.perf_counter() - start) * 1000 / len(mails))
-    return statistics.median(match), statistics.median(base)
+        warm.append(_per_mail(lambda m: index.suggest(m.text, m.lang), mails))
+        base.append(_per_mail(lambda m: words.terms(m.text, m.lang), mails))
+        words.stem.cache_clear()
+        cold.append(_per_mail(lambda m: (words.stem.cache_clear(), index.suggest(m.text, m.lang)), mails))
+    return statistics.median(warm), statistics.median(cold), statistics.median(base)
+
+
+def _per_mail(action: Callable[[Mail], object], mails: Sequence[Mail]) -> float:
+    start = time.perf_counter()
+    for mail in mails:
+        action(mail)
+    return (time.perf_counter() - start) * 1000 / len(mails)
 
 
 def tune(entries: list[FaqEntry], mails: list[Mail]) -> None:
@@ -180,13 +184,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.misses:
         print("missed: " + ", ".join(figures.misses))
     big = FaqIndex.build([*entries, *synthetic_entries(entries, 1000 - len(entries))])
-    ms, base = time_matching(big, mails)
+    ms, cold, base = time_matching(big, mails)
     print(f"1,000 entries    {ms:.3f} ms per mail   target < {TARGETS['ms per mail']} ms")
+    print(f"  cold stems     {cold:.3f} ms per mail (no word of the mail stemmed before)")
     print(f"baseline         {base:.3f} ms per mail (normalising the mail only): x{ms / base:.1f}")
     met = (
         figures.recall_at_3 >= TARGETS["recall@3"]
         and figures.no_suggestion >= TARGETS["no-suggestion"]
-        and ms < TARGETS["ms per mail"]
+        and max(ms, cold) < TARGETS["ms per mail"]
     )
     print("targets met" if met else "TARGETS NOT MET")
     return 0 if met else 1
