@@ -31,7 +31,8 @@ def agents_policy(settings: Settings, sla: SlaPolicy | None = None) -> AgentPoli
     return agent_policy(settings.helpdesk, settings.agents, sla=sla or sla_policy(settings))
 
 
-def ingest_policy(settings: Settings) -> IngestPolicy:
+def ingest_policy(settings: Settings, *, with_faq: bool = True) -> IngestPolicy:
+    """The ingest decisions' settings; `with_faq` reads and indexes the FAQ folder (once per caller)."""
     helpdesk = settings.helpdesk
     sla = sla_policy(settings)
     return IngestPolicy(
@@ -44,7 +45,7 @@ def ingest_policy(settings: Settings) -> IngestPolicy:
         acks_per_hour=settings.outbound.acks_per_sender_per_hour,
         sla=sla,
         agents=agents_policy(settings, sla),
-        faq=faq_policy(settings),  # read once here: the worker's Ingestor keeps this policy
+        faq=faq_policy(settings) if with_faq else None,  # read once here: the worker's Ingestor keeps it
     )
 
 
