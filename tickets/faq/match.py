@@ -28,7 +28,7 @@ MAX_QUERY_CHARS = 4000
 VIRTUAL_ENTRIES = 5
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # the interface the web form relies on (no slots: vars() works)
 class Suggestion:
     entry_id: str
     title: str
