@@ -98,4 +98,7 @@ def check(ctx: typer.Context, path: PathOption = None) -> None:
     if problems:
         typer.echo(f"{summary}; {len(problems)} file(s) do not parse and would be skipped", err=True)
         raise typer.Exit(1)
+    if not entries:
+        typer.echo(f"no entry in {folder}: no *.md file there", err=True)
+        raise typer.Exit(1)
     typer.echo(summary)

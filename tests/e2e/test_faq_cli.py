@@ -80,6 +80,9 @@ def test_check_passes_a_good_folder_and_names_each_bad_file(tmp_path: Path) -> N
         f"{bad_folder / 'sin-cabecera.md'}: no front matter: the file must start with a '+++' line",
     ]
     assert "2 file(s) do not parse" in bad.stderr
+    (tmp_path / "empty").mkdir()
+    empty = ventanilla("-c", _config(tmp_path, tmp_path / "empty"), "faq", "check", cwd=tmp_path)
+    assert empty.returncode == 1 and "no entry in" in empty.stderr
 
 
 def test_ventanilla_check_reports_bad_faq_files_one_line_each(tmp_path: Path) -> None:
