@@ -7,6 +7,7 @@ from collections.abc import Callable
 import typer
 from pydantic import SecretStr
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import text
 
 from config.settings import Settings
@@ -78,15 +79,15 @@ def _faq(app_ctx: AppContext) -> int:
 
     checked = check_faq(app_ctx.settings)
     if checked is None:
-        console.print("[green]ok[/green]   faq: off ([faq] path is empty)", highlight=False)
+        console.print("[green]ok[/green]   faq: off (\\[faq] path is empty)", highlight=False)
         return 0
     count, problems = checked
     if count == 0 and len(problems) == 1 and problems[0].message == "not a folder":
-        console.print(f"[red]fail[/red] faq: {problems[0].line()}", highlight=False)
+        console.print(f"[red]fail[/red] faq: {escape(problems[0].line())}", highlight=False)
         return 1
-    console.print(f"[green]ok[/green]   faq: {count} entries from {app_ctx.settings.faq.path}", highlight=False)
+    console.print(f"[green]ok[/green]   faq: {count} entries from {escape(app_ctx.settings.faq.path)}", highlight=False)
     for problem in problems:
-        console.print(f"[yellow]warn[/yellow] faq: skipped {problem.line()}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]warn[/yellow] faq: skipped {escape(problem.line())}", highlight=False, soft_wrap=True)
     return 0
 
 
