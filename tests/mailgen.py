@@ -46,6 +46,12 @@ def message(
     return msg_id, bytes(msg)
 
 
+def question(index: int, subject: str, body: str, *, minutes_ago: float = 5) -> tuple[str, bytes]:
+    """(Message-ID, bytes) of user{index}@correo.example asking, sent a few minutes ago."""
+    when = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return message(index=index, sender=f"user{index}@correo.example", subject=subject, body=body, when=when)
+
+
 def thread_plan(count: int, *, reply_every: int, rng: random.Random) -> Iterator[tuple[int, datetime, int | None]]:
     """(index, time, index of the thread's first message or None): every `reply_every`-th message
     replies in the thread of a random earlier one. Lazy, so the caller's draws from `rng` interleave."""

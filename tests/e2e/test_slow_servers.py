@@ -4,14 +4,13 @@ first acknowledgement's DATA. New mail is still ticketed while an acknowledgemen
 the relay: the sender never holds up the intake. Every acknowledgement is then sent once."""
 
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.e2e.conftest import count_rows, imap_section, wait_until, write_config
 from tests.integration.smtp_sink import SmtpSink
 from tests.integration.tcp_proxy import tcp_proxy
-from tests.mailgen import message
+from tests.mailgen import question
 from tickets.models import Ticket
 
 pytestmark = pytest.mark.timeout(150)
@@ -19,13 +18,8 @@ STALL = 5.0
 
 
 def _mail(index: int) -> bytes:
-    return message(
-        index=index,
-        sender=f"user{index}@correo.example",
-        subject=f"No me deja exportar el certificado ({index})",
-        body="Al exportar desde el navegador me pide una contraseña que no conozco.",
-        when=datetime.now(UTC) - timedelta(minutes=1),
-    )[1]
+    subject = f"No me deja exportar el certificado ({index})"
+    return question(index, subject, "Al exportar desde el navegador me pide una contraseña que no conozco.")[1]
 
 
 def test_g59_slow_imap_and_slow_smtp_do_not_stall_the_intake(

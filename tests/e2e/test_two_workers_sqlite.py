@@ -4,7 +4,6 @@ message is ticketed once and acknowledged once, whichever process took it. Neith
 `ventanilla init`: both create the database at the same moment."""
 
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy import select
 from mailer.maildir import deliver_to_maildir
 from tests.dbhelpers import inbound_by_message_id
 from tests.e2e.conftest import wait_until, write_config
-from tests.mailgen import message
+from tests.mailgen import question
 from tickets.db import make_engine, read_only
 from tickets.errors import DatabaseUnavailableError
 from tickets.models import Outbox, Receipt
@@ -23,13 +22,8 @@ BEFORE, DURING = 120, 80
 
 
 def _mail(index: int) -> tuple[str, bytes]:
-    return message(
-        index=index,
-        sender=f"user{index}@correo.example",
-        subject=f"No puedo renovar mi certificado ({index})",
-        body="Me dice que el certificado ha caducado y no me deja renovarlo.",
-        when=datetime.now(UTC) - timedelta(minutes=5),
-    )
+    subject = f"No puedo renovar mi certificado ({index})"
+    return question(index, subject, "Me dice que el certificado ha caducado y no me deja renovarlo.")
 
 
 def _settled(engine, total: int) -> bool:  # type: ignore[no-untyped-def]
