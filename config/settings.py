@@ -8,10 +8,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from config.agents import AgentSettings
+from config.agents import AgentSettings, unknown_members
 from config.calendar import CalendarSettings
 from config.phone import PhoneSettings
 from config.sla import SchedulerSettings, SlaSettings
@@ -136,6 +136,13 @@ class Settings(BaseSettings):
     sla: SlaSettings = SlaSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     logging: LoggingSettings = LoggingSettings()
+
+    @model_validator(mode="after")
+    def _groups_of_agents(self) -> "Settings":
+        problem = unknown_members(self.agents.groups, self.helpdesk.agents)
+        if problem:
+            raise ValueError(f"agents.groups: {problem}")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -30,6 +30,7 @@ KINDS = (
     "command_error",
     "ticket_closed",
     "delivery_failed",
+    "reply_held",
 )
 PARTS = ("subject.txt", "txt", "html")
 PACKAGED_PATH = Path(packaged_templates.__file__).parent

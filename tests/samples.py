@@ -32,6 +32,7 @@ from tickets.mail_context import (
     OverdueItem,
     Person,
     PhoneFollowupContext,
+    ReplyHeldContext,
     ReplyView,
     SlaAlertContext,
     SlaView,
@@ -97,6 +98,14 @@ def sample_context(kind: str, now: datetime) -> MailContext:
             mail_kind="ack",
             recipients=(REQUESTER.email,),
             reply="550 5.1.1 <maria@example.org>: no such user",
+        ),
+        "reply_held": lambda: ReplyHeldContext(
+            ticket=TICKET,
+            requester=REQUESTER,
+            first=MessageView(sender="ana@ventanilla.example", name="Ana", text="Hola María,\nsiga estos pasos..."),
+            first_at=local - timedelta(minutes=3),
+            held=ReplyView(text="Hola María, pruebe a exportarlo de nuevo."),
+            commands=HELP,
         ),
     }
     return builders[kind]()

@@ -259,6 +259,18 @@ class DeliveryFailedContext:
     reply: str  # the server's answer
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplyHeldContext:
+    """An agent's reply held by the collision guard: another agent's reply reached the user first."""
+
+    ticket: TicketView
+    requester: Person
+    first: MessageView  # the other agent's reply, as the user got it
+    first_at: datetime  # when it arrived, in the service's time zone
+    held: ReplyView  # what this agent wrote (kept on the ticket, sent to nobody)
+    commands: tuple[str, ...]
+
+
 MailContext = (
     AckContext
     | AgentNotificationContext
@@ -271,6 +283,7 @@ MailContext = (
     | TicketClosedContext
     | ReportContext
     | DeliveryFailedContext
+    | ReplyHeldContext
 )
 CONTEXT_OF_KIND: Mapping[str, type] = {
     "ack": AckContext,
@@ -284,6 +297,7 @@ CONTEXT_OF_KIND: Mapping[str, type] = {
     "ticket_closed": TicketClosedContext,
     "report": ReportContext,
     "delivery_failed": DeliveryFailedContext,
+    "reply_held": ReplyHeldContext,
 }
 
 
