@@ -32,6 +32,10 @@ def away_end(value: str, zone: ZoneInfo) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
 
 
+def _no_mail(result: object) -> tuple[()]:
+    return ()
+
+
 def _agent(app_ctx: AppContext, address: str) -> str:
     agent = address.strip().lower()
     if agent not in app_ctx.settings.helpdesk.agents:
@@ -57,7 +61,7 @@ def away(
     if end <= app_ctx.clock.now():
         errors.print(f"--until: {until!r} is already past", markup=False)
         raise typer.Exit(2)
-    app_ctx.app.run(lambda session, now: rotation.mark_away(session, agent, until=end, now=now))
+    app_ctx.app.run(lambda session, now: rotation.mark_away(session, agent, until=end, now=now), mail=_no_mail)
     console.print(f"{agent} is away until {end.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})")
 
 
@@ -66,7 +70,7 @@ def back(ctx: typer.Context, address: Annotated[str, typer.Argument(help="the ag
     """An agent marked away is back now."""
     app_ctx: AppContext = ctx.obj
     agent = _agent(app_ctx, address)
-    was_away = app_ctx.app.run(lambda session, now: rotation.mark_back(session, agent))
+    was_away = app_ctx.app.run(lambda session, now: rotation.mark_back(session, agent), mail=_no_mail)
     console.print(f"{agent} is back" if was_away else f"{agent} was not marked away")
 
 
