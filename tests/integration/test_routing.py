@@ -166,6 +166,13 @@ def test_second_reply_to_the_same_notification_is_held_until_send(new_desk: Call
     assert [m["text"] for m in data["messages"] if m["kind"] == "held"] == ["Hola María: pruebe con Chrome."]
     assert data["assigned_agent"] == ANA
 
+    # Answering the notice without #send reaches nobody either: Luis is reminded of #send.
+    again_at = T0 + timedelta(minutes=10)
+    desk.arrive(press_reply(held, LUIS, "Vale, pero que pruebe con Chrome.", again_at), again_at)
+    sent = desk.work(again_at)
+    assert [m.rcpt_tos for m in sent] == [(LUIS,)]
+    assert "#send on the first line" in plain(only(sent, LUIS, "commanderror"))
+
     # Luis still wants his to go: #send on the first line of a reply to the held notice.
     send_at = T0 + timedelta(minutes=12)
     desk.arrive(press_reply(held, LUIS, "#send\nHola María: si no, pruebe con Chrome.", send_at), send_at)
@@ -175,21 +182,34 @@ def test_second_reply_to_the_same_notification_is_held_until_send(new_desk: Call
     assert "#send" not in plain(relayed)
 
 
-def test_a_reply_after_seeing_the_other_is_not_held(new_desk: Callable[..., Desk]) -> None:
-    desk = new_desk(AgentSettings(collision_minutes=10))
+def test_two_replies_taken_in_one_batch_send_only_the_first(new_desk: Callable[..., Desk]) -> None:
+    desk = new_desk(AgentSettings())
     number, sent = user_writes(desk, "No puedo exportar mi certificado", EXPORT, T0)
     to_ana, to_luis = only(sent, ANA, "agentnotification"), only(sent, LUIS, "agentnotification")
+    luis_at, ana_at = T0 + timedelta(minutes=4), T0 + timedelta(minutes=6)
+    desk.arrive(press_reply(to_luis, LUIS, "Hola María: pruebe con Chrome.", luis_at), luis_at)
+    desk.arrive(press_reply(to_ana, ANA, "Hola María: exporte la copia.", ana_at), ana_at)
+    sent = desk.work(ana_at)  # one poll takes both
+    assert sorted((m.rcpt_tos, kind_of(m)) for m in sent) == [((ANA,), "replyheld"), ((MARIA,), "agentreply")]
+    assert answer_part(only(sent, MARIA, "agentreply")) == "Hola María: pruebe con Chrome."
+    assert show(desk.engine, number)["assigned_agent"] == LUIS
+
+
+def test_a_reply_to_mail_written_after_the_other_reply_is_not_held(new_desk: Callable[..., Desk]) -> None:
+    desk = new_desk(AgentSettings(collision_minutes=10))
+    number, sent = user_writes(desk, "No puedo exportar mi certificado", EXPORT, T0)
+    to_ana = only(sent, ANA, "agentnotification")
     ana_at = T0 + timedelta(minutes=5)
     desk.arrive(press_reply(to_ana, ANA, "Hola María: exporte la copia.", ana_at), ana_at)
     desk.work(ana_at)
-    # María writes again; Luis answers that newer notification (written after Ana's reply): no hold.
-    at = T0 + timedelta(minutes=6)
-    desk.arrive(new_mail(f"María García <{MARIA}>", "¿Y en Chrome?", at, subject=f"Re: [#{number}] exportar"), at)
-    sent = desk.work(at)
-    assert notified(sent) == {ANA}  # Ana has it now
+    # Ana's note reaches Luis after her reply: answering it, he has seen where the ticket stands.
+    note_at = T0 + timedelta(minutes=6)
+    desk.arrive(press_reply(to_ana, ANA, "#note Le he contestado; si escribe otra vez, mira Chrome.", note_at), note_at)
+    note = only(desk.work(note_at), LUIS, "agentnotification")
     luis_at = T0 + timedelta(minutes=9)
-    desk.arrive(press_reply(to_luis, LUIS, "#send\nEn Chrome: Configuración, Seguridad.", luis_at), luis_at)
-    assert [m.rcpt_tos for m in desk.work(luis_at)] == [(MARIA,)], "#send: not held"
+    desk.arrive(press_reply(note, LUIS, "Y si usa Chrome: Configuración, Seguridad.", luis_at), luis_at)
+    assert [(m.rcpt_tos, kind_of(m)) for m in desk.work(luis_at)] == [((MARIA,), "agentreply")]
+    assert "reply-held" not in event_kinds(show(desk.engine, number))
 
 
 # -- canned replies ----------------------------------------------------------------------------------

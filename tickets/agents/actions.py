@@ -69,13 +69,12 @@ def act(
         first = text.strip().split("\n", 1)[0]
         return (mail.command_error(ticket, to=agent, command=first, error="; ".join(errors), key=key, policy=policy),)
     if thread is not None and not parsed.is_note and parsed.body.strip() and parsed.named("send") is None:
-        crossed = collisions.colliding(session, ticket, agent=agent, at=when, thread=thread, policy=policy)
-        if crossed is not None:
-            held = collisions.hold(
-                session, ticket, agent=agent, text=text, first=crossed, message_id=message_id, when=when, now=now,
-                key=key, policy=policy,
-            )
-            return (held,)
+        stop = collisions.guard(
+            session, ticket, agent=agent, text=text, thread=thread, message_id=message_id, when=when, now=now,
+            key=key, policy=policy,
+        )  # fmt: skip
+        if stop is not None:
+            return (stop,)
     outgoing = list(_apply_fields(session, ticket, parsed, agent, key, now, policy))
     status = parsed.status
     if parsed.is_note:

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from tickets import repository as repo
 from tickets import threads
 from tickets.agents.commands import HELP
-from tickets.agents.mail import AgentPolicy, agent_reply_address, digest
+from tickets.agents.mail import AgentPolicy, agent_reply_address, command_error, digest
 from tickets.agents.routing import AgentReply, colliding_reply
 from tickets.mail_context import MessageView, ReplyHeldContext, ReplyView, requester_of, ticket_view
 from tickets.models import Message, Ticket
@@ -35,13 +35,9 @@ def seen_at(messages: Sequence[Message], agent: str, thread: Sequence[str]) -> d
 
 
 def colliding(
-    session: Session, ticket: Ticket, *, agent: str, at: datetime, thread: Sequence[str], policy: AgentPolicy
+    messages: Sequence[Message], *, agent: str, at: datetime, thread: Sequence[str], policy: AgentPolicy
 ) -> AgentReply | None:
     """The other agent's reply that this one (arriving `at`) crosses, if any."""
-    assert ticket.id is not None
-    if policy.routing.collision_minutes <= 0:
-        return None
-    messages = repo.ticket_messages(session, ticket.id)
     replies = [
         AgentReply(agent=m.from_addr, at=m.created_at, text=m.text)
         for m in messages
@@ -54,6 +50,48 @@ def colliding(
         replies=replies,
         minutes=policy.routing.collision_minutes,
     )
+
+
+def answers_held_notice(messages: Sequence[Message], agent: str, thread: Sequence[str]) -> bool:
+    """Whether the mail answers our notice that one of the agent's replies was held."""
+    return any(
+        m.direction == "out" and m.kind == "reply_held" and m.message_id in thread and agent in _addresses(m.to_addrs)
+        for m in messages
+    )
+
+
+def guard(
+    session: Session,
+    ticket: Ticket,
+    *,
+    agent: str,
+    text: str,
+    thread: Sequence[str],
+    message_id: str,
+    when: datetime,
+    now: datetime,
+    key: str,
+    policy: AgentPolicy,
+) -> OutgoingEmail | None:
+    """The mail that stops an emailed reply (a held notice, or a reminder of #send), or None: send it."""
+    assert ticket.id is not None
+    if policy.routing.collision_minutes <= 0:
+        return None
+    messages = repo.ticket_messages(session, ticket.id)
+    if answers_held_notice(messages, agent, thread):  # an answer to the notice goes out only with #send
+        error = "this answers a held reply: put #send on the first line to send your text to the user"
+        threads.add_event(session, ticket.id, now, "command-rejected", actor=agent, detail=error)
+        values = {"direction": "in", "kind": "rejected", "from_addr": agent, "message_id": message_id[:1000]}
+        threads.add_message(session, {"ticket_id": ticket.id, **values, "text": text, "created_at": when})
+        first = text.strip().split("\n", 1)[0]
+        return command_error(ticket, to=agent, command=first, error=error, key=key, policy=policy)
+    crossed = colliding(messages, agent=agent, at=when, thread=thread, policy=policy)
+    if crossed is None:
+        return None
+    return hold(
+        session, ticket, agent=agent, text=text, first=crossed, message_id=message_id, when=when, now=now,
+        key=key, policy=policy,
+    )  # fmt: skip
 
 
 def hold(
