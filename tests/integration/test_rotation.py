@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
 
 from config.agents import AgentGroup, AgentSettings
 from config.settings import HelpdeskSettings
@@ -20,6 +21,8 @@ from tickets.db import read_only, unit_of_work
 from tickets.models import Ticket
 from tickets.repository import ticket_events
 from tickets.sla.policy import SlaPolicy
+from ventanilla.agents_cli import app as agents_app
+from ventanilla.context import AppContext
 
 T0 = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
 ANA, LUIS, PACO = "ana@x.example", "luis@x.example", "paco@x.example"
@@ -105,3 +108,24 @@ def test_a_ticket_of_no_group_is_not_assigned(engine: Engine, assign: str) -> No
         policy = agent_policy(HELPDESK, AgentSettings(groups=[GROUP], assign=assign), sla=POLICY.sla)  # type: ignore[arg-type]
         route = rotation.route_new(session, ticket, T0, policy)
     assert (route.recipients, route.assignee) == ((ANA, LUIS, PACO), "")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["away", "nadie@x.example", "--until", "2026-12-24"], "nadie@x.example: not one of [helpdesk] agents"),
+        (["away", "ana@ventanilla.example", "--until", "mañana"], "--until: 'mañana' is not a date"),
+        (["away", "ana@ventanilla.example", "--until", "2026-10-04"], "--until: '2026-10-04' is already past"),
+        (["back", "nadie@x.example"], "nadie@x.example: not one of [helpdesk] agents"),
+    ],
+)
+def test_agents_cli_refuses_bad_input_in_one_line(
+    args: list[str], message: str, make_settings, db_url: str, engine: Engine, clock  # type: ignore[no-untyped-def]
+) -> None:
+    context = AppContext(None, clock)  # the clock says 2026-10-05
+    context.__dict__.update(_loaded=(make_settings(db_url=db_url), "test"), engine=engine)
+    result = CliRunner().invoke(agents_app, args, obj=context)
+    assert (result.exit_code, message in result.output) == (2, True), result.output
+    assert len(result.output.strip().splitlines()) == 1
+    with read_only(engine) as session:
+        assert rotation.away_until(session) == {}

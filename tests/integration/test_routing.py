@@ -106,7 +106,7 @@ def test_notifications_follow_the_group_of_the_category(new_desk: Callable[..., 
     assert [m.rcpt_tos for m in sent] == [(PACO,)]
     assert "revocaciones" in plain(only(sent, PACO, "agentnotification"))
     data = show(desk.engine, export)
-    assert (data["assigned_agent"], data["status"]) == ("", "open")
+    assert (data["assigned_agent"], data["assigned_group"], data["status"]) == ("", "revocaciones", "open")
     at = T0 + timedelta(minutes=30)
     desk.arrive(new_mail(f"María García <{MARIA}>", "¿Alguna novedad?", at, subject=f"Re: [#{export}] exportar"), at)
     assert notified(desk.work(at)) == {PACO}

@@ -70,9 +70,9 @@ def act(
         return (mail.command_error(ticket, to=agent, command=first, error="; ".join(errors), key=key, policy=policy),)
     if thread is not None and not parsed.is_note and parsed.body.strip() and parsed.named("send") is None:
         stop = collisions.guard(
-            session, ticket, agent=agent, text=text, thread=thread, message_id=message_id, when=when, now=now,
-            key=key, policy=policy,
-        )  # fmt: skip
+            session, ticket, agent, text, thread=thread, message_id=message_id, when=when, now=now, key=key,
+            policy=policy,
+        )
         if stop is not None:
             return (stop,)
     outgoing = list(_apply_fields(session, ticket, parsed, agent, key, now, policy))

@@ -63,9 +63,9 @@ def answers_held_notice(messages: Sequence[Message], agent: str, thread: Sequenc
 def guard(
     session: Session,
     ticket: Ticket,
-    *,
     agent: str,
     text: str,
+    *,
     thread: Sequence[str],
     message_id: str,
     when: datetime,
@@ -89,18 +89,17 @@ def guard(
     if crossed is None:
         return None
     return hold(
-        session, ticket, agent=agent, text=text, first=crossed, message_id=message_id, when=when, now=now,
-        key=key, policy=policy,
-    )  # fmt: skip
+        session, ticket, agent, text, crossed, message_id=message_id, when=when, now=now, key=key, policy=policy
+    )
 
 
 def hold(
     session: Session,
     ticket: Ticket,
-    *,
     agent: str,
     text: str,
     first: AgentReply,
+    *,
     message_id: str,
     when: datetime,
     now: datetime,
