@@ -61,7 +61,8 @@ def test_turns_persist_across_transactions_and_skip_the_away(engine: Engine) -> 
     with read_only(engine) as session:
         assert session.get(Ticket, ids[4]).assigned_agent == LUIS  # type: ignore[union-attr]
         (event,) = ticket_events(session, ids[4])
-        assert (event.kind, event.detail) == ("assigned", "- -> luis@x.example (round-robin in group certificados)")
+        detail = "assigned to luis@x.example (round-robin in group certificados)"
+        assert (event.kind, event.detail) == ("routed", detail)  # automatic: no action in the report
 
 
 def test_two_workers_at_once_give_two_different_agents(engine: Engine) -> None:

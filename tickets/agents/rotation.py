@@ -86,8 +86,7 @@ def route_new(
         save_turn(session, group.name, route.assignee, route.turn)
         session.execute(update(Ticket).where(Ticket.id == ticket.id).values(assigned_agent=route.assignee))  # type: ignore[arg-type]
         ticket.assigned_agent = route.assignee
-        detail = f"- -> {route.assignee} ({route.why})"
-        threads.add_event(session, ticket.id, now, "assigned", detail=detail, buffer=buffer)
-    else:
-        threads.add_event(session, ticket.id, now, "routed", detail=route.why, buffer=buffer)
+    # "routed", not "assigned": no person acted (the monthly report counts assignments as actions).
+    detail = f"assigned to {route.assignee} ({route.why})" if route.assignee else route.why
+    threads.add_event(session, ticket.id, now, "routed", detail=detail, buffer=buffer)
     return route
