@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from config.agents import AgentSettings, unknown_members
@@ -140,8 +141,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _groups_of_agents(self) -> "Settings":
         problem = unknown_members(self.agents.groups, self.helpdesk.agents)
-        if problem:
-            raise ValueError(f"agents.groups: {problem}")
+        if problem:  # a custom error: the message alone, without pydantic's "Value error, "
+            raise PydanticCustomError("agent_groups", "agents.groups: {problem}", {"problem": problem})
         return self
 
     @classmethod

@@ -83,7 +83,6 @@ def list_agents(
     app_ctx: AppContext = ctx.obj
     settings, now = app_ctx.settings, app_ctx.clock.now()
     zone = ZoneInfo(settings.calendar.timezone)
-    app_ctx.prepare_database()
     with read_only(app_ctx.engine) as session:
         away = {a: u for a, u in rotation.away_until(session).items() if u > now}
     rows = [
