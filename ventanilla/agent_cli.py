@@ -84,7 +84,7 @@ COMMANDS: tuple[tuple[str, Action, bool, str], ...] = (
     ("escalate", agent_actions.escalate, True, "Escalate; the text is the reason; supervisors are told."),
     ("resolve", agent_actions.resolve, False, "Mark resolved; a text is sent to the user as the last answer."),
     ("close", agent_actions.close, False, "Close; a text is sent to the user first."),
-    ("assign", agent_actions.assign, True, "Give the ticket to the agent named by the text."),
+    ("assign", agent_actions.assign, True, "Give the ticket to the agent (or group) named by the text."),
     ("reopen", agent_actions.reopen, False, "Reopen with a new response clock; a text is kept as a note."),
 )
 

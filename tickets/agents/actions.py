@@ -319,7 +319,7 @@ def close(
 def assign(
     session: Session, ticket_id: int, agent: str, text: str, now: datetime, policy: AgentPolicy
 ) -> tuple[OutgoingEmail, ...]:
-    """Give the ticket to the agent named in `text`."""
+    """Give the ticket to the agent (or the group) named in `text`."""
     return _by_cli(session, ticket_id, agent, "#assign " + text.strip(), now, policy)
 
 
