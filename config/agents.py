@@ -1,6 +1,34 @@
 """`[agents]`: how agents prove who they are when they act by email (DESIGN invariant 4)."""
 
+import re
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+_GROUP_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+
+
+class AgentGroup(BaseModel):
+    """`[[agents.groups]]`: the agents who get the tickets of some categories."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    members: list[str] = Field(min_length=1)
+    categories: list[str] = []
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not _GROUP_NAME.match(value):
+            raise ValueError(f"group name {value!r} must be lower-case letters, digits, '-', '_' or '.'")
+        return value
+
+    @field_validator("members", "categories")
+    @classmethod
+    def _lower_list(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(v.strip().lower() for v in value))
 
 
 class AgentSettings(BaseModel):
@@ -19,6 +47,9 @@ class AgentSettings(BaseModel):
     relay_to_cc: bool = True  # the user's CCs on the ticket receive agents' replies
     keys: dict[str, SecretStr] = Field(default_factory=dict)
     current_kid: str = "1"
+    groups: list[AgentGroup] = []  # routing by category; none = every agent hears of every ticket
+    assign: Literal["none", "round-robin"] = "none"  # round-robin: a new ticket goes to one member
+    collision_minutes: float = Field(default=10.0, ge=0)  # 0 = no collision guard
 
     @field_validator("authserv_id")
     @classmethod
@@ -40,3 +71,27 @@ class AgentSettings(BaseModel):
         if self.keys and self.current_kid not in self.keys:
             raise ValueError(f"current_kid {self.current_kid!r} is not one of keys")
         return self
+
+    @model_validator(mode="after")
+    def _groups_distinct(self) -> "AgentSettings":
+        names: set[str] = set()
+        owner: dict[str, str] = {}
+        for group in self.groups:
+            if group.name in names:
+                raise ValueError(f"group {group.name!r} is defined twice")
+            names.add(group.name)
+            for category in group.categories:
+                if category in owner:
+                    raise ValueError(f"category {category!r} is in groups {owner[category]!r} and {group.name!r}")
+                owner[category] = group.name
+        return self
+
+
+def unknown_members(groups: list[AgentGroup], agents: list[str]) -> str:
+    """Why the groups do not fit `[helpdesk] agents` ("" when they do)."""
+    known = set(agents)
+    for group in groups:
+        strangers = [m for m in group.members if m not in known]
+        if strangers:
+            return f"group {group.name!r}: {', '.join(strangers)} not in helpdesk.agents"
+    return ""

@@ -8,10 +8,11 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from config.agents import AgentSettings
+from config.agents import AgentSettings, unknown_members
 from config.calendar import CalendarSettings
 from config.faq import FaqSettings
 from config.phone import PhoneSettings
@@ -138,6 +139,13 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = SchedulerSettings()
     logging: LoggingSettings = LoggingSettings()
     faq: FaqSettings = FaqSettings()
+
+    @model_validator(mode="after")
+    def _groups_of_agents(self) -> "Settings":
+        problem = unknown_members(self.agents.groups, self.helpdesk.agents)
+        if problem:  # a custom error: the message alone, without pydantic's "Value error, "
+            raise PydanticCustomError("agent_groups", "agents.groups: {problem}", {"problem": problem})
+        return self
 
     @classmethod
     def settings_customise_sources(

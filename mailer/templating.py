@@ -32,6 +32,7 @@ KINDS = (
     "ticket_closed",
     "delivery_failed",
     "too_large",
+    "reply_held",
 )
 PARTS = ("subject.txt", "txt", "html")
 PACKAGED_PATH = Path(packaged_templates.__file__).parent

@@ -32,6 +32,7 @@ from tickets.mail_context import (
     OverdueItem,
     Person,
     PhoneFollowupContext,
+    ReplyHeldContext,
     ReplyView,
     SlaAlertContext,
     SlaView,
@@ -101,6 +102,14 @@ def sample_context(kind: str, now: datetime) -> MailContext:
         ),
         "too_large": lambda: TooLargeContext(
             subject="Capturas del error", name="María", size=31 * 1024 * 1024, limit=25 * 1024 * 1024
+        ),
+        "reply_held": lambda: ReplyHeldContext(
+            ticket=TICKET,
+            requester=REQUESTER,
+            first=MessageView(sender="ana@ventanilla.example", name="Ana", text="Hola María,\nsiga estos pasos..."),
+            first_at=local - timedelta(minutes=3),
+            held=ReplyView(text="Hola María, pruebe a exportarlo de nuevo."),
+            commands=HELP,
         ),
     }
     return builders[kind]()

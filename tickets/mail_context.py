@@ -271,6 +271,18 @@ class TooLargeContext:
     limit: int  # bytes: limits.max_message_bytes
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplyHeldContext:
+    """An agent's reply held by the collision guard: another agent's reply reached the user first."""
+
+    ticket: TicketView
+    requester: Person
+    first: MessageView  # the other agent's reply, as the user got it
+    first_at: datetime  # when it arrived, in the service's time zone
+    held: ReplyView  # what this agent wrote (kept on the ticket, sent to nobody)
+    commands: tuple[str, ...]
+
+
 MailContext = (
     AckContext
     | AgentNotificationContext
@@ -284,6 +296,7 @@ MailContext = (
     | ReportContext
     | DeliveryFailedContext
     | TooLargeContext
+    | ReplyHeldContext
 )
 CONTEXT_OF_KIND: Mapping[str, type] = {
     "ack": AckContext,
@@ -298,6 +311,7 @@ CONTEXT_OF_KIND: Mapping[str, type] = {
     "report": ReportContext,
     "delivery_failed": DeliveryFailedContext,
     "too_large": TooLargeContext,
+    "reply_held": ReplyHeldContext,
 }
 
 

@@ -81,6 +81,8 @@ class Ticket(SQLModel, table=True):
     hard_due_at: datetime | None = utc_column(nullable=True)
     first_answered_at: datetime | None = utc_column(nullable=True)
     assigned_agent: str = Field(default="", max_length=320)
+    # The group `#assign <group>` gave it to (its members hear of it until an agent takes it).
+    assigned_group: str = Field(default="", max_length=100, sa_column_kwargs={"server_default": ""})
     linked_ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
     requester_undeliverable: bool = False
     # Raised when one of this ticket's agent reply addresses was seen outside: older tokens fail.
@@ -202,3 +204,21 @@ class Participant(SQLModel, table=True):
     ticket_id: int = Field(foreign_key="ticket.id", index=True)
     email: str = Field(max_length=320, index=True)
     role: str = Field(default="cc", max_length=20)  # requester | cc | agent
+
+
+class AgentAway(SQLModel, table=True):
+    """An agent marked away (`ventanilla agents away`): round-robin skips them until `until`."""
+
+    __tablename__ = "agent_away"
+    email: str = Field(primary_key=True, max_length=320)
+    until: datetime = utc_column()
+    set_at: datetime = utc_column()
+
+
+class RoutingTurn(SQLModel, table=True):
+    """Round-robin state: the turn at which each member of a group last got a ticket."""
+
+    __tablename__ = "routing_turn"
+    group_name: str = Field(primary_key=True, max_length=100)
+    agent: str = Field(primary_key=True, max_length=320)
+    turn: int = Field(default=0, sa_type=BigInteger)

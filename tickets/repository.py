@@ -62,7 +62,15 @@ def tickets_by_message_ids(session: Session, message_ids: Sequence[str]) -> list
 
 
 # What our robots send (Auto-Submitted); agent replies and phone follow-ups are written by people.
-AUTOMATIC_KINDS = ("ack", "agent_notification", "command_error", "sla_alert", "ticket_closed", "missed_call")
+AUTOMATIC_KINDS = (
+    "ack",
+    "agent_notification",
+    "command_error",
+    "sla_alert",
+    "ticket_closed",
+    "missed_call",
+    "reply_held",
+)
 
 
 def automatic_kind_among(session: Session, message_ids: Sequence[str]) -> str:

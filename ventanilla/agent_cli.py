@@ -64,18 +64,33 @@ def _command(action: Action, *, required: bool, help_text: str) -> Callable[...,
     return command
 
 
+def reply(
+    ctx: typer.Context,
+    number: int,
+    agent: AgentOption,
+    text: TextOption = None,
+    file: FileOption = None,
+    macro: Annotated[str | None, typer.Option("--macro", "-m", help="a canned reply on top of the text")] = None,
+) -> None:
+    """Answer the user (from the support address, in their thread); --macro puts a canned reply on top."""
+    body = read_text(text, file, required=macro is None)
+    if macro is not None:
+        body = f"#macro {macro.strip()}\n{body}"
+    run_action(ctx.obj, agent_actions.reply, number, agent, body)
+
+
 COMMANDS: tuple[tuple[str, Action, bool, str], ...] = (
-    ("reply", agent_actions.reply, True, "Answer the user (from the support address, in their thread)."),
     ("note", agent_actions.note, True, "Add an internal note; other agents are told, the user is not."),
     ("escalate", agent_actions.escalate, True, "Escalate; the text is the reason; supervisors are told."),
     ("resolve", agent_actions.resolve, False, "Mark resolved; a text is sent to the user as the last answer."),
     ("close", agent_actions.close, False, "Close; a text is sent to the user first."),
-    ("assign", agent_actions.assign, True, "Give the ticket to the agent named by the text."),
+    ("assign", agent_actions.assign, True, "Give the ticket to the agent (or group) named by the text."),
     ("reopen", agent_actions.reopen, False, "Reopen with a new response clock; a text is kept as a note."),
 )
 
 
 def register(app: typer.Typer) -> None:
     """Add the agent commands to the `tickets` sub-app."""
+    app.command("reply")(reply)
     for name, action, required, help_text in COMMANDS:
         app.command(name)(_command(action, required=required, help_text=help_text))

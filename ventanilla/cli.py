@@ -12,7 +12,18 @@ from rich.console import Console
 
 from config.settings import ConfigError
 from tickets.errors import DatabaseUnavailableError
-from ventanilla import agent_cli, check_cli, faq_cli, mail_cli, outbox_cli, phone_cli, report_cli, sla_cli, tickets_cli
+from ventanilla import (
+    agent_cli,
+    agents_cli,
+    check_cli,
+    faq_cli,
+    mail_cli,
+    outbox_cli,
+    phone_cli,
+    report_cli,
+    sla_cli,
+    tickets_cli,
+)
 from ventanilla.context import AppContext
 from ventanilla.logs import setup_logging
 from ventanilla.memory import give_large_blocks_back
@@ -35,6 +46,7 @@ app.add_typer(phone_cli.app, name="phone")
 report_cli.register(app)
 mail_cli.register(app)
 app.add_typer(faq_cli.app, name="faq")
+agents_cli.register(app)
 console = Console(stderr=True)
 logger = logging.getLogger("ventanilla")
 

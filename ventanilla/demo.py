@@ -31,6 +31,13 @@ from ventanilla.wiring import make_drainer, make_poller
 
 MARKER = ".ventanilla-demo"
 DEMO_FAQ = DEFAULT_TOML.parent / "faq-demo"
+# Revocations go to Luis alone; the other categories have no group, so every agent hears of them.
+DEMO_GROUP = """
+[[agents.groups]]
+name = "revocaciones"
+members = ["luis@ventanilla.example"]
+categories = ["revocation"]
+"""
 console = Console()
 
 
@@ -44,6 +51,7 @@ def write_demo_config(directory: Path) -> Path:
     text = text.replace("[helpdesk]\n", f'[helpdesk]\nsecret = "{generate_secret()}"\n', 1)
     # A small FAQ shipped for the demo: acknowledgements suggest its answers.
     text += f'\n[faq]\npath = "{DEMO_FAQ}"\n'
+    text += DEMO_GROUP
     path = directory / "ventanilla.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -70,6 +78,7 @@ def run_demo(directory: Path) -> None:
     start = clock.now() - timedelta(hours=3)
     console.rule("[bold]Ventanilla demo[/bold]")
     _deliver_and_run(settings, engine, clock, first_wave(start), "8 messages arrive at the support mailbox")
+    _routing(engine)
     _deliver_and_run(
         settings,
         engine,
@@ -107,6 +116,16 @@ def _agent_round_trip(settings: Settings, engine, clock, start) -> None:  # type
             [(start + timedelta(hours=2, minutes=50), reply)],
             "María answers Ana's email: the ticket opens again, a new clock starts",
         )
+
+
+def _routing(engine) -> None:  # type: ignore[no-untyped-def]
+    """Who was told of each new ticket: the revocation went to its group only."""
+    table = Table(title="Who was told of each new ticket (groups route by category)")
+    for column in ("#", "category", "agents notified"):
+        table.add_column(column, overflow="fold")
+    for number, category, agents in demo_story.notified_agents(engine):
+        table.add_row(str(number), category, escape(", ".join(agents)))
+    console.print(table)
 
 
 def _phone(settings: Settings, engine, clock, start) -> None:  # type: ignore[no-untyped-def]

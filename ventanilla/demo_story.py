@@ -12,7 +12,7 @@ from sqlmodel import select
 from config.settings import Settings
 from scheduler.jobs import run_sla_sweep
 from tickets.db import read_only
-from tickets.models import Outbox
+from tickets.models import Outbox, Ticket
 from tickets.sla.sweep import SweepPolicy
 from ventanilla.app import App
 
@@ -28,6 +28,17 @@ def _sent(engine: Engine, *, kind: str, ticket_id: int, to: str) -> EmailMessage
     if raw is None:
         return None
     return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def notified_agents(engine: Engine) -> list[tuple[int, str, list[str]]]:
+    """(ticket, category, the agents notified about it so far), for every ticket."""
+    with read_only(engine) as session:
+        tickets = session.exec(select(Ticket.id, Ticket.category).order_by(Ticket.id)).all()  # type: ignore[arg-type]
+        rows = session.exec(select(Outbox.ticket_id, Outbox.recipients).where(Outbox.kind == "agent_notification"))
+        told: dict[int | None, set[str]] = {}
+        for ticket_id, recipients in rows:
+            told.setdefault(ticket_id, set()).add(recipients)
+    return [(number, category, sorted(told.get(number, ()))) for number, category in tickets if number is not None]
 
 
 def _reply(original: EmailMessage, *, sender: str, text: str, when: datetime) -> bytes:

@@ -36,6 +36,7 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "hard_due_at": _iso(ticket.hard_due_at),
         "first_answered_at": _iso(ticket.first_answered_at),
         "assigned_agent": ticket.assigned_agent,
+        "assigned_group": ticket.assigned_group,
         "linked_ticket_id": ticket.linked_ticket_id,
         "requester_undeliverable": ticket.requester_undeliverable,
     }

@@ -5,9 +5,11 @@ from functools import partial
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings
+from mailer.macros import TemplateMacros
 from mailer.maildir import MaildirSource
 from mailer.parse import parse_message, policy_from_settings
 from mailer.source import MailSource
+from mailer.templating import TemplateRenderer
 from mailer.transport import make_transport
 from tickets.agents.mail import AgentPolicy, agent_policy
 from tickets.clock import Clock
@@ -28,7 +30,8 @@ def sla_policy(settings: Settings) -> SlaPolicy:
 
 
 def agents_policy(settings: Settings, sla: SlaPolicy | None = None) -> AgentPolicy:
-    return agent_policy(settings.helpdesk, settings.agents, sla=sla or sla_policy(settings))
+    macros = TemplateMacros(TemplateRenderer(settings.templates.path, settings.helpdesk.language))
+    return agent_policy(settings.helpdesk, settings.agents, sla=sla or sla_policy(settings), macros=macros)
 
 
 def ingest_policy(settings: Settings, *, with_faq: bool = True) -> IngestPolicy:

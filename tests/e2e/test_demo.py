@@ -50,6 +50,12 @@ def test_demo_runs_and_leaves_a_database_to_explore(tmp_path) -> None:
     assert "Quizá le ayude:" not in revoked and revoked.index("24 horas") < revoked.index("Hemos recibido")
     assert sum("Quizá le ayude:" in t or "These answers may help:" in t for t in texts.values()) >= 3
 
+    # The demo's group routes revocations to Luis alone; the other new tickets reach both agents.
+    assert "Who was told of each new ticket" in result.stdout
+    revocation = next(t for t in urgent if t["category"] == "revocation")["id"]
+    told = {str(m["To"]) for m in sent if str(m["Subject"]).startswith(f"[#{revocation}] Nueva consulta")}
+    assert told == {"luis@ventanilla.example"}, told
+
     # The config it wrote works for going on: a ticket shows with its thread.
     shown = ventanilla("-c", config, "tickets", "show", str(urgent[0]["id"]), "--json", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr

@@ -6,14 +6,17 @@ it as an internal note, or does nothing more. The CLI functions (`reply`, `note`
 """
 
 import logging
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlmodel import Session
 
 from tickets import threads
-from tickets.agents import mail
+from tickets.agents import collisions, group_assign, macros, mail
 from tickets.agents.commands import ParsedReply, parse_commands
 from tickets.agents.mail import AgentPolicy
+from tickets.agents.routing import told_on_escalation
 from tickets.ingest import rules
 from tickets.mail_context import MessageView
 from tickets.models import Ticket
@@ -47,15 +50,17 @@ def act(
     policy: AgentPolicy,
     agent_name: str = "",
     html_only: bool = False,
+    thread: Sequence[str] | None = None,
 ) -> tuple[OutgoingEmail, ...]:
     """Apply an authenticated agent's text: commands on top, then relay, note, or nothing.
 
     Commands are read only from a plain-text part: with `html_only`, command lines refuse the
-    whole message instead of being applied or relayed.
+    whole message instead of being applied or relayed. `thread`: the Message-IDs an emailed
+    reply answers (its In-Reply-To and References), for the collision guard; None (the CLI) =
+    no guard.
     """
     assert ticket.id is not None
-    parsed = parse_commands(text)
-    errors = [*parsed.errors, *_semantic_errors(parsed, policy)]
+    parsed, errors = _read(ticket, text, policy)
     if html_only and (parsed.commands or parsed.errors):
         errors = ["commands are only read from the plain-text part of a reply", *errors]
     if errors:
@@ -63,6 +68,13 @@ def act(
         store_message(session, ticket.id, kind="rejected", sender=agent, text=text, message_id=message_id, at=when)
         first = text.strip().split("\n", 1)[0]
         return (mail.command_error(ticket, to=agent, command=first, error="; ".join(errors), key=key, policy=policy),)
+    if thread is not None and not parsed.is_note and parsed.body.strip() and parsed.named("send") is None:
+        stop = collisions.guard(
+            session, ticket, agent, text, thread=thread, message_id=message_id, when=when, now=now, key=key,
+            policy=policy,
+        )
+        if stop is not None:
+            return (stop,)
     outgoing = list(_apply_fields(session, ticket, parsed, agent, key, now, policy))
     status = parsed.status
     if parsed.is_note:
@@ -85,11 +97,26 @@ def _reason(parsed: ParsedReply) -> str:
     return command.argument if command else ""
 
 
+def _read(ticket: Ticket, text: str, policy: AgentPolicy) -> tuple[ParsedReply, list[str]]:
+    """The commands and the message (with a `#macro`'s text on top), and what is wrong with them."""
+    parsed = parse_commands(text)
+    errors = [*parsed.errors, *_semantic_errors(parsed, policy)]
+    macro = parsed.named("macro")
+    if macro and not errors:
+        body, error = macros.expand(policy.macros, macro.argument, ticket, parsed.body)
+        errors += [error] if error else []
+        parsed = replace(parsed, body=body)
+    return parsed, errors
+
+
 def _semantic_errors(parsed: ParsedReply, policy: AgentPolicy) -> list[str]:
     errors = []
     assign = parsed.named("assign")
-    if assign and not policy.is_agent(assign.argument):
+    if assign and "@" in assign.argument and not policy.is_agent(assign.argument):
         errors.append(f"#assign: {assign.argument} is not an agent")
+    elif assign and "@" not in assign.argument and policy.routing.group_named(assign.argument) is None:
+        groups = ", ".join(g.name for g in policy.routing.groups) or "none"
+        errors.append(f"#assign: no group {assign.argument} (groups: {groups})")
     category = parsed.named("category")
     if category and policy.categories and category.argument not in policy.categories:
         errors.append(f"#category: unknown category {category.argument} (known: {', '.join(policy.categories)})")
@@ -111,7 +138,11 @@ def _apply_fields(
             if name == "priority":  # the user has waited since the cycle began: count from there
                 retarget_cycle(ticket, policy.sla)
     assign = parsed.named("assign")
-    if assign:
+    if assign and "@" not in assign.argument:
+        outgoing += group_assign.assign_group(
+            session, ticket, assign.argument, actor=agent, now=now, policy=policy, key=key
+        )
+    elif assign:
         outgoing += assign_to(session, ticket, assign.argument, actor=agent, now=now, policy=policy, key=key)
     return outgoing
 
@@ -212,11 +243,18 @@ def set_status(
     if status != "escalated":
         return []
     message = MessageView(sender=actor, name="", text=reason)
+    group = told_on_escalation(
+        category=ticket.category,
+        assigned_group=ticket.assigned_group,
+        routing=policy.routing,
+        actor=actor,
+        supervisors=policy.supervisors,
+    )
     return [
         mail.notification(
             ticket, to=s, event="escalated", message=message, key=f"escalate:{now.isoformat()}", now=now, policy=policy
         )
-        for s in policy.supervisors
+        for s in (*policy.supervisors, *group)
     ]
 
 
@@ -225,8 +263,7 @@ def _by_cli(
 ) -> tuple[OutgoingEmail, ...]:
     """The CLI equivalent of an agent's email: same rules, but a mistake is an error, not a mail."""
     ticket = _ticket_for(session, ticket_id, agent, policy)
-    parsed = parse_commands(text)
-    errors = [*parsed.errors, *_semantic_errors(parsed, policy)]
+    _, errors = _read(ticket, text, policy)
     if errors:
         raise AgentActionError("; ".join(errors))
     key = mail.digest("cli", agent, text, now.isoformat())
@@ -282,7 +319,7 @@ def close(
 def assign(
     session: Session, ticket_id: int, agent: str, text: str, now: datetime, policy: AgentPolicy
 ) -> tuple[OutgoingEmail, ...]:
-    """Give the ticket to the agent named in `text`."""
+    """Give the ticket to the agent (or the group) named in `text`."""
     return _by_cli(session, ticket_id, agent, "#assign " + text.strip(), now, policy)
 
 

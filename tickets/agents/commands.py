@@ -29,6 +29,8 @@ ALIASES = {
     "prioridad": "priority",
     "categoria": "category",
     "categoría": "category",
+    "plantilla": "macro",
+    "enviar": "send",
 }
 HELP = (
     "#pending",
@@ -37,19 +39,22 @@ HELP = (
     "#resolve",
     "#close",
     "#note",
-    "#assign <agent address>",
+    "#assign <agent address|group>",
     "#priority <normal|high|urgent>",
     "#category <name>",
+    "#macro <name>",
+    "#send",
 )
 MAX_COMMANDS = 10
 _LINE = re.compile(r"^#([^\W\d_][\w-]*)(?:[ \t]+(.*))?$", re.UNICODE)
 _CATEGORY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+_MACRO = re.compile(r"^[a-z0-9][a-z0-9_-]{0,59}$")
 _ADDRESS = re.compile(r"^[^\s@<>()\",;:]{1,64}@[a-z0-9.-]{1,253}$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Command:
-    name: str  # canonical: pending, open, escalate, resolve, close, note, assign, priority, category
+    name: str  # canonical: pending, open, escalate, resolve, close, note, assign, priority, category, macro, send
     argument: str = ""
     line: str = ""
 
@@ -119,7 +124,7 @@ def _parse_line(line: str) -> tuple[Command | None, str]:
         return None, f"#{word}: {error}"
     if name == "priority":
         argument = PRIORITIES[argument.lower()]
-    if name in ("assign", "category"):
+    if name in ("assign", "category", "macro"):
         argument = argument.lower()
     return Command(name=name, argument=argument, line=line[:200]), ""
 
@@ -137,7 +142,13 @@ def _any_text(argument: str) -> str:
 
 
 def _agent(argument: str) -> str:
-    return "" if _ADDRESS.match(argument.lower()) else "needs one agent address: #assign <agent address>"
+    if _ADDRESS.match(argument.lower()) or _CATEGORY.match(argument.lower()):
+        return ""
+    return "needs one agent address or group: #assign <agent address|group>"
+
+
+def _macro(argument: str) -> str:
+    return "" if _MACRO.match(argument.lower()) else "needs a macro name: #macro <name>"
 
 
 def _priority(argument: str) -> str:
@@ -158,6 +169,8 @@ _ARGUMENTS = {
     "assign": _agent,
     "priority": _priority,
     "category": _category,
+    "macro": _macro,
+    "send": _no_argument,
 }
 
 
@@ -166,7 +179,7 @@ def _check_combination(commands: list[Command]) -> list[str]:
     statuses = {c.name for c in commands if c.name in STATUS_COMMANDS}
     if len(statuses) > 1:
         errors.append("conflicting status commands: " + ", ".join(f"#{s}" for s in sorted(statuses)))
-    for name in ("assign", "priority", "category"):
+    for name in ("assign", "priority", "category", "macro"):
         values = {c.argument for c in commands if c.name == name}
         if len(values) > 1:
             errors.append(f"#{name} given twice with different values")

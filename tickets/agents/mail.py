@@ -12,6 +12,8 @@ from config.settings import HelpdeskSettings
 from tickets import repository as repo
 from tickets.agents import tokens
 from tickets.agents.commands import HELP
+from tickets.agents.macros import MacroBook
+from tickets.agents.routing import Group, Routing
 from tickets.ingest import rules
 from tickets.mail_context import (
     AgentNotificationContext,
@@ -48,6 +50,8 @@ class AgentPolicy:
     sla: SlaPolicy  # due times of a reopened cycle, targets shown to agents
     categories: tuple[str, ...] = ()  # allowed for #category; empty = any well-formed name
     names: dict[str, str] = field(default_factory=dict)  # agent address -> display name (optional)
+    routing: Routing = Routing()  # groups, round-robin, collision guard
+    macros: MacroBook | None = None  # canned replies (`#macro NAME`); None = none configured
 
     def is_agent(self, email: str) -> bool:
         return bool(email) and email.lower() in self.agents
@@ -59,7 +63,17 @@ class AgentPolicy:
         return self.agents[agent_id - 1] if 1 <= agent_id <= len(self.agents) else None
 
 
-def agent_policy(helpdesk: HelpdeskSettings, agents: AgentSettings | None = None, *, sla: SlaPolicy) -> AgentPolicy:
+def routing_of(section: AgentSettings) -> Routing:
+    """The routing of `[agents]`: groups, round-robin, the collision window."""
+    groups = tuple(Group(name=g.name, members=tuple(g.members), categories=tuple(g.categories)) for g in section.groups)
+    return Routing(
+        groups=groups, round_robin=section.assign == "round-robin", collision_minutes=section.collision_minutes
+    )
+
+
+def agent_policy(
+    helpdesk: HelpdeskSettings, agents: AgentSettings | None = None, *, sla: SlaPolicy, macros: MacroBook | None = None
+) -> AgentPolicy:
     """The AgentPolicy of a settings tree: `[helpdesk]` plus `[agents]` (defaults when absent) and the SLA."""
     section = agents or AgentSettings()
     if section.keys:
@@ -77,6 +91,8 @@ def agent_policy(helpdesk: HelpdeskSettings, agents: AgentSettings | None = None
         relay_to_cc=section.relay_to_cc,
         categories=tuple(dict.fromkeys(["general", *(c.name for c in helpdesk.categories)])),
         sla=sla,
+        routing=routing_of(section),
+        macros=macros,
     )
 
 

@@ -14,12 +14,13 @@ from sqlmodel import Session
 
 from tickets import repository as repo
 from tickets import threads
-from tickets.agents import auth_results, mail, tokens
+from tickets.agents import auth_results, mail, rotation, routing, tokens
 from tickets.agents.actions import AgentActionError, act, store_message
 from tickets.agents.mail import AgentPolicy
 from tickets.ingest import rules
 from tickets.mail_context import MessageView
 from tickets.models import Ticket
+from tickets.threads import ThreadBuffer
 from tickets.values import IncomingMessage, IngestAction, IngestResult, OutgoingEmail
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def handle_agent_message(
         policy=policy,
         agent_name=msg.sender.name,
         html_only=html_only,
+        thread=(*msg.in_reply_to, *msg.references),
     )
     if seen_by:
         outgoing = (
@@ -208,13 +210,30 @@ def notify_agents(
     *,
     event: str = "new",
     text: str | None = None,
+    rows: ThreadBuffer | None = None,
 ) -> tuple[OutgoingEmail, ...]:
-    """Tell the assigned agent (else every agent) about a user's message; each gets its own token."""
+    """Tell the agents a user's message concerns; each gets its own token.
+
+    A new ticket goes to its category's group (with round-robin: to the member it is given to),
+    else to every agent; a later message to its agent, else its group, else every agent.
+    """
     assert ticket.id is not None
-    if ticket.assigned_agent and policy.is_agent(ticket.assigned_agent):
-        recipients: Sequence[str] = (ticket.assigned_agent,)
+    recipients: Sequence[str]
+    if event == "new":
+        recipients = rotation.route_new(session, ticket, now, policy, buffer=rows).recipients
+    elif not policy.routing.groups:
+        assigned = ticket.assigned_agent and policy.is_agent(ticket.assigned_agent)
+        recipients = (ticket.assigned_agent,) if assigned else policy.agents
     else:
-        recipients = policy.agents
+        recipients = routing.recipients_of(
+            category=ticket.category,
+            assigned_agent=ticket.assigned_agent,
+            assigned_group=ticket.assigned_group,
+            routing=policy.routing,
+            agents=policy.agents,
+            away=rotation.away_until(session),
+            now=now,
+        )
     message = MessageView(sender=msg.sender.email, name=msg.sender.name, text=msg.text if text is None else text)
     thread = (*msg.references, msg.message_id)
     return tuple(

@@ -241,7 +241,7 @@ def _new_ticket(
     if policy.agents is not None:
         # A detached copy of the row just inserted: what the notifications read, without a SELECT.
         ticket = Ticket(id=ticket_id, **values)  # type: ignore[arg-type]  # the columns' values, of mixed types
-        notices = agent_service.notify_agents(session, ticket, msg, now, policy.agents, event="new")
+        notices = agent_service.notify_agents(session, ticket, msg, now, policy.agents, event="new", rows=rows)
         outgoing += faq_suggest.with_suggested(notices, suggested)
     return IngestResult(action=IngestAction.TICKETED, ticket_id=ticket_id, reason=linked.reason, outgoing=outgoing)
 
