@@ -97,8 +97,11 @@ class Ingestor:
 
     # -- into the spool ---------------------------------------------------------------------
 
-    def receive(self, mailbox: str, uidvalidity: int, messages: Sequence[Incoming]) -> list[Spooled]:
-        """Commit these messages' bytes and receipts (the spool); new ones are claimed by this process."""
+    def receive(
+        self, mailbox: str, uidvalidity: int, messages: Sequence[Incoming], *, claim: bool = True
+    ) -> list[Spooled]:
+        """Commit these messages' bytes and receipts (the spool); new ones are claimed by this
+        process (unless not `claim`: any worker takes them from the spool)."""
         with unit_of_work(self._engine) as session:
             return spool.spool(
                 session,
@@ -106,7 +109,7 @@ class Ingestor:
                 uidvalidity=uidvalidity,
                 messages=messages,
                 now=self.clock.now(),
-                holder=self._holder,
+                holder=self._holder if claim else "",
                 lease=CLAIM_LEASE,
             )
 
