@@ -23,7 +23,7 @@ from mailer.errors import TemplateFailedError, UnparseableMessageError
 from tickets.clock import Clock
 from tickets.db import transaction, unit_of_work
 from tickets.errors import DatabaseUnavailableError
-from tickets.ingest import service, spool
+from tickets.ingest import order, service, spool
 from tickets.ingest.service import IngestBatch
 from tickets.ingest.spool import Incoming, ReceiptStatus, Spooled
 from tickets.outbox.queries import Queue
@@ -35,6 +35,8 @@ from ventanilla.pipeline.trouble import Trouble
 
 logger = logging.getLogger(__name__)
 CLAIM_LEASE = timedelta(minutes=10)  # a claim not finished by then is taken by another worker
+REPLY_WAIT = timedelta(milliseconds=250)  # a reply claimed before the message it answers waits this
+CLAIM_TRIES = 5  # claims in a row that were all such replies before a pass gives up
 Outcomes = list[tuple[Spooled, IngestAction]]
 NOT_PROCESSED = (IngestAction.QUARANTINED, IngestAction.ERROR, IngestAction.WAITING)
 
@@ -133,15 +135,24 @@ class Ingestor:
             count(self.process_claimed(claimed))
 
     def _claim(self) -> list[Spooled]:
-        with unit_of_work(self._engine) as session:
-            return spool.claim_due(
-                session,
-                now=self.clock.now(),
-                holder=self._holder,
-                lease=CLAIM_LEASE,
-                limit=self._batch_size,
-                is_dead=is_dead_here,
-            )
+        """Due receipts, oldest first; a reply whose message is still waiting elsewhere in the
+        spool is handed back for a moment (several workers), and the next ones claimed instead."""
+        for _ in range(CLAIM_TRIES):
+            now = self.clock.now()
+            with unit_of_work(self._engine) as session:
+                claimed = spool.claim_due(
+                    session,
+                    now=now,
+                    holder=self._holder,
+                    lease=CLAIM_LEASE,
+                    limit=self._batch_size,
+                    is_dead=is_dead_here,
+                )
+                early = set(order.early_replies(session, claimed))
+                order.hold_back(session, sorted(early), holder=self._holder, retry_at=now + REPLY_WAIT)
+            if len(early) < len(claimed) or not claimed:
+                return [r for r in claimed if r.id not in early]
+        return []
 
     def process_claimed(self, claimed: list[Spooled]) -> Outcomes:
         """Process receipts this process holds; a retried one (attempt > 1) alone, so only a poison
@@ -288,9 +299,7 @@ class Ingestor:
             self._trouble.cleared()
 
     def _quarantine(self, session: Session, receipt: Spooled, reason: str) -> IngestResult:
-        spool.record_outcome(
-            session, receipt.id, status=ReceiptStatus.QUARANTINED, reason=reason, now=self.clock.now()
-        )
+        spool.record_outcome(session, receipt.id, status=ReceiptStatus.QUARANTINED, reason=reason, now=self.clock.now())
         return IngestResult(action=IngestAction.QUARANTINED, reason=reason)
 
 
