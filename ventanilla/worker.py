@@ -88,7 +88,10 @@ class MailboxLoop:
         (while this worker holds the mailbox's lease)."""
         stats = PollStats()
         await asyncio.to_thread(self._poller.ingestor.process_due, stats.count, self._between_batches)
-        if (self.holding or self._lease_due() or self._stop is None) and await asyncio.to_thread(self._lease):
+        # The holder renews its lease about every second (not at each new mail: it costs a transaction).
+        if self._lease_due() or self._stop is None:
+            await asyncio.to_thread(self._lease)
+        if self.holding:
             hand_off = self.peers > 0
             await asyncio.to_thread(self._poller.take_in, stats, progress, self._keep_going, hand_off=hand_off)
             if hand_off:  # the holder takes its share of what it spooled
