@@ -4,7 +4,6 @@ Such a reply is handed back to the spool for a moment (no attempt counted) and t
 the message it answers has been processed (one worker taking the spool in order never needs it).
 """
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -12,24 +11,12 @@ from typing import Any
 from sqlalchemy import case, select, update
 from sqlmodel import Session
 
+from tickets.ingest.sniff import sniff_references
 from tickets.ingest.spool import ReceiptStatus, Spooled
 from tickets.models import Receipt
 
 _RT: Any = Receipt.__table__  # type: ignore[attr-defined]
 _R = _RT.c
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-_REFERENCES = re.compile(rb"^(?:in-reply-to|references):[ \t]*((?:.*)(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
-_MESSAGE_ID = re.compile(rb"<[^<>\s]{1,998}>")
-MAX_REFERENCES = 20  # the last ones of References: the nearest ancestors
-
-
-def sniff_references(raw: bytes) -> list[str]:
-    """The Message-IDs a message's In-Reply-To and References name, cheaply (header section only)."""
-    end = _HEADER_END.search(raw, 0, 256 * 1024)
-    found: list[str] = []
-    for header in _REFERENCES.finditer(raw, 0, end.start() if end else min(len(raw), 256 * 1024)):
-        found.extend(m.decode("ascii", "replace") for m in _MESSAGE_ID.findall(header.group(1)))
-    return found[-MAX_REFERENCES:]
 
 
 def early_replies(session: Session, claimed: Sequence[Spooled]) -> list[int]:

@@ -24,7 +24,7 @@ from tickets.clock import Clock
 from tickets.db import transaction, unit_of_work
 from tickets.errors import DatabaseUnavailableError
 from tickets.ingest import order, service, spool
-from tickets.ingest.service import IngestBatch
+from tickets.ingest.batch import IngestBatch
 from tickets.ingest.spool import Incoming, ReceiptStatus, Spooled
 from tickets.outbox.queries import Queue
 from tickets.values import IncomingMessage, IngestAction, IngestResult, ReceiptKey
@@ -313,7 +313,7 @@ class _Batch:
 
     def finish(self, session: Session) -> None:
         self.mail.finish(session)
-        self.state.rows.flush(session)
+        self.state.finish(session)
 
 
 def _log(receipt: Spooled, result: IngestResult) -> None:
