@@ -52,6 +52,39 @@ def _settled(engine) -> bool:  # type: ignore[no-untyped-def]
     return receipts == BACKLOG and pending == 0 and queued == 0
 
 
+def _kill_the_poller(engine, workers) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    """SIGKILL the worker holding the poller lease; (its pid, seconds until another holds it)."""
+    owner = _lease_owner(engine)
+    _, pid, _ = parse_holder(owner)
+    by_pid = {w.pid: w for w in workers}
+    assert pid in by_pid, f"the lease holder {owner!r} is one of our workers"
+    os.kill(pid, signal.SIGKILL)
+    by_pid[pid].proc.wait(timeout=10)
+    takeover = wait_until(
+        lambda: _lease_owner(engine) not in ("", owner), seconds=10, what="another worker takes the lease"
+    )
+    return pid, takeover
+
+
+def _assert_each_message_once_and_each_ack_once(engine, mails: list[dict], sink: SmtpSink) -> None:  # type: ignore[no-untyped-def]
+    stored = inbound_by_message_id(engine)
+    assert sorted(stored) == sorted(m["message_id"] for m in mails)
+    assert all(len(tickets) == 1 for tickets in stored.values()), "every message on exactly one ticket"
+    with read_only(engine) as session:
+        tickets = session.scalar(select(func.count()).select_from(Ticket))
+        ack_rows = session.scalars(select(Outbox).where(Outbox.kind == "ack")).all()
+        acks = {row.message_id: row.ticket_id for row in ack_rows}
+        statuses = Counter(session.scalars(select(Outbox.status)))
+    assert tickets == sum(1 for m in mails if m["parent"] is None), "each reply joined its thread"
+    assert len(acks) == len(set(acks.values())) == tickets, "one acknowledgement per new ticket"
+    assert statuses == {"sent": tickets}, "nothing left queued"
+    # What reached the sink: each acknowledgement; a resend (after the kill) only with its Message-ID.
+    sent = Counter(str(message_from_bytes(r.raw, policy=policy.default)["Message-ID"]).strip() for r in sink.received)
+    assert set(sent) == set(acks)
+    resent = sum(n - 1 for n in sent.values())
+    assert resent <= 16, f"{resent} resends (the crash can repeat at most 16 unrecorded sends)"
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_three_workers_share_a_backlog_and_survive_the_poller_being_killed(
@@ -76,57 +109,23 @@ def test_three_workers_share_a_backlog_and_survive_the_poller_being_killed(
         try:
             started = time.monotonic()
             workers = [worker_factory(config, tmp_path, env=clean_env()) for _ in range(WORKERS)]
-            by_pid = {w.pid: w for w in workers}
             wait_until(lambda: count_rows(engine, Ticket) >= BACKLOG // 4, seconds=60, what="a quarter ticketed")
-            owner = _lease_owner(engine)
-            _, pid, _ = parse_holder(owner)
-            assert pid in by_pid, f"the lease holder {owner!r} is one of our workers"
-            os.kill(pid, signal.SIGKILL)
-            killed_at = time.monotonic()
-            by_pid[pid].proc.wait(timeout=10)
-            ticketed_at_kill = count_rows(engine, Ticket)
-            takeover = wait_until(
-                lambda: _lease_owner(engine) not in ("", owner), seconds=10, what="another worker takes the lease"
-            )
+            killed_at, ticketed_at_kill = time.monotonic() - started, count_rows(engine, Ticket)
+            pid, takeover = _kill_the_poller(engine, workers)
             wait_until(lambda: _settled(engine), seconds=150, what="the survivors settle", interval=0.25)
             wait_until(lambda: not dovecot.uids("INBOX"), seconds=20, what="the INBOX emptied")
             elapsed = time.monotonic() - started
             survivors = [w for w in workers if w.pid != pid]
             assert all(w.alive() for w in survivors), "\n".join(w.output()[-2000:] for w in survivors)
-            outputs = "".join(w.output() for w in workers)
-            print(
-                f"\n{WORKERS} workers, {BACKLOG} messages: settled in {elapsed:.1f} s; poller killed after "
-                f"{killed_at - started:.1f} s with {ticketed_at_kill} tickets; lease taken over in "
-                f"{takeover * 1000:.0f} ms"
-            )
-            assert "Traceback" not in outputs
-
-            # Every message exactly once, on one ticket.
-            stored = inbound_by_message_id(engine)
-            assert sorted(stored) == sorted(m["message_id"] for m in mails)
-            assert all(len(tickets) == 1 for tickets in stored.values())
-            with read_only(engine) as session:
-                tickets = session.scalar(select(func.count()).select_from(Ticket))
-                acks = {
-                    row.message_id: row.ticket_id
-                    for row in session.execute(select(Outbox).where(Outbox.kind == "ack")).scalars()
-                }
-                statuses = Counter(session.scalars(select(Outbox.status)))
-            new_threads = sum(1 for m in mails if m["parent"] is None)
-            assert tickets == new_threads
-            assert len(acks) == len(set(acks.values())) == tickets, "one acknowledgement per new ticket"
-            assert statuses == {"sent": tickets}
-
-            # One acknowledgement per new ticket reached the sink; a resend only with the same Message-ID.
-            sent_ids = Counter(
-                str(message_from_bytes(r.raw, policy=policy.default)["Message-ID"]).strip() for r in smtp_sink.received
-            )
-            assert set(sent_ids) == set(acks)
-            resent = sum(n - 1 for n in sent_ids.values())
-            assert resent <= 16, f"{resent} resends (the crash can repeat at most 16 unrecorded sends)"
-            # The work was shared: every worker processed messages (its one line per message).
+            assert "Traceback" not in "".join(w.output() for w in workers)
+            _assert_each_message_once_and_each_ack_once(engine, mails, smtp_sink)
+            # The work was shared: every survivor processed messages (its one line per message).
             shares = {w.pid: w.output().count(" uid=") for w in workers}
             assert all(shares[w.pid] > 0 for w in survivors), shares
-            print(f"messages processed: killed worker {shares.pop(pid)}, survivors {sorted(shares.values())}")
+            print(
+                f"\n{WORKERS} workers, {BACKLOG} messages: settled in {elapsed:.1f} s; the poller killed after "
+                f"{killed_at:.1f} s ({ticketed_at_kill} tickets); lease taken over in {takeover * 1000:.0f} ms; "
+                f"messages processed: killed worker {shares.pop(pid)}, survivors {sorted(shares.values())}"
+            )
         finally:
             engine.dispose()

@@ -4,9 +4,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlmodel import Session
 
 from tickets.ingest import spool
+from tickets.ingest.sniff import sniff_message_id
+from tickets.models import Receipt
 from tickets.threads import ThreadBuffer
 
 
@@ -23,6 +26,9 @@ class IngestBatch:
     # by `seen` (Message-ID, SHA-256 -> receipt, ticket) meanwhile.
     outcomes: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     seen: dict[tuple[str, str], tuple[int, int | None]] = field(default_factory=dict)
+    # Message-IDs of this batch that no processed receipt has: a message with one of them is no
+    # duplicate of an earlier one, and is not looked up one by one (see `unseen_message_ids`).
+    unseen: frozenset[str] = frozenset()
 
     def finish(self, session: Session) -> None:
         """Write what waits: thread rows, then the receipts' decisions."""
@@ -30,3 +36,13 @@ class IngestBatch:
         spool.record_outcomes(session, self.outcomes)
         self.outcomes = []
 
+
+def unseen_message_ids(session: Session, raws: list[bytes]) -> frozenset[str]:
+    """The Message-IDs of these messages (read from their bytes) that no processed receipt has:
+    one query for a batch instead of one per message."""
+    ids = {mid for mid in map(sniff_message_id, raws) if mid}
+    if not ids:
+        return frozenset()
+    column = Receipt.__table__.c  # type: ignore[attr-defined]
+    query = select(column.message_id).where(column.message_id.in_(sorted(ids)), column.status.not_in(spool.WAITING))
+    return frozenset(ids - set(session.connection().execute(query).scalars()))

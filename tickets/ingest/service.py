@@ -140,7 +140,8 @@ def _decide(
     receipt_id: int,
     batch: IngestBatch | None,
 ) -> IngestResult:
-    same = spool.same_message(session, message_id=msg.message_id, receipt_id=receipt_id)
+    unseen = batch is not None and msg.message_id in batch.unseen  # no processed copy: no query
+    same = None if unseen else spool.same_message(session, message_id=msg.message_id, receipt_id=receipt_id)
     if same is not None:
         reason = f"same message as receipt {same[0]}"
         return IngestResult(action=IngestAction.DUPLICATE, ticket_id=same[1], reason=reason)
