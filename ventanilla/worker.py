@@ -62,6 +62,7 @@ class MailboxLoop:
         self._lease_seconds = settings.inbox.lease_seconds
         self._check_every = min(LEASE_CHECK_SECONDS, self._lease_seconds / 3)
         self.holding = False
+        self._reading = False  # connected to the mailbox as its holder
         self.peers = 0
         self._checked = -self._check_every  # monotonic time of the last lease check
 
@@ -149,9 +150,12 @@ class MailboxLoop:
     async def _wait(self, stop: asyncio.Event) -> None:
         """The holder waits for mail (IDLE), renewing its lease in time; the others for the spool."""
         if self.holding:
+            self._reading = True
             await self._wait_for_mail(min(self._settings.inbox.poll_seconds, self._lease_seconds / 3))
             return
-        await asyncio.to_thread(self._poller.source.close)  # the lease was lost (or never held)
+        if self._reading:  # the lease was lost: let the mailbox go
+            self._reading = False
+            await asyncio.to_thread(self._poller.source.close)
         await sleep_or_stop(stop, PEER_WAIT_SECONDS)
 
     async def _wait_for_mail(self, seconds: float) -> None:
