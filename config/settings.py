@@ -58,6 +58,12 @@ class InboxSettings(Section):
     batch_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     parse_processes: int = Field(default=1, ge=0, le=16)  # 0: parse in the worker process itself
     timeout_seconds: float = Field(default=60.0, gt=0)
+    # Several workers: one holds the mailbox's poller lease (renewed every third of it); another
+    # takes over within this once the holder stops renewing (at once when it died on this host).
+    lease_seconds: int = Field(default=30, ge=3, le=3600)
+    # In IDLE, also ask the server (NOOP) this often; 0: IDLE alone. For a server that announces
+    # new mail late (Dovecot: 0.5 s after it arrived) when an acknowledgement must leave sooner.
+    check_seconds: float = Field(default=0.0, ge=0.0, le=60.0)
     path: str = "var/maildir"
     ca_file: str = ""
 

@@ -275,19 +275,31 @@ class ImapSource:
                 return
 
     def _idle_once(self, client: IMAPClient, end: float) -> bool:
+        """One IDLE until `end`; with `check_seconds`, left that often for a NOOP (a server may
+        announce new mail in IDLE late: Dovecot waits 0.5 s; it reports it to a NOOP at once)."""
+        check = self._settings.check_seconds
         client.idle()
+        idling = True
         try:
             while not self._interrupted.is_set() and (left := end - time.monotonic()) > 0:
-                step = min(IDLE_SLICE_SECONDS, left)
+                step = min(IDLE_SLICE_SECONDS, left, check or IDLE_SLICE_SECONDS)
                 started = time.monotonic()
                 responses = client.idle_check(timeout=step)
                 if _announces_mail(responses):
                     return True
                 if not responses and time.monotonic() - started < step / 2:
                     return False  # idle_check hides EOF: idle_done() below will raise
+                if check and not responses:
+                    idling = False
+                    client.idle_done()
+                    if _announces_mail(client.noop()[1]):
+                        return True
+                    client.idle()
+                    idling = True
             return False
         finally:
-            client.idle_done()
+            if idling:
+                client.idle_done()
 
 
 def _metadata(

@@ -24,9 +24,12 @@ class ThreadBuffer:
 
     events: list[dict[str, Any]] = field(default_factory=list)
     participants: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # inbound ones without attachments
 
     def flush(self, session: Session) -> None:
         """Insert what waits (participants once per ticket and address) and empty the buffer."""
+        add_messages(session, self.messages)
+        self.messages = []
         if self.participants:
             insert_ignore_rows(session, Participant, self.participants, Participant.__table__.c.id)  # type: ignore[attr-defined]
         if self.events:
@@ -95,27 +98,22 @@ def add_messages(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def add_inbound(
-    session: Session, receipt_id: int, msg: IncomingMessage, ticket_id: int, arrived_at: datetime, *, kind: str
-) -> int:
-    """A received message on its ticket, with its attachments (bytes stored once, by SHA-256)."""
-    message_row = add_message(
-        session,
-        {
-            "ticket_id": ticket_id,
-            "receipt_id": receipt_id,
-            "direction": "in",
-            "kind": kind,
-            "from_addr": msg.sender.email,
-            "from_name": msg.sender.name[:500],
-            "to_addrs": ", ".join(a.email for a in msg.to if a.email),
-            "cc_addrs": ", ".join(a.email for a in msg.cc if a.email),
-            "subject": msg.subject,
-            "message_id": msg.message_id[:1000],
-            "text": msg.text,
-            "html": msg.html,
-            "created_at": arrived_at,
-        },
-    )
+    session: Session,
+    receipt_id: int,
+    msg: IncomingMessage,
+    ticket_id: int,
+    arrived_at: datetime,
+    *,
+    kind: str,
+    buffer: ThreadBuffer | None = None,
+) -> None:
+    """A received message on its ticket, with its attachments (bytes stored once, by SHA-256);
+    one without attachments waits in `buffer`, when given (its row id is needed by none)."""
+    values = _inbound_row(receipt_id, msg, ticket_id, arrived_at, kind)
+    if buffer is not None and not msg.attachments:
+        buffer.messages.append(values)
+        return
+    message_row = add_message(session, values)
     for attachment in msg.attachments:
         sha = hashlib.sha256(attachment.data).hexdigest()
         insert_ignore(session, Blob, {"sha256": sha, "size": len(attachment.data), "data": attachment.data})
@@ -127,4 +125,23 @@ def add_inbound(
             "sha256": sha,
         }
         insert_row(session, AttachmentRow, row)
-    return message_row
+
+
+def _inbound_row(
+    receipt_id: int, msg: IncomingMessage, ticket_id: int, arrived_at: datetime, kind: str
+) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket_id,
+        "receipt_id": receipt_id,
+        "direction": "in",
+        "kind": kind,
+        "from_addr": msg.sender.email,
+        "from_name": msg.sender.name[:500],
+        "to_addrs": ", ".join(a.email for a in msg.to if a.email),
+        "cc_addrs": ", ".join(a.email for a in msg.cc if a.email),
+        "subject": msg.subject,
+        "message_id": msg.message_id[:1000],
+        "text": msg.text,
+        "html": msg.html,
+        "created_at": arrived_at,
+    }

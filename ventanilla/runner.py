@@ -59,6 +59,7 @@ async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
         await loop.run_once(progress)
         await scheduler.sweep_once()
         await drainer.run_once()
+        await asyncio.to_thread(loop.release)
         await asyncio.to_thread(loop.close_source)
         return
     stop = asyncio.Event()

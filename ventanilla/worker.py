@@ -13,14 +13,15 @@ from mailer.errors import InsecureConnectionError, SourceAuthError, SourceUnavai
 from tickets.clock import Clock
 from tickets.db import unit_of_work
 from tickets.errors import DatabaseUnavailableError
-from tickets.ingest import mailbox
+from tickets.ingest import mailbox, presence
 from ventanilla.pipeline.holder import is_dead_here, worker_id
 from ventanilla.pipeline.intake import Poller, PollStats
 from ventanilla.pipeline.trouble import Trouble
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF = 300.0
-LEASE_SECONDS = 120
+LEASE_CHECK_SECONDS = 1.0  # a worker tries for (or renews) the poller lease about this often
+PEER_WAIT_SECONDS = 0.2  # a worker without the lease looks at the spool this often
 
 
 def next_backoff(current: float, cap: float = MAX_BACKOFF) -> float:
@@ -42,7 +43,14 @@ WAIT_AND_RETRY = (SourceUnavailableError, SourceAuthError, InsecureConnectionErr
 
 
 class MailboxLoop:
-    """Polls one mailbox until stopped; reconnects with backoff when the server goes away."""
+    """Polls one mailbox until stopped; reconnects with backoff when the server goes away.
+
+    Several workers on one mailbox: the one holding the poller lease reads the mailbox (and
+    IDLEs); while others are alive it leaves what it reads in the spool, unclaimed, and every
+    worker claims from there. The others never touch the mailbox: they look at the spool every
+    PEER_WAIT_SECONDS and try for the lease about every second, so one takes over within
+    `inbox.lease_seconds` of the holder's last renewal (at once when it died on this host).
+    """
 
     def __init__(self, poller: Poller, engine: Engine, clock: Clock, settings: Settings) -> None:
         self._poller = poller
@@ -51,28 +59,44 @@ class MailboxLoop:
         self._settings = settings
         self._owner = worker_id()
         self._stop: asyncio.Event | None = None
+        self._lease_seconds = settings.inbox.lease_seconds
+        self._check_every = min(LEASE_CHECK_SECONDS, self._lease_seconds / 3)
+        self.holding = False
+        self._reading = False  # connected to the mailbox as its holder
+        self.peers = 0
+        self._checked = -self._check_every  # monotonic time of the last lease check
 
     def _lease(self) -> bool:
+        """Take or renew the poller lease, say this worker is alive, count the others."""
         now = self._clock.now()
+        until = now + timedelta(seconds=self._lease_seconds)
+        name = self._poller.source.name
         with unit_of_work(self._engine) as session:
-            return mailbox.take_lease(
-                session,
-                self._poller.source.name,
-                self._owner,
-                now,
-                now + timedelta(seconds=LEASE_SECONDS),
-                is_dead=is_dead_here,
-            )
+            held = mailbox.take_lease(session, name, self._owner, now, until, is_dead=is_dead_here)
+            presence.announce(session, holder=self._owner, mailbox=name, until=until)
+            self.peers = presence.peers(session, holder=self._owner, mailbox=name, now=now) if held else 0
+        if held != self.holding:
+            logger.info("%s the poller lease of %s", "took" if held else "lost", name, extra={"action": "lease"})
+        self.holding = held
+        self._checked = self._clock.monotonic()
+        return held
+
+    def _lease_due(self) -> bool:
+        return self._clock.monotonic() - self._checked >= self._check_every
 
     async def run_once(self, progress: Callable[[int, int], None] | None = None) -> PollStats:
         """What waits in the spool (oldest first), then the mailbox into the spool and tickets
         (while this worker holds the mailbox's lease)."""
         stats = PollStats()
-        await asyncio.to_thread(self._poller.ingestor.process_due, stats.count, self._running)
-        if await asyncio.to_thread(self._lease):
-            await asyncio.to_thread(self._poller.take_in, stats, progress, self._keep_going)
-        else:
-            logger.debug("another worker holds the lease of %s", self._poller.source.name)
+        await asyncio.to_thread(self._poller.ingestor.process_due, stats.count, self._between_batches)
+        # The holder renews its lease about every second (not at each new mail: it costs a transaction).
+        if self._lease_due() or self._stop is None:
+            await asyncio.to_thread(self._lease)
+        if self.holding:
+            hand_off = self.peers > 0
+            await asyncio.to_thread(self._poller.take_in, stats, progress, self._keep_going, hand_off=hand_off)
+            if hand_off:  # the holder takes its share of what it spooled
+                await asyncio.to_thread(self._poller.ingestor.process_due, stats.count, self._between_batches)
         if stats.spooled or stats.processed or stats.quarantined or stats.failed or stats.waiting or stats.leftovers:
             logger.info("pass over %s: %s", self._poller.source.name, stats, extra={"action": "pass"})
         return stats
@@ -81,8 +105,21 @@ class MailboxLoop:
         return not (self._stop is not None and self._stop.is_set())
 
     def _keep_going(self) -> bool:
-        """Between two batches: go on unless asked to stop; renew the lease on the way."""
-        return self._running() and self._lease()
+        """Between two batches taken in: go on unless asked to stop or the lease was lost."""
+        if not self._running():
+            return False
+        return self._lease() if self._lease_due() else self.holding
+
+    def _between_batches(self) -> bool:
+        """Between two batches claimed from the spool: renew the lease, or take it over (and
+        then stop claiming: read the mailbox first)."""
+        if not self._running():
+            return False
+        if self._lease_due():
+            was = self.holding
+            took_over = self._lease() and not was
+            return not (took_over and self._stop is not None)  # `--once` reads the mailbox after
+        return True
 
     async def run(self, stop: asyncio.Event, progress: Callable[[int, int], None] | None = None) -> None:
         backoff = 1.0
@@ -104,15 +141,26 @@ class MailboxLoop:
                     continue
                 if stop.is_set():
                     break
-                await self._wait_for_mail()
+                await self._wait(stop)
         finally:
             watcher.cancel()
-            await asyncio.to_thread(self._release)
+            await asyncio.to_thread(self.release)
             await asyncio.to_thread(self.close_source)
 
-    async def _wait_for_mail(self) -> None:
+    async def _wait(self, stop: asyncio.Event) -> None:
+        """The holder waits for mail (IDLE), renewing its lease in time; the others for the spool."""
+        if self.holding:
+            self._reading = True
+            await self._wait_for_mail(min(self._settings.inbox.poll_seconds, self._lease_seconds / 3))
+            return
+        if self._reading:  # the lease was lost: let the mailbox go
+            self._reading = False
+            await asyncio.to_thread(self._poller.source.close)
+        await sleep_or_stop(stop, PEER_WAIT_SECONDS)
+
+    async def _wait_for_mail(self, seconds: float) -> None:
         try:
-            await asyncio.to_thread(self._poller.source.wait, self._settings.inbox.poll_seconds)
+            await asyncio.to_thread(self._poller.source.wait, seconds)
         except (SourceUnavailableError, OSError) as exc:
             logger.warning("waiting for mail failed: %s", exc)
 
@@ -126,10 +174,12 @@ class MailboxLoop:
         self._poller.source.close()
         self._poller.ingestor.close()
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Give up the poller lease and say this worker stops."""
         try:
             with unit_of_work(self._engine) as session:
                 mailbox.release_lease(session, self._poller.source.name, self._owner)
+                presence.leave(session, holder=self._owner, now=self._clock.now())
         except DatabaseUnavailableError:
             pass
 

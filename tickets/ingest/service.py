@@ -1,9 +1,9 @@
 """Use cases. Each takes the session and `now`; the caller's unit of work commits."""
 
+import hashlib
 import logging
-from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
@@ -15,6 +15,7 @@ from tickets.agents.mail import AgentPolicy
 from tickets.faq import suggest as faq_suggest
 from tickets.ingest import bounces as bounce_service
 from tickets.ingest import rules, spool
+from tickets.ingest.batch import IngestBatch
 from tickets.mail_context import AckContext, FaqLink, Person, TicketView
 from tickets.models import Ticket
 from tickets.sla.policy import Cycle, SlaPolicy, start_cycle
@@ -22,16 +23,6 @@ from tickets.threads import ThreadBuffer
 from tickets.values import IncomingMessage, IngestAction, IngestResult, OutgoingEmail, ReceiptKey
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class IngestBatch:
-    """What a batch stored in one transaction holds until its end, passed by the caller: the
-    acknowledgements decided and not in the outbox yet (the per-sender cap counts them beside those
-    already queued), and the thread rows (events, participants) waiting to go in together."""
-
-    acks: Counter[str] = field(default_factory=Counter)
-    rows: ThreadBuffer = field(default_factory=ThreadBuffer)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,11 +76,33 @@ def ingest(
             reason = f"receipt {receipt.id} is {receipt.status}"
             return IngestResult(action=IngestAction.ALREADY, ticket_id=receipt.ticket_id, reason=reason)
         receipt_id = receipt.id
-    result = _decide(session, msg, arrived_at, now, policy, bounce_of, receipt_id, batch)
-    spool.record_outcome(
-        session,
-        receipt_id,
-        status=_RECEIPT_STATUS.get(result.action, result.action),
+    same = (msg.message_id, hashlib.sha256(raw).hexdigest())
+    earlier = batch.seen.get(same) if batch is not None else None
+    if earlier is not None:
+        reason = f"same message as receipt {earlier[0]}"
+        result = IngestResult(action=IngestAction.DUPLICATE, ticket_id=earlier[1], reason=reason)
+    else:
+        result = _decide(session, msg, arrived_at, now, policy, bounce_of, receipt_id, batch)
+    _record(session, receipt_id, msg, result, now, batch, same)
+    if result.action in STORED_ON_THE_TICKET and result.ticket_id is not None:
+        rows = batch.rows if batch is not None else None
+        threads.add_inbound(session, receipt_id, msg, result.ticket_id, arrived_at, kind=_kind_of(msg), buffer=rows)
+    return result
+
+
+def _record(
+    session: Session,
+    receipt_id: int,
+    msg: IncomingMessage,
+    result: IngestResult,
+    now: datetime,
+    batch: IngestBatch | None,
+    same: tuple[str, str],
+) -> None:
+    """The receipt's decision: written now, or with the batch's at its end."""
+    status = _RECEIPT_STATUS.get(result.action, result.action)
+    decision = spool.outcome(
+        status=status,
         reason=result.reason,
         ticket_id=result.ticket_id,
         message_id=msg.message_id,
@@ -97,9 +110,12 @@ def ingest(
         subject=msg.subject,
         now=now,
     )
-    if result.action in STORED_ON_THE_TICKET and result.ticket_id is not None:
-        threads.add_inbound(session, receipt_id, msg, result.ticket_id, arrived_at, kind=_kind_of(msg))
-    return result
+    if batch is None:
+        spool.record_outcomes(session, [(receipt_id, decision)])
+        return
+    batch.outcomes.append((receipt_id, decision))
+    if status not in spool.WAITING:
+        batch.seen.setdefault(same, (receipt_id, result.ticket_id))
 
 
 STORED_ON_THE_TICKET = (IngestAction.TICKETED, IngestAction.FOLLOWUP, IngestAction.ATTACHED)
@@ -126,7 +142,8 @@ def _decide(
     receipt_id: int,
     batch: IngestBatch | None,
 ) -> IngestResult:
-    same = spool.same_message(session, message_id=msg.message_id, receipt_id=receipt_id)
+    unseen = batch is not None and msg.message_id in batch.unseen  # no processed copy: no query
+    same = None if unseen else spool.same_message(session, message_id=msg.message_id, receipt_id=receipt_id)
     if same is not None:
         reason = f"same message as receipt {same[0]}"
         return IngestResult(action=IngestAction.DUPLICATE, ticket_id=same[1], reason=reason)
@@ -166,9 +183,9 @@ def _decide(
     return _new_ticket(session, arrived_at, msg, now, policy, linked=decision, batch=batch)
 
 
-def _thread(
-    session: Session, msg: IncomingMessage, now: datetime, rows: ThreadBuffer | None
-) -> rules.ThreadDecision:
+def _thread(session: Session, msg: IncomingMessage, now: datetime, rows: ThreadBuffer | None) -> rules.ThreadDecision:
+    if rows is not None and rows.messages and (msg.references or msg.in_reply_to):
+        rows.flush(session)  # messages earlier in this batch are looked up next
     by_headers = repo.tickets_by_message_ids(session, [*msg.references, *msg.in_reply_to])
     by_subject = list(rules.subject_ticket_refs(msg.subject))
     if rows is not None and (by_headers or by_subject):

@@ -10,7 +10,6 @@ quarantined; nothing leaves the spool but by a decision recorded on its receipt.
 
 import functools
 import hashlib
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
+from tickets.ingest.sniff import sniff_message_id
 from tickets.inserts import insert_ignore_statement
 from tickets.models import Blob, Receipt
 from tickets.values import ReceiptKey
@@ -47,6 +47,7 @@ class ReceiptStatus(StrEnum):
 
 
 PENDING = (ReceiptStatus.RECEIVED, ReceiptStatus.FAILED)
+WAITING = (*PENDING, ReceiptStatus.QUARANTINED)  # not processed: a later copy is no duplicate of it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,19 +75,6 @@ class Spooled:
     raw: bytes = b""
     fresh: bool = False  # committed by this call: this process holds it and processes it now
     copied_to: str = ""  # the folder its message was copied to (no MOVE), before the source deleted it
-
-
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*((?:.*)(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
-
-
-def sniff_message_id(raw: bytes) -> str:
-    """The Message-ID header of raw bytes, cheaply (the parser's value replaces it later)."""
-    end = _HEADER_END.search(raw, 0, 256 * 1024)
-    match = _MESSAGE_ID.search(raw, 0, end.start() if end else min(len(raw), 256 * 1024))
-    if match is None:
-        return ""
-    return b" ".join(match.group(1).split()).decode("ascii", "replace")[:1000]
 
 
 def spool(
@@ -231,9 +219,12 @@ def retry_at(attempts: int, now: datetime) -> datetime:
     return now + min(RETRY_CAP, RETRY_BASE * 2 ** max(0, attempts - 1))
 
 
-def record_outcome(
-    session: Session,
-    receipt_id: int,
+def record_outcome(session: Session, receipt_id: int, **decision: Any) -> None:
+    """The receipt's decision (see `outcome`), in the transaction that stores its consequences."""
+    record_outcomes(session, [(receipt_id, outcome(**decision))])
+
+
+def outcome(
     *,
     status: str,
     reason: str = "",
@@ -242,9 +233,9 @@ def record_outcome(
     sender: tuple[str, str] | None = None,
     subject: str | None = None,
     now: datetime | None = None,
-) -> None:
-    """The receipt's decision, in the transaction that stores its consequences; with what the
-    parsed message says of itself (sender address and name, subject) for the mail log."""
+) -> dict[str, Any]:
+    """A receipt's decision as columns; with what the parsed message says of itself (sender
+    address and name, subject) for the mail log."""
     values: dict[str, Any] = {"status": status, "reason": reason[:2000], "ticket_id": ticket_id, "processed_at": now}
     if message_id is not None:
         values["message_id"] = message_id[:1000]
@@ -252,8 +243,16 @@ def record_outcome(
         values["sender"], values["sender_name"] = sender[0][:320], sender[1][:500]
     if subject is not None:
         values["subject"] = subject[:2000]
-    statement = _outcome_update(tuple(values))
-    session.connection().execute(statement, {"r_id": receipt_id, **{f"v_{k}": v for k, v in values.items()}})
+    return values
+
+
+def record_outcomes(session: Session, outcomes: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    """Many receipts' decisions (as record_outcome's columns), one statement per set of columns."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for receipt_id, values in outcomes:
+        groups.setdefault(tuple(values), []).append({"r_id": receipt_id, **{f"v_{k}": v for k, v in values.items()}})
+    for columns, params in groups.items():
+        session.connection().execute(_outcome_update(columns), params)
 
 
 @functools.cache
@@ -335,14 +334,13 @@ def same_message(session: Session, *, message_id: str, receipt_id: int) -> tuple
 @functools.cache
 def _same_message() -> Any:
     """Built once: processing asks this for every message."""
-    waiting = [ReceiptStatus.RECEIVED, ReceiptStatus.FAILED, ReceiptStatus.QUARANTINED]
     return (
         select(_R.id, _R.ticket_id)
         .where(
             _R.message_id == bindparam("mid"),
             _R.raw_sha256 == select(_R.raw_sha256).where(_R.id == bindparam("me")).scalar_subquery(),
             _R.id != bindparam("me"),
-            _R.status.not_in(waiting),
+            _R.status.not_in(WAITING),
         )
         .order_by(_R.id)
         .limit(1)

@@ -3,7 +3,8 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import tickets.instance  # noqa: F401  (registers the tables)
+import tickets.ingest.presence  # noqa: F401  (registers the tables)
+import tickets.instance  # noqa: F401
 import tickets.models  # noqa: F401
 import tickets.phone.models  # noqa: F401
 import tickets.sla.models  # noqa: F401

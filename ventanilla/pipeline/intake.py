@@ -113,9 +113,15 @@ class Poller:
         return stats
 
     def take_in(
-        self, stats: PollStats, progress: Progress | None = None, keep_going: Callable[[], bool] | None = None
+        self,
+        stats: PollStats,
+        progress: Progress | None = None,
+        keep_going: Callable[[], bool] | None = None,
+        *,
+        hand_off: bool = False,
     ) -> None:
-        """The folder's waiting messages into the spool (each batch processed right after)."""
+        """The folder's waiting messages into the spool (each batch processed right after; with
+        `hand_off`, left in the spool unclaimed for every worker to claim)."""
         self.source.open()
         uidvalidity, uids = self._scan()
         stats.seen = len(uids)
@@ -129,7 +135,7 @@ class Poller:
         for batch in batches:
             if keep_going is not None and not keep_going():
                 break
-            self._take_batch(uidvalidity, batch, stats)
+            self._take_batch(uidvalidity, batch, stats, hand_off=hand_off)
             taken += len(batch)
             if progress:
                 progress(taken, sum(map(len, batches)))
@@ -187,18 +193,21 @@ class Poller:
 
         return record
 
-    def _take_batch(self, uidvalidity: int, uids: list[int], stats: PollStats) -> None:
+    def _take_batch(self, uidvalidity: int, uids: list[int], stats: PollStats, *, hand_off: bool = False) -> None:
         """Spool a batch (committed), process it from memory, then mark it on the server: moved to
-        the quarantine folder when refused, to the processed folder (or flagged) otherwise."""
+        the quarantine folder when refused, to the processed folder (or flagged) otherwise.
+        `hand_off`: spooled unclaimed and marked at once; whichever worker claims it processes it
+        (a message that processing quarantines then stays in the processed folder)."""
         fetched = self.source.fetch(uids, max_bytes=self._limits.max_bytes)
         crash_point("intake:fetched")  # downloaded, nothing committed: the restart fetches again
-        spooled = self.ingestor.receive(self.source.name, uidvalidity, [self._incoming(m) for m in fetched])
+        incoming = [self._incoming(m) for m in fetched]
+        spooled = self.ingestor.receive(self.source.name, uidvalidity, incoming, claim=not hand_off)
         crash_point("intake:spooled")  # committed, the server not told yet
         stats.spooled += sum(1 for r in spooled if r.fresh)
         refused = {r.key.uid for r in spooled if r.status == ReceiptStatus.QUARANTINED}
         stats.count([(r, IngestAction.QUARANTINED) for r in spooled if r.key.uid in refused])
         try:
-            mine = [r for r in spooled if r.fresh and r.status == ReceiptStatus.RECEIVED]
+            mine = [r for r in spooled if r.fresh and r.status == ReceiptStatus.RECEIVED and not hand_off]
             outcomes = self.ingestor.process_claimed(mine) if mine else []
             stats.count(outcomes)
             refused |= {r.key.uid for r, action in outcomes if action == IngestAction.QUARANTINED}

@@ -7,6 +7,7 @@ the spool uncommitted: the notice is a courtesy, the receipt is the promise.
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session
@@ -19,6 +20,22 @@ from tickets.outbox.queries import Queue
 from ventanilla.pipeline.offload import Parse
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Notices:
+    """What telling the senders takes: the header parser, the mail queue, the policy and the limit."""
+
+    parse: Parse
+    queue: Queue
+    policy: IngestPolicy
+    max_bytes: int  # limits.max_message_bytes, told to the sender of a larger message
+
+    def tell(self, session: Session, spooled: Sequence[Spooled], messages: Sequence[Incoming], now: datetime) -> int:
+        return tell_senders(
+            session, spooled, messages, parse=self.parse, queue=self.queue, policy=self.policy,
+            max_bytes=self.max_bytes, now=now,
+        )
 
 
 def tell_senders(

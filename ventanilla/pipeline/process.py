@@ -23,8 +23,8 @@ from mailer.errors import TemplateFailedError, UnparseableMessageError
 from tickets.clock import Clock
 from tickets.db import transaction, unit_of_work
 from tickets.errors import DatabaseUnavailableError
-from tickets.ingest import service, spool
-from tickets.ingest.service import IngestBatch
+from tickets.ingest import order, service, spool
+from tickets.ingest.batch import IngestBatch, unseen_message_ids
 from tickets.ingest.spool import Incoming, ReceiptStatus, Spooled
 from tickets.outbox.queries import Queue
 from tickets.values import IncomingMessage, IngestAction, IngestResult, ReceiptKey
@@ -36,6 +36,8 @@ from ventanilla.pipeline.trouble import Trouble
 
 logger = logging.getLogger(__name__)
 CLAIM_LEASE = timedelta(minutes=10)  # a claim not finished by then is taken by another worker
+REPLY_WAIT = timedelta(milliseconds=250)  # a reply claimed before the message it answers waits this
+CLAIM_TRIES = 5  # claims in a row that were all such replies before a pass gives up
 Outcomes = list[tuple[Spooled, IngestAction]]
 NOT_PROCESSED = (IngestAction.QUARANTINED, IngestAction.ERROR, IngestAction.WAITING)
 
@@ -84,8 +86,7 @@ class Ingestor:
         max_bytes: int = 25 * 1024 * 1024,
     ) -> None:
         self._engine = engine
-        self._parse = parse
-        self._max_bytes = max_bytes  # limits.max_message_bytes, told to the sender of a larger one
+        self._too_large = oversize.Notices(parse, queue, policy, max_bytes)  # its sender is told
         self._parse_ahead = ParseAhead(parse, parse_processes, seconds=parse_seconds)
         self._queue = queue
         self._batch = batch  # mail of a batch written in the parsing process, added at its end
@@ -102,9 +103,12 @@ class Ingestor:
 
     # -- into the spool ---------------------------------------------------------------------
 
-    def receive(self, mailbox: str, uidvalidity: int, messages: Sequence[Incoming]) -> list[Spooled]:
-        """Commit these messages' bytes and receipts (the spool); new ones are claimed by this process.
-        The sender of one too large to take is told, in the same transaction."""
+    def receive(
+        self, mailbox: str, uidvalidity: int, messages: Sequence[Incoming], *, claim: bool = True
+    ) -> list[Spooled]:
+        """Commit these messages' bytes and receipts (the spool); new ones are claimed by this
+        process (unless not `claim`: any worker takes them from the spool). The sender of one too
+        large to take is told, in the same transaction."""
         now = self.clock.now()
         with unit_of_work(self._engine) as session:
             spooled = spool.spool(
@@ -113,19 +117,10 @@ class Ingestor:
                 uidvalidity=uidvalidity,
                 messages=messages,
                 now=now,
-                holder=self._holder,
+                holder=self._holder if claim else "",
                 lease=CLAIM_LEASE,
             )
-            told = oversize.tell_senders(
-                session,
-                spooled,
-                messages,
-                parse=self._parse,
-                queue=self._queue,
-                policy=self._policy,
-                max_bytes=self._max_bytes,
-                now=now,
-            )
+            told = self._too_large.tell(session, spooled, messages, now)
         if told and self._on_committed:
             self._on_committed()
         return spooled
@@ -150,17 +145,26 @@ class Ingestor:
             count(self.process_claimed(claimed))
 
     def _claim(self) -> list[Spooled]:
+        """Due receipts, oldest first; a reply whose message is still waiting elsewhere in the
+        spool is handed back for a moment (several workers), and the next ones claimed instead."""
         if self._unreturned:  # the database is back: those claims are free again, not leased out
             self._give_back_ids(sorted(self._unreturned))
-        with unit_of_work(self._engine) as session:
-            return spool.claim_due(
-                session,
-                now=self.clock.now(),
-                holder=self._holder,
-                lease=CLAIM_LEASE,
-                limit=self._batch_size,
-                is_dead=is_dead_here,
-            )
+        for _ in range(CLAIM_TRIES):
+            now = self.clock.now()
+            with unit_of_work(self._engine) as session:
+                claimed = spool.claim_due(
+                    session,
+                    now=now,
+                    holder=self._holder,
+                    lease=CLAIM_LEASE,
+                    limit=self._batch_size,
+                    is_dead=is_dead_here,
+                )
+                early = set(order.early_replies(session, claimed))
+                order.hold_back(session, sorted(early), holder=self._holder, retry_at=now + REPLY_WAIT)
+            if len(early) < len(claimed) or not claimed:
+                return [r for r in claimed if r.id not in early]
+        return []
 
     def process_claimed(self, claimed: list[Spooled]) -> Outcomes:
         """Process receipts this process holds; a retried one (attempt > 1) alone, so only a poison
@@ -225,6 +229,8 @@ class Ingestor:
         taken = iter(parsed)
         batch = None if careful or self._batch is None else _Batch(self._batch(self._parse_ahead.submit))
         with unit_of_work(self._engine) as session:
+            if batch is not None:
+                batch.state.unseen = unseen_message_ids(session, [r.raw for r in receipts])
             results = [
                 self._quarantine(session, receipt, why)
                 if why
@@ -326,7 +332,7 @@ class _Batch:
 
     def finish(self, session: Session) -> None:
         self.mail.finish(session)
-        self.state.rows.flush(session)
+        self.state.finish(session)
 
 
 def _log(receipt: Spooled, result: IngestResult) -> None:
@@ -334,12 +340,5 @@ def _log(receipt: Spooled, result: IngestResult) -> None:
     level = logging.WARNING if result.action in NOT_PROCESSED else logging.INFO
     key = receipt.key
     fields = {"action": result.action, "ticket": result.ticket_id, "mailbox": key.mailbox, "uid": key.uid}
-    logger.log(
-        level,
-        "%s uid=%s ticket=%s %s",
-        result.action,
-        key.uid,
-        result.ticket_id,
-        result.reason,
-        extra={**fields, "message_id": spool.sniff_message_id(receipt.raw), "reason": result.reason},
-    )
+    extra = {**fields, "message_id": spool.sniff_message_id(receipt.raw), "reason": result.reason}
+    logger.log(level, "%s uid=%s ticket=%s %s", result.action, key.uid, result.ticket_id, result.reason, extra=extra)

@@ -1,0 +1,48 @@
+"""What a batch of messages stored in one transaction keeps until its end."""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from tickets.ingest import spool
+from tickets.ingest.sniff import sniff_message_id
+from tickets.models import Receipt
+from tickets.threads import ThreadBuffer
+
+
+@dataclass(slots=True)
+class IngestBatch:
+    """What a batch stored in one transaction holds until its end, passed by the caller: the
+    acknowledgements decided and not in the outbox yet (the per-sender cap counts them beside those
+    already queued), the thread rows (events, participants, messages) waiting to go in together,
+    and the receipts' decisions."""
+
+    acks: Counter[str] = field(default_factory=Counter)
+    rows: ThreadBuffer = field(default_factory=ThreadBuffer)
+    # The receipts' decisions, written at the batch's end: the duplicates among them are told
+    # by `seen` (Message-ID, SHA-256 -> receipt, ticket) meanwhile.
+    outcomes: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    seen: dict[tuple[str, str], tuple[int, int | None]] = field(default_factory=dict)
+    # Message-IDs of this batch that no processed receipt has: a message with one of them is no
+    # duplicate of an earlier one, and is not looked up one by one (see `unseen_message_ids`).
+    unseen: frozenset[str] = frozenset()
+
+    def finish(self, session: Session) -> None:
+        """Write what waits: thread rows, then the receipts' decisions."""
+        self.rows.flush(session)
+        spool.record_outcomes(session, self.outcomes)
+        self.outcomes = []
+
+
+def unseen_message_ids(session: Session, raws: list[bytes]) -> frozenset[str]:
+    """The Message-IDs of these messages (read from their bytes) that no processed receipt has:
+    one query for a batch instead of one per message."""
+    ids = {mid for mid in map(sniff_message_id, raws) if mid}
+    if not ids:
+        return frozenset()
+    column = Receipt.__table__.c  # type: ignore[attr-defined]
+    query = select(column.message_id).where(column.message_id.in_(sorted(ids)), column.status.not_in(spool.WAITING))
+    return frozenset(ids - set(session.connection().execute(query).scalars()))
