@@ -64,6 +64,9 @@ class Ticket(SQLModel, table=True):
     __table_args__ = (
         Index("ix_ticket_status_due", "status", "response_due_at"),
         Index("ix_ticket_requester_status", "requester_email", "status"),
+        Index("ix_ticket_agent", "assigned_agent"),
+        Index("ix_ticket_category", "category"),
+        Index("ix_ticket_created", "created_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     status: str = Field(default="open", max_length=20)
@@ -200,3 +203,13 @@ class Participant(SQLModel, table=True):
     ticket_id: int = Field(foreign_key="ticket.id", index=True)
     email: str = Field(max_length=320, index=True)
     role: str = Field(default="cc", max_length=20)  # requester | cc | agent
+
+
+class SearchText(SQLModel, table=True):
+    """The stems of a ticket's subject or of one of its messages (tickets.search); SQLite indexes
+    `terms` with FTS5 (`search_fts`, kept in step by triggers), PostgreSQL with a GIN index."""
+
+    __tablename__ = "search_text"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    terms: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))

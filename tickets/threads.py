@@ -13,9 +13,13 @@ from typing import Any
 
 from sqlmodel import Session
 
+from tickets import search
 from tickets.inserts import insert_ignore, insert_ignore_rows, insert_row, insert_rows
-from tickets.models import AttachmentRow, Blob, Event, Message, Participant, Ticket
+from tickets.models import AttachmentRow, Blob, Event, Message, Participant, SearchText, Ticket
 from tickets.values import IncomingMessage
+
+# Messages whose words are searched (`tickets list --search`): what people wrote, never our robots'.
+SEARCHED_KINDS = frozenset({"user", "agent", "note", "phone"})
 
 
 @dataclass(slots=True)
@@ -66,8 +70,25 @@ def add_participant(
 
 
 def insert_ticket(session: Session, values: dict[str, Any]) -> int:
-    """A new ticket row; its id."""
-    return insert_row(session, Ticket, values)
+    """A new ticket row (its subject searchable); its id."""
+    ticket_id = insert_row(session, Ticket, values)
+    _index(session, [(ticket_id, [values.get("subject", "")])])
+    return ticket_id
+
+
+def search_row(message: dict[str, Any]) -> tuple[int, list[str]] | None:
+    """What of a message `search_text` keeps: its ticket and texts, or None when not searched."""
+    if message.get("kind") not in SEARCHED_KINDS:
+        return None
+    return message["ticket_id"], [message.get("subject", ""), message.get("text", "")]
+
+
+def _index(session: Session, texts: list[tuple[int, list[str]]]) -> None:
+    """Stems of these texts in `search_text` (one statement), so `--search` finds their tickets."""
+    rows = [{"ticket_id": ticket_id, "terms": search.terms(parts)} for ticket_id, parts in texts]
+    rows = [row for row in rows if row["terms"]]
+    if rows:
+        insert_rows(session, SearchText, rows)
 
 
 MESSAGE_DEFAULTS: dict[str, Any] = {
@@ -85,13 +106,16 @@ MESSAGE_DEFAULTS: dict[str, Any] = {
 
 def add_message(session: Session, values: dict[str, Any]) -> int:
     """One message on a ticket (inbound, or an agent's written reply); its id."""
-    return insert_row(session, Message, {**MESSAGE_DEFAULTS, **values})
+    message_id = insert_row(session, Message, {**MESSAGE_DEFAULTS, **values})
+    _index(session, [row for row in [search_row(values)] if row])
+    return message_id
 
 
 def add_messages(session: Session, rows: list[dict[str, Any]]) -> None:
     """Many messages at once (the outgoing mail of a batch, as its tickets' threads show it)."""
     if rows:
         insert_rows(session, Message, [{**MESSAGE_DEFAULTS, **row} for row in rows])
+        _index(session, [found for found in map(search_row, rows) if found])
 
 
 def add_inbound(
