@@ -86,6 +86,16 @@ class SlaView:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EarlierTicket:
+    """One of the requester's earlier tickets (customer history), for an agent."""
+
+    id: int
+    subject: str
+    status: str
+    created_at: datetime  # local
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentNotificationContext:
     """A user's message, a note, an escalation or an assignment, told to an agent or supervisor."""
 
@@ -95,6 +105,7 @@ class AgentNotificationContext:
     message: MessageView
     sla: SlaView
     commands: tuple[str, ...]
+    history: tuple[EarlierTicket, ...] = ()  # the requester's last tickets before this one, newest first
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
