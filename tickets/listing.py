@@ -14,12 +14,10 @@ from tickets.models import Ticket
 STATUSES = ("open", "pending", "escalated", "resolved", "closed")
 PRIORITIES = ("normal", "high", "urgent")
 _T: Any = Ticket.__table__.c  # type: ignore[attr-defined]
-# A ticket whose search_text rows hold one stem of a group (one statement per database).
+# The tickets whose search_text holds one stem of every group (one statement per database).
 _MATCH = {
-    "sqlite": "SELECT ticket_id FROM search_text WHERE id IN "
-    "(SELECT rowid FROM search_fts WHERE search_fts MATCH :{name})",
-    "postgresql": "SELECT ticket_id FROM search_text "
-    "WHERE array_to_tsvector(string_to_array(terms, ' ')) @@ CAST(:{name} AS tsquery)",
+    "sqlite": "SELECT rowid FROM search_fts WHERE search_fts MATCH :q",
+    "postgresql": "SELECT ticket_id FROM search_text WHERE terms_tsv @@ CAST(:q AS tsquery)",
 }
 
 
@@ -37,19 +35,17 @@ class TicketFilter:
     search: str = ""
 
 
-def _search_clauses(text_query: str, dialect: str) -> list[ColumnElement[bool]]:
-    """One `id IN (...)` per word of the search: every word must be found in the ticket."""
+def _search_clause(text_query: str, dialect: str) -> ColumnElement[bool]:
+    """`id IN (the tickets that have every word of the search)`."""
     groups = search.query_groups(text_query)
-    if not groups and text_query.strip():
-        return [_T.id.is_(None)]  # nothing searchable in it ("!!!"): nothing matches
-    make = search.fts5_query if dialect == "sqlite" else search.tsquery
-    template = _MATCH["sqlite" if dialect == "sqlite" else "postgresql"]
-    clauses = []
-    for index, group in enumerate(groups):
-        name = f"q{index}"
-        sub = text(template.format(name=name)).bindparams(bindparam(name, make(group)))
-        clauses.append(_T.id.in_(sub.columns(ticket_id=_T.id.type)))
-    return clauses
+    if not groups:
+        return _T.id.is_(None)  # nothing searchable in it ("!!!"): nothing matches
+    if dialect == "sqlite":
+        query, template = " AND ".join(f"({search.fts5_query(g)})" for g in groups), _MATCH["sqlite"]
+    else:
+        query, template = " & ".join(f"({search.tsquery(g)})" for g in groups), _MATCH["postgresql"]
+    sub = text(template).bindparams(bindparam("q", query)).columns(ticket_id=_T.id.type)
+    return _T.id.in_(sub)
 
 
 def _where(f: TicketFilter, dialect: str) -> ColumnElement[bool]:
@@ -67,8 +63,8 @@ def _where(f: TicketFilter, dialect: str) -> ColumnElement[bool]:
         clauses.append(_T.created_at >= f.since)
     if f.until is not None:
         clauses.append(_T.created_at < f.until)
-    if f.search:
-        clauses += _search_clauses(f.search, dialect)
+    if f.search.strip():
+        clauses.append(_search_clause(f.search, dialect))
     return and_(True, *clauses)
 
 

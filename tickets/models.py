@@ -206,10 +206,10 @@ class Participant(SQLModel, table=True):
 
 
 class SearchText(SQLModel, table=True):
-    """The stems of a ticket's subject or of one of its messages (tickets.search); SQLite indexes
-    `terms` with FTS5 (`search_fts`, kept in step by triggers), PostgreSQL with a GIN index."""
+    """The stems of a ticket's subject and of the messages people wrote on it (tickets.search), one
+    row per ticket; SQLite indexes `terms` with FTS5 (`search_fts`, kept in step by triggers),
+    PostgreSQL with a GIN index over its words."""
 
     __tablename__ = "search_text"
-    id: int | None = Field(default=None, primary_key=True)
-    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    ticket_id: int = Field(primary_key=True, foreign_key="ticket.id")
     terms: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))

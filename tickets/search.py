@@ -3,9 +3,10 @@
 Neither database stems Spanish the way the other does (FTS5 has no Spanish stemmer), so the text
 is stemmed here: every word of a ticket's subject and of its messages is lower-cased and stemmed
 with the Snowball Spanish and English stemmers, before and after folding its accents, and the
-distinct stems (plain ASCII words) are stored in `search_text`, one row per subject or message.
-SQLite indexes that column with FTS5, PostgreSQL with a GIN index over its words taken as they are
-(`array_to_tsvector`, no parser, no dictionary): both match whole stems, so both find the same.
+distinct stems (plain ASCII words) are appended to the ticket's row in `search_text`.
+SQLite indexes that column with FTS5, PostgreSQL keeps it as a stored tsvector of its words taken as
+they are (`array_to_tsvector`: no parser, no dictionary) with a GIN index: both match whole stems,
+so both find the same. One `search_text` row per ticket: a search is one match in either database.
 
 A query matches a ticket when every one of its words has one of its stems somewhere in the ticket:
 "certificados caducados" finds "certificado caducado", "renovacion" finds "renovación".

@@ -6,11 +6,13 @@ INSERT per table. The caller flushes before it reads participants back (threadin
 References needs them), so a reply later in the same batch sees the ticket's people.
 """
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from tickets import search
@@ -84,11 +86,26 @@ def search_row(message: dict[str, Any]) -> tuple[int, list[str]] | None:
 
 
 def _index(session: Session, texts: list[tuple[int, list[str]]]) -> None:
-    """Stems of these texts in `search_text` (one statement), so `--search` finds their tickets."""
-    rows = [{"ticket_id": ticket_id, "terms": search.terms(parts)} for ticket_id, parts in texts]
+    """Add the stems of these texts to their tickets' `search_text` row (one statement), so
+    `tickets list --search` finds them."""
+    merged: dict[int, list[str]] = {}
+    for ticket_id, parts in texts:
+        merged.setdefault(ticket_id, []).extend(parts)
+    rows = [{"ticket_id": ticket_id, "terms": search.terms(parts)} for ticket_id, parts in merged.items()]
     rows = [row for row in rows if row["terms"]]
     if rows:
-        insert_rows(session, SearchText, rows)
+        if session.new or session.dirty:
+            session.flush()
+        session.connection().execute(_append_terms(session.get_bind().dialect.name), rows)
+
+
+@functools.cache
+def _append_terms(dialect: str) -> Any:
+    """INSERT the ticket's row, or append to its terms (repeats are harmless: matching is by set)."""
+    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = maker(SearchText.__table__)  # type: ignore[attr-defined]
+    joined = statement.table.c.terms + " " + statement.excluded.terms
+    return statement.on_conflict_do_update(index_elements=["ticket_id"], set_={"terms": joined})
 
 
 MESSAGE_DEFAULTS: dict[str, Any] = {
