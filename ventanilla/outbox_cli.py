@@ -52,8 +52,8 @@ OUTBOX_COLUMNS = (
     Column("kind", 12, max_width=18),
     Column("to", 12, flexible=True),
     Column("next / sent", 11, drop=2),
-    Column("tries", 5, drop=3, justify="right"),
-    Column("ticket", 6, drop=4, justify="right"),
+    Column("tries", 5, drop=4, justify="right"),
+    Column("ticket", 6, drop=3, justify="right"),
     Column("created", 11, drop=5),
     Column("last reply", 12, drop=6, flexible=True),
 )
