@@ -166,22 +166,3 @@ def test_typed_contexts_are_checked_against_the_kind() -> None:
         OutgoingEmail(kind="agent_notification", ticket_id=1, to=("a@x.example",), idempotency_key="k",
                       language="es", context=ack)
     assert isinstance(typed("agent_notification", MONDAY_MORNING), AgentNotificationContext)
-
-
-@pytest.mark.parametrize("language", ["es", "en"])
-def test_the_agent_notification_lists_the_requesters_earlier_tickets(language: str) -> None:
-    from tickets.mail_context import EarlierTicket
-
-    context = sample_context("agent_notification", SATURDAY_AFTERNOON)
-    local = SATURDAY_AFTERNOON.astimezone(ZoneInfo("Europe/Madrid"))
-    earlier = (
-        EarlierTicket(id=1200, subject="Renovación <urgente>", status="closed", created_at=local),
-        EarlierTicket(id=1100, subject="Otra consulta", status="resolved", created_at=local),
-    )
-    context["history"] = earlier
-    out = RENDERER.render("agent_notification", language, context)
-    assert "[#1200] 2026-05-02 closed: Renovación <urgente>" in out.text
-    assert "[#1100] 2026-05-02 resolved: Otra consulta" in out.text
-    assert "[#1200] 2026-05-02 closed: Renovación &lt;urgente&gt;" in out.html
-    without = RENDERER.render("agent_notification", language, sample_context("agent_notification", SATURDAY_AFTERNOON))
-    assert "[#1200]" not in without.text and "(last" not in without.text and "(últimas" not in without.text
