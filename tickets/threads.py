@@ -91,7 +91,8 @@ def _index(session: Session, texts: list[tuple[int, list[str]]]) -> None:
     merged: dict[int, list[str]] = {}
     for ticket_id, parts in texts:
         merged.setdefault(ticket_id, []).extend(parts)
-    rows = [{"ticket_id": ticket_id, "terms": search.terms(parts)} for ticket_id, parts in merged.items()]
+    # In ticket order: two workers appending to the same tickets lock their rows in the same order.
+    rows = [{"ticket_id": ticket_id, "terms": search.terms(parts)} for ticket_id, parts in sorted(merged.items())]
     rows = [row for row in rows if row["terms"]]
     if rows:
         if session.new or session.dirty:
