@@ -94,7 +94,8 @@ def list_outbox(
     if as_json:
         print(json.dumps([_row_json(r) for r in rows], indent=2, ensure_ascii=False))
         return
-    console.print(outbox_table(rows, ctx.obj.zone, ctx.obj.clock.now(), console.width))
+    zone = ZoneInfo(ctx.obj.settings.calendar.timezone)
+    console.print(outbox_table(rows, zone, ctx.obj.clock.now(), console.width))
     console.print(shown_line(len(rows), total), highlight=False)
 
 
