@@ -87,6 +87,16 @@ class SlaView:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EarlierTicket:
+    """One of the requester's earlier tickets (customer history), for an agent."""
+
+    id: int
+    subject: str
+    status: str
+    created_at: datetime  # local
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentNotificationContext:
     """A user's message, a note, an escalation or an assignment, told to an agent or supervisor."""
 
@@ -97,6 +107,7 @@ class AgentNotificationContext:
     sla: SlaView
     commands: tuple[str, ...]
     suggested: tuple[FaqLink, ...] = ()  # FAQ entries the acknowledgement already sent the user
+    history: tuple[EarlierTicket, ...] = ()  # the requester's last tickets before this one, newest first
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

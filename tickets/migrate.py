@@ -72,3 +72,16 @@ def make_revision(engine: Engine, message: str) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.revision(config, message=message, autogenerate=True)
+
+
+def schema_state(engine: Engine) -> str:
+    """"missing" (never initialised), "outdated" (an older schema) or "current"."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    if not current:
+        return "missing"
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    return "current" if current == heads else "outdated"

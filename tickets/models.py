@@ -64,6 +64,9 @@ class Ticket(SQLModel, table=True):
     __table_args__ = (
         Index("ix_ticket_status_due", "status", "response_due_at"),
         Index("ix_ticket_requester_status", "requester_email", "status"),
+        Index("ix_ticket_agent", "assigned_agent"),
+        Index("ix_ticket_category", "category"),
+        Index("ix_ticket_created", "created_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     status: str = Field(default="open", max_length=20)
@@ -222,3 +225,13 @@ class RoutingTurn(SQLModel, table=True):
     group_name: str = Field(primary_key=True, max_length=100)
     agent: str = Field(primary_key=True, max_length=320)
     turn: int = Field(default=0, sa_type=BigInteger)
+
+
+class SearchText(SQLModel, table=True):
+    """The stems of a ticket's subject and of the messages people wrote on it (tickets.search), one
+    row per ticket; SQLite indexes `terms` with FTS5 (`search_fts`, kept in step by triggers),
+    PostgreSQL with a GIN index over its words."""
+
+    __tablename__ = "search_text"
+    ticket_id: int = Field(primary_key=True, foreign_key="ticket.id")
+    terms: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))

@@ -6,16 +6,22 @@ INSERT per table. The caller flushes before it reads participants back (threadin
 References needs them), so a reply later in the same batch sees the ticket's people.
 """
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from tickets import search
 from tickets.inserts import insert_ignore, insert_ignore_rows, insert_row, insert_rows
-from tickets.models import AttachmentRow, Blob, Event, Message, Participant, Ticket
+from tickets.models import AttachmentRow, Blob, Event, Message, Participant, SearchText, Ticket
 from tickets.values import IncomingMessage
+
+# Messages whose words are searched (`tickets list --search`): what people wrote, never our robots'.
+SEARCHED_KINDS = frozenset({"user", "agent", "note", "phone"})
 
 
 @dataclass(slots=True)
@@ -69,8 +75,41 @@ def add_participant(
 
 
 def insert_ticket(session: Session, values: dict[str, Any]) -> int:
-    """A new ticket row; its id."""
-    return insert_row(session, Ticket, values)
+    """A new ticket row (its subject searchable); its id."""
+    ticket_id = insert_row(session, Ticket, values)
+    _index(session, [(ticket_id, [values.get("subject", "")])])
+    return ticket_id
+
+
+def search_row(message: dict[str, Any]) -> tuple[int, list[str]] | None:
+    """What of a message `search_text` keeps: its ticket and texts, or None when not searched."""
+    if message.get("kind") not in SEARCHED_KINDS:
+        return None
+    return message["ticket_id"], [message.get("subject", ""), message.get("text", "")]
+
+
+def _index(session: Session, texts: list[tuple[int, list[str]]]) -> None:
+    """Add the stems of these texts to their tickets' `search_text` row (one statement), so
+    `tickets list --search` finds them."""
+    merged: dict[int, list[str]] = {}
+    for ticket_id, parts in texts:
+        merged.setdefault(ticket_id, []).extend(parts)
+    # In ticket order: two workers appending to the same tickets lock their rows in the same order.
+    rows = [{"ticket_id": ticket_id, "terms": search.terms(parts)} for ticket_id, parts in sorted(merged.items())]
+    rows = [row for row in rows if row["terms"]]
+    if rows:
+        if session.new or session.dirty:
+            session.flush()
+        session.connection().execute(_append_terms(session.get_bind().dialect.name), rows)
+
+
+@functools.cache
+def _append_terms(dialect: str) -> Any:
+    """INSERT the ticket's row, or append to its terms (repeats are harmless: matching is by set)."""
+    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = maker(SearchText.__table__)  # type: ignore[attr-defined]
+    joined = statement.table.c.terms + " " + statement.excluded.terms
+    return statement.on_conflict_do_update(index_elements=["ticket_id"], set_={"terms": joined})
 
 
 MESSAGE_DEFAULTS: dict[str, Any] = {
@@ -88,13 +127,16 @@ MESSAGE_DEFAULTS: dict[str, Any] = {
 
 def add_message(session: Session, values: dict[str, Any]) -> int:
     """One message on a ticket (inbound, or an agent's written reply); its id."""
-    return insert_row(session, Message, {**MESSAGE_DEFAULTS, **values})
+    message_id = insert_row(session, Message, {**MESSAGE_DEFAULTS, **values})
+    _index(session, [row for row in [search_row(values)] if row])
+    return message_id
 
 
 def add_messages(session: Session, rows: list[dict[str, Any]]) -> None:
     """Many messages at once (the outgoing mail of a batch, as its tickets' threads show it)."""
     if rows:
         insert_rows(session, Message, [{**MESSAGE_DEFAULTS, **row} for row in rows])
+        _index(session, [found for found in map(search_row, rows) if found])
 
 
 def add_inbound(

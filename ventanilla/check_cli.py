@@ -14,7 +14,7 @@ from config.settings import Settings
 from ventanilla import disk
 from ventanilla.context import AppContext
 
-console = Console()
+console = Console(soft_wrap=True)  # one line per probe, however long
 
 
 def _hide(value: object) -> object:
@@ -41,6 +41,27 @@ def _database(app_ctx: AppContext) -> str:
     with app_ctx.engine.connect() as conn:
         conn.execute(text("select 1"))
     return app_ctx.engine.url.render_as_string(hide_password=True)
+
+
+def _schema(app_ctx: AppContext) -> str:
+    """The schema is there and current, else what to run."""
+    from ventanilla.database_errors import schema_problem
+
+    problem = schema_problem(app_ctx.engine)
+    if problem:
+        raise RuntimeError(problem)
+    return "up to date"
+
+
+def _templates(app_ctx: AppContext) -> str:
+    """Every kind of mail renders in every language, with a sample of its context."""
+    from mailer.templating import KINDS
+    from ventanilla.template_check import LANGUAGES, broken_templates
+
+    broken = broken_templates(app_ctx.settings, app_ctx.clock.now())
+    if broken:
+        raise RuntimeError(f"{len(broken)} do not render: " + "; ".join(broken))
+    return f"{len(KINDS)} kinds render in {', '.join(LANGUAGES)}"
 
 
 def _inbox(app_ctx: AppContext) -> str:
@@ -101,7 +122,9 @@ def register(app: typer.Typer) -> None:
         print(json.dumps(effective_settings(app_ctx.settings), indent=2, default=str, ensure_ascii=False))
         probes: list[tuple[str, Callable[[AppContext], str]]] = [
             ("database", _database),
+            ("schema", _schema),
             ("secret", _secret),
+            ("templates", _templates),
             ("inbox", _inbox),
             ("outbound", _outbound),
             ("disk", lambda c: disk.check(c.settings)),
@@ -112,7 +135,8 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[green]ok[/green]   {name}: {probe(app_ctx)}", highlight=False)
             except Exception as exc:  # report every failure, then exit non-zero
                 failed += 1
-                console.print(f"[red]fail[/red] {name}: {type(exc).__name__}: {exc}", highlight=False)
+                said = str(exc) if type(exc) is RuntimeError else f"{type(exc).__name__}: {exc}"
+                console.print(f"[red]fail[/red] {name}: {escape(said)}", highlight=False)
         failed += _faq(app_ctx)
         if failed:
             raise typer.Exit(1)

@@ -4,11 +4,13 @@ import asyncio
 import hashlib
 import logging
 import sys
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import DBAPIError
 
 from config.settings import ConfigError
 from tickets.errors import DatabaseUnavailableError
@@ -51,6 +53,12 @@ console = Console(stderr=True)
 logger = logging.getLogger("ventanilla")
 
 
+def _version(value: bool) -> None:
+    if value:
+        print(f"ventanilla {package_version('ventanilla')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -58,6 +66,9 @@ def root(
         Path | None, typer.Option("--config", "-c", help="TOML settings file (or VENTANILLA_CONFIG)")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
 ) -> None:
     setup_logging(verbose)
     give_large_blocks_back()
@@ -188,6 +199,19 @@ def main() -> None:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)  # one line, never wrapped
         sys.exit(exc.exit_code)  # 78 (EX_CONFIG)
+    except (DatabaseUnavailableError, DBAPIError) as exc:  # no schema yet, an old one, no server
+        said = _explained(exc)
+        if not said:
+            raise
+        print(f"error: {said}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _explained(exc: Exception) -> str:
+    from ventanilla.database_errors import explain
+
+    context = AppContext.last
+    return "" if context is None or "engine" not in context.__dict__ else explain(context.engine, exc)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import os
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
@@ -23,9 +24,12 @@ logger = logging.getLogger("ventanilla")
 
 
 class AppContext:
+    last: "AppContext | None" = None  # the command's context, for errors told after it ended
+
     def __init__(self, config_path: Path | None, clock: Clock | None = None) -> None:
         self.config_path = config_path
         self.clock: Clock = clock or SystemClock()
+        AppContext.last = self
 
     @cached_property
     def _loaded(self) -> tuple[Settings, str]:
@@ -40,6 +44,11 @@ class AppContext:
     @property
     def settings_source(self) -> str:
         return self._loaded[1]
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The service's time zone (`[calendar] timezone`): every time a person reads is in it."""
+        return ZoneInfo(self.settings.calendar.timezone)
 
     @cached_property
     def engine(self) -> Engine:

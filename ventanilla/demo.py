@@ -26,7 +26,7 @@ from ventanilla import demo_story
 from ventanilla.app import App
 from ventanilla.demo_mail import first_wave, second_wave
 from ventanilla.secret import generate_secret
-from ventanilla.tickets_cli import tickets_table
+from ventanilla.ticket_view import tickets_table
 from ventanilla.wiring import make_drainer, make_poller
 
 MARKER = ".ventanilla-demo"
@@ -155,7 +155,8 @@ def _sla(settings: Settings, engine, clock, start) -> None:  # type: ignore[no-u
     console.print(table)
     with read_only(engine) as session:
         tickets = repo.list_tickets(session)
-    console.print(tickets_table(tickets, title="Tickets after the sweeps"))
+    zone = ZoneInfo(settings.calendar.timezone)
+    console.print(tickets_table(tickets, zone, clock.now(), console.width, title="Tickets after the sweeps"))
     console.print("Alert mail to supervisors is in the outbox folder, one email per sweep (grouped).")
 
 
@@ -180,7 +181,8 @@ def _show(settings: Settings, engine, directory: Path, config: Path) -> None:  #
         counts = repo.count_receipts(session)
         thread = repo.ticket_messages(session, 1)
         events = repo.ticket_events(session, 1)
-    console.print(tickets_table(tickets, title="Tickets in the demo database"))
+    zone, now = ZoneInfo(settings.calendar.timezone), SystemClock().now()
+    console.print(tickets_table(tickets, zone, now, console.width, title="Tickets in the demo database"))
     console.print(f"Received mail by outcome: {counts}")
     table = Table(title="Ticket #1, the whole thread")
     for column in ("when (UTC)", "direction", "kind", "from → to", "subject"):

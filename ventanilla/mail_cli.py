@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from mailer.headers import summarise
 from tickets.db import read_only, unit_of_work
@@ -16,6 +17,7 @@ from tickets.ingest import mail_log, spool
 from tickets.ingest.mail_log import MailFilter
 from tickets.models import Receipt
 from ventanilla.context import AppContext
+from ventanilla.tables import parse_when, shown_line
 from ventanilla.wiring import make_ingestor
 
 app = typer.Typer(help="The mail log: every received message, what became of it, release.", no_args_is_help=True)
@@ -23,21 +25,7 @@ console = Console()
 errors = Console(stderr=True, soft_wrap=True)  # one line each, however long
 
 
-def _when(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        errors.print(f"{name}: {value!r} is not an ISO 8601 date or time", markup=False)
-        raise typer.Exit(2) from None
-    if moment.tzinfo is None:
-        errors.print(f"{name}: {value!r} needs a time zone (e.g. +01:00 or Z)", markup=False)
-        raise typer.Exit(2)
-    return moment
-
-
-def _row(receipt: Receipt, raw: bytes | None, zone: ZoneInfo) -> dict[str, Any]:
+def mail_row(receipt: Receipt, raw: bytes | None, zone: ZoneInfo) -> dict[str, Any]:
     """A receipt as the mail log shows it; sender and subject read off the bytes until processed."""
     sender, name, subject = receipt.sender, receipt.sender_name, receipt.subject
     if not (sender or subject) and raw:
@@ -65,8 +53,8 @@ def list_mail(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="received, ticketed, followup, agent, ignored, ...")] = None,
     sender: Annotated[str | None, typer.Option("--from", help="the sender's address")] = None,
-    since: Annotated[str | None, typer.Option(help="arrived at or after (ISO 8601 with zone)")] = None,
-    until: Annotated[str | None, typer.Option(help="arrived before (ISO 8601 with zone)")] = None,
+    since: Annotated[str | None, typer.Option(help="arrived at or after (ISO date or time; service zone)")] = None,
+    until: Annotated[str | None, typer.Option(help="arrived before (a date alone: up to its end)")] = None,
     limit: Annotated[int, typer.Option(min=0, help="how many, newest first (0 = all)")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="a JSON list")] = False,
 ) -> None:
@@ -75,20 +63,19 @@ def list_mail(
     if status is not None and status not in mail_log.STATUSES:
         errors.print(f"unknown status {status!r}; one of: {', '.join(mail_log.STATUSES)}", markup=False)
         raise typer.Exit(2)
-    since_at, until_at = _when(since, "--since"), _when(until, "--until")
+    zone = app_ctx.zone
+    since_at, until_at = parse_when(since, "--since", zone), parse_when(until, "--until", zone, end=True)
     filters = MailFilter(status=status or "", sender=sender or "", since=since_at, until=until_at)
-    zone = ZoneInfo(app_ctx.settings.calendar.timezone)
     with read_only(app_ctx.engine) as session:
         receipts, total = mail_log.list_mail(session, filters, limit=limit)
         unread = [r for r in receipts if not (r.sender or r.subject)]
         raws = mail_log.raws_of(session, unread)
-    rows = [_row(r, raws.get(r.raw_sha256), zone) for r in receipts]
+    rows = [mail_row(r, raws.get(r.raw_sha256), zone) for r in receipts]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     console.print(_table(rows, zone))
-    shown = f"{len(rows):,} of {total:,} shown" + (" (--limit 0 for all)" if len(rows) < total else "")
-    console.print(shown)
+    console.print(shown_line(len(rows), total), highlight=False)
 
 
 def _table(rows: list[dict[str, Any]], zone: ZoneInfo) -> Table:
@@ -102,7 +89,7 @@ def _table(rows: list[dict[str, Any]], zone: ZoneInfo) -> Table:
     for row in rows:
         arrived = datetime.fromisoformat(row["arrived_at"]).strftime("%m-%d %H:%M")
         ticket = str(row["ticket_id"]) if row["ticket_id"] else "-"
-        table.add_row(str(row["id"]), arrived, row["status"], ticket, row["from"] or "?", row["subject"])
+        table.add_row(str(row["id"]), arrived, row["status"], ticket, Text(row["from"] or "?"), Text(row["subject"]))
     return table
 
 
@@ -127,7 +114,7 @@ def show(
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    row = _row(receipt, data, zone)
+    row = mail_row(receipt, data, zone)
     row["events"] = [{"kind": e.kind, "actor": e.actor, "detail": e.detail} for e in events]
     if as_json:
         print(json.dumps(row, ensure_ascii=False, indent=2))

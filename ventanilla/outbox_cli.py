@@ -7,6 +7,7 @@ import asyncio
 import json
 from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -20,6 +21,7 @@ from tickets.outbox import queries
 from ventanilla.pipeline.holder import worker_id
 from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.pipeline.sender import DrainStats, OutboxDrainer
+from ventanilla.tables import Column, fitted_table, one_of, short_time, shown_line
 
 app = typer.Typer(help="Look at and drain the outgoing mail queue.", no_args_is_help=True)
 console = Console()
@@ -44,52 +46,57 @@ def _row_json(row: Outbox) -> dict[str, Any]:
     }
 
 
-def outbox_table(rows: list[Outbox]) -> Table:
-    table = Table(title="Outbox")
-    for column in (
-        "id",
-        "ticket",
-        "kind",
-        "status",
-        "tries",
-        "to",
-        "created (UTC)",
-        "next / sent",
-        "last reply",
-    ):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        when = row.sent_at if row.sent_at else row.next_attempt_at
-        table.add_row(
+OUTBOX_COLUMNS = (
+    Column("id", 6, justify="right"),
+    Column("status", 7),
+    Column("kind", 12, max_width=18),
+    Column("to", 12, flexible=True),
+    Column("next / sent", 11, drop=2),
+    Column("tries", 5, drop=4, justify="right"),
+    Column("ticket", 6, drop=3, justify="right"),
+    Column("created", 11, drop=5),
+    Column("last reply", 12, drop=6, flexible=True),
+)
+
+
+def outbox_table(rows: list[Outbox], zone: ZoneInfo, now: datetime, width: int) -> Table:
+    """One outgoing message per line at `width`; times in the service's zone (named)."""
+    cells = [
+        (
             str(row.id),
-            str(row.ticket_id or "-"),
-            row.kind,
             row.status,
-            str(row.attempts),
+            row.kind,
             row.recipients,
-            row.created_at.strftime("%Y-%m-%d %H:%M"),
-            when.strftime("%Y-%m-%d %H:%M"),
-            row.last_reply[:80],
-            style=STYLES.get(row.status),
+            short_time(row.sent_at or row.next_attempt_at, zone, now),
+            str(row.attempts),
+            str(row.ticket_id or "-"),
+            short_time(row.created_at, zone, now),
+            " ".join(row.last_reply.split()) or "-",
         )
-    return table
+        for row in rows
+    ]
+    styles = [STYLES.get(row.status) for row in rows]
+    return fitted_table(f"Outbox (times in {zone.key})", OUTBOX_COLUMNS, cells, width, styles)
 
 
 @app.command("list")
 def list_outbox(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="queued, sent, failed or bounced")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    status: Annotated[str | None, typer.Option(help=", ".join(queries.STATUSES))] = None,
+    limit: Annotated[int, typer.Option(min=0, help="how many, newest first (0 = all)")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="a JSON list")] = False,
 ) -> None:
-    """List outgoing mail, newest first."""
-    if status is not None and status not in queries.STATUSES:
-        raise typer.BadParameter(f"status must be one of {', '.join(queries.STATUSES)}")
+    """List outgoing mail, newest first; says how many of how many are shown."""
+    wanted = one_of(status, "status", queries.STATUSES)
     with read_only(ctx.obj.engine) as session:
-        rows = queries.list_outbox(session, status=status)
+        rows = queries.list_outbox(session, status=wanted or None, limit=limit or None)
+        total = queries.count_outbox(session, status=wanted or None)
     if as_json:
         print(json.dumps([_row_json(r) for r in rows], indent=2, ensure_ascii=False))
-    else:
-        console.print(outbox_table(rows))
+        return
+    zone = ZoneInfo(ctx.obj.settings.calendar.timezone)
+    console.print(outbox_table(rows, zone, ctx.obj.clock.now(), console.width))
+    console.print(shown_line(len(rows), total), highlight=False)
 
 
 @app.command("retry")

@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from scheduler.jobs import run_daily_digest, run_sla_sweep
@@ -15,6 +14,7 @@ from tickets.db import read_only
 from tickets.sla.digest import TicketClock, sla_status
 from tickets.sla.sweep import FiredAlert, PlannedAlert, SweepPolicy, plan_sweep
 from ventanilla.context import AppContext
+from ventanilla.tables import Column, fitted_table, shown_line
 
 app = typer.Typer(help="SLA clocks: sweep for alerts, show time left.", no_args_is_help=True)
 console = Console()
@@ -94,33 +94,57 @@ def _colour(clock: TicketClock) -> str:
     return "green"
 
 
-def status_table(clocks: list[TicketClock], now: datetime, zone: ZoneInfo) -> Table:
-    table = Table(title=f"Waiting for us at {now.astimezone(zone):%Y-%m-%d %H:%M %Z}")
-    for column in ("#", "priority", "status", "requester", "subject", "waited", "deadline", "left", "next", "agent"):
-        table.add_column(column)
-    for c in clocks:
-        style = _colour(c)
-        table.add_row(
-            str(c.ticket_id), c.priority, c.status, escape(c.requester), escape(c.subject[:40]),
-            f"{c.waited_hours:.1f} h", f"{c.deadline.astimezone(zone):%a %d %H:%M}",
-            f"[{style}]{c.left_hours:+.1f} h[/]", c.next_threshold or "-", escape(c.assigned_agent or "-"),
+STATUS_COLUMNS = (
+    Column("#", 6, justify="right"),
+    Column("left", 8, justify="right"),
+    Column("subject", 12, flexible=True),
+    Column("requester", 12, drop=3, flexible=True),
+    Column("deadline", 12, drop=2),
+    Column("priority", 8, drop=4),
+    Column("waited", 8, drop=5, justify="right"),
+    Column("next", 10, drop=6),
+    Column("agent", 12, drop=7, max_width=24),
+    Column("status", 9, drop=8),
+)
+
+
+def status_table(clocks: list[TicketClock], now: datetime, zone: ZoneInfo, width: int = 80) -> Table:
+    """One waiting ticket per line at `width`, least time left first; times in the service's zone."""
+    rows = [
+        (
+            str(c.ticket_id),
+            f"{c.left_hours:+.1f} h",
+            c.subject,
+            c.requester,
+            f"{c.deadline.astimezone(zone):%a %d %H:%M}",
+            c.priority,
+            f"{c.waited_hours:.1f} h",
+            c.next_threshold or "-",
+            c.assigned_agent or "-",
+            c.status,
         )
-    return table
+        for c in clocks
+    ]
+    title = f"Waiting for us at {now.astimezone(zone):%Y-%m-%d %H:%M} (times in {zone.key})"
+    return fitted_table(title, STATUS_COLUMNS, rows, width, [_colour(c) for c in clocks])
 
 
 @app.command()
 def status(
     ctx: typer.Context,
     now: Annotated[str | None, typer.Option("--now", help="as of this ISO-8601 time")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    limit: Annotated[int, typer.Option(min=0, help="how many, least time left first (0 = all)")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="a JSON list")] = False,
 ) -> None:
-    """Every ticket waiting for an answer, least time left first."""
+    """Every ticket waiting for an answer, least time left first; says how many are shown."""
     app_ctx: AppContext = ctx.obj
     at = parse_now(now, app_ctx)
     policy = SweepPolicy.from_settings(app_ctx.settings)
     with read_only(app_ctx.engine) as session:
-        clocks = sla_status(session, now=at, policy=policy)
+        clocks = sla_status(session, now=at, policy=policy, limit=None)
+    shown = clocks[:limit] if limit else clocks
     if as_json:
-        typer.echo(json.dumps([c.as_dict() for c in clocks], indent=2, ensure_ascii=False))
+        typer.echo(json.dumps([c.as_dict() for c in shown], indent=2, ensure_ascii=False))
         return
-    console.print(status_table(clocks, at, policy.sla.zone))
+    console.print(status_table(shown, at, policy.sla.zone, console.width))
+    console.print(shown_line(len(shown), len(clocks)), highlight=False)

@@ -1,107 +1,79 @@
-"""`ventanilla tickets ...`: list, show and quarantine."""
+"""`ventanilla tickets ...`: list (filters, search, 'N of M shown'), show and quarantine."""
 
 import json
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from tickets import repository as repo
 from tickets.db import read_only
-from tickets.models import Message, Ticket
+from tickets.ingest import mail_log
+from tickets.ingest.mail_log import MailFilter
+from tickets.listing import PRIORITIES, STATUSES, TicketFilter, earlier_tickets, list_tickets
+from tickets.models import Ticket
 from ventanilla.context import AppContext
+from ventanilla.mail_cli import mail_row
+from ventanilla.tables import long_time, one_of, parse_when, shown_line
+from ventanilla.ticket_view import (
+    event_json,
+    history_json,
+    message_json,
+    print_ticket,
+    ticket_summary,
+    tickets_table,
+)
 
 app = typer.Typer(help="Look at tickets and quarantined mail.", no_args_is_help=True)
 console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+HISTORY = 5  # earlier tickets of the requester shown with a ticket
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def ticket_summary(ticket: Ticket) -> dict[str, Any]:
-    return {
-        "id": ticket.id,
-        "status": ticket.status,
-        "priority": ticket.priority,
-        "category": ticket.category,
-        "language": ticket.language,
-        "requester": {"email": ticket.requester_email, "name": ticket.requester_name},
-        "subject": ticket.subject,
-        "created_at": _iso(ticket.created_at),
-        "updated_at": _iso(ticket.updated_at),
-        "response_due_at": _iso(ticket.response_due_at),
-        "hard_due_at": _iso(ticket.hard_due_at),
-        "first_answered_at": _iso(ticket.first_answered_at),
-        "assigned_agent": ticket.assigned_agent,
-        "assigned_group": ticket.assigned_group,
-        "linked_ticket_id": ticket.linked_ticket_id,
-        "requester_undeliverable": ticket.requester_undeliverable,
-    }
-
-
-def message_json(message: Message) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "direction": message.direction,
-        "kind": message.kind,
-        "from": message.from_addr,
-        "to": [a for a in message.to_addrs.split(", ") if a],
-        "cc": [a for a in message.cc_addrs.split(", ") if a],
-        "subject": message.subject,
-        "message_id": message.message_id,
-        "text": message.text,
-        "time": _iso(message.created_at),
-    }
-
-
-def tickets_table(tickets: list[Ticket], title: str = "Tickets") -> Table:
-    table = Table(title=title)
-    for column in (
-        "#",
-        "status",
-        "priority",
-        "category",
-        "lang",
-        "requester",
-        "subject",
-        "arrived (UTC)",
-        "answer due",
-    ):
-        table.add_column(column, overflow="fold")
-    for t in tickets:
-        style = "bold red" if t.priority == "urgent" else None
-        table.add_row(
-            str(t.id),
-            t.status,
-            t.priority,
-            t.category,
-            t.language,
-            escape(t.requester_email),
-            escape(t.subject[:60]),
-            t.created_at.strftime("%Y-%m-%d %H:%M"),
-            t.response_due_at.strftime("%Y-%m-%d %H:%M") if t.response_due_at else "-",
-            style=style,
-        )
-    return table
+def _filter(app_ctx: AppContext, **given: Any) -> TicketFilter:
+    """The options as a filter; a bad value is one line and exit 2."""
+    zone = app_ctx.zone
+    return TicketFilter(
+        status=one_of(given["status"], "status", STATUSES),
+        priority=one_of(given["priority"], "priority", PRIORITIES),
+        requester=given["requester"] or "",
+        agent=given["agent"] or "",
+        category=given["category"] or "",
+        since=parse_when(given["since"], "--since", zone),
+        until=parse_when(given["until"], "--until", zone, end=True),
+        search=given["search"] or "",
+    )
 
 
 @app.command("list")
-def list_tickets(
+def list_command(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="only tickets in this status")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    status: Annotated[str | None, typer.Option(help=", ".join(STATUSES))] = None,
+    requester: Annotated[str | None, typer.Option(metavar="ADDR", help="the requester's address")] = None,
+    agent: Annotated[str | None, typer.Option(metavar="ADDR", help="the assigned agent's address")] = None,
+    category: Annotated[str | None, typer.Option(help="the ticket's category")] = None,
+    priority: Annotated[str | None, typer.Option(help=", ".join(PRIORITIES))] = None,
+    since: Annotated[str | None, typer.Option(help="created at or after (ISO date or time; service zone)")] = None,
+    until: Annotated[str | None, typer.Option(help="created before (a date alone: up to its end)")] = None,
+    search: Annotated[str | None, typer.Option(metavar="TEXT", help="words of the subject or messages")] = None,
+    limit: Annotated[int, typer.Option(min=0, help="how many, newest first (0 = all)")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="a JSON list")] = False,
 ) -> None:
-    """List tickets."""
+    """List tickets, newest first; says how many of how many are shown."""
     app_ctx: AppContext = ctx.obj
+    found = _filter(
+        app_ctx, status=status, priority=priority, requester=requester, agent=agent, category=category,
+        since=since, until=until, search=search,
+    )
     with read_only(app_ctx.engine) as session:
-        tickets = repo.list_tickets(session, status=status)
+        tickets, total = list_tickets(session, found, limit=limit)
     if as_json:
         print(json.dumps([ticket_summary(t) for t in tickets], indent=2, ensure_ascii=False))
         return
-    console.print(tickets_table(tickets))
+    now = app_ctx.clock.now()
+    console.print(tickets_table(tickets, app_ctx.zone, now, console.width))
+    console.print(shown_line(len(tickets), total), highlight=False)
 
 
 @app.command("show")
@@ -110,33 +82,28 @@ def show_ticket(
     number: int,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """Show one ticket with its messages and history."""
+    """Show one ticket: the requester's earlier tickets, its messages and history."""
     app_ctx: AppContext = ctx.obj
     with read_only(app_ctx.engine) as session:
         ticket = session.get(Ticket, number)
         if ticket is None:
-            console.print(f"[red]no ticket #{number}[/red]")
+            errors.print(f"no ticket #{number}", markup=False)
             raise typer.Exit(1)
+        earlier = earlier_tickets(session, ticket, limit=HISTORY)
         messages = repo.ticket_messages(session, number)
         events = repo.ticket_events(session, number)
     if as_json:
         data = ticket_summary(ticket) | {
+            "history": history_json(earlier),
             "messages": [message_json(m) for m in messages],
-            "events": [{"at": _iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail} for e in events],
+            "events": [event_json(e) for e in events],
         }
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    console.print(tickets_table([ticket], title=f"Ticket #{number}"))
-    for m in messages:
-        arrow = "→" if m.direction == "out" else "←"
-        console.rule(escape(f"{arrow} {m.kind} {m.created_at:%Y-%m-%d %H:%M} {m.from_addr} → {m.to_addrs}"))
-        console.print(f"[bold]{m.subject}[/bold]\n{m.text.strip()[:2000]}", markup=False, highlight=False)
-    history = Table(title="History")
-    for column in ("at (UTC)", "event", "by", "detail"):
-        history.add_column(column, overflow="fold")
-    for e in events:
-        history.add_row(f"{e.at:%Y-%m-%d %H:%M}", e.kind, escape(e.actor), escape(e.detail))
-    console.print(history)
+    print_ticket(console, ticket, earlier, messages, events, app_ctx.zone)
+
+
+QUARANTINE_FIELDS = ("id", "mailbox", "uid", "size", "arrived_at", "reason", "from", "from_name", "subject")
 
 
 @app.command("quarantine")
@@ -144,33 +111,28 @@ def list_quarantine(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """Messages kept aside because they could not be processed (raw bytes are stored)."""
+    """Messages kept aside because they could not be processed (raw bytes kept; `mail release ID`)."""
     app_ctx: AppContext = ctx.obj
+    zone = app_ctx.zone
     with read_only(app_ctx.engine) as session:
-        rows = repo.quarantined(session)
+        receipts, total = mail_log.list_mail(session, MailFilter(status="quarantined"), limit=0)
+        raws = mail_log.raws_of(session, [r for r in receipts if not (r.sender or r.subject)])
+    rows = []
+    for receipt in receipts:
+        row = mail_row(receipt, raws.get(receipt.raw_sha256), zone)
+        rows.append({k: row[k] for k in QUARANTINE_FIELDS} | {
+            "message_id": receipt.message_id, "uidvalidity": receipt.uidvalidity, "sha256": receipt.raw_sha256
+        })
     if as_json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "id": r.id,
-                        "mailbox": r.mailbox,
-                        "uidvalidity": r.uidvalidity,
-                        "uid": r.uid,
-                        "size": r.size,
-                        "arrived_at": _iso(r.arrived_at),
-                        "reason": r.reason,
-                        "sha256": r.raw_sha256,
-                    }
-                    for r in rows
-                ],
-                indent=2,
-            )
-        )
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    table = Table(title=f"Quarantine ({len(rows)})")
-    for column in ("id", "mailbox", "uid", "size", "arrived (UTC)", "reason"):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        table.add_row(str(r.id), r.mailbox, str(r.uid), str(r.size), f"{r.arrived_at:%Y-%m-%d %H:%M}", escape(r.reason))
-    console.print(table)
+    console.print(Text(f"Quarantine ({total}), times in {zone.key}; release with: ventanilla mail release ID"))
+    for row, receipt in zip(rows, receipts, strict=True):
+        lines = (
+            f"#{row['id']} {long_time(receipt.arrived_at, zone)} {row['size']:,} bytes: {row['reason']}",
+            f"    from: {row['from'] or '(none)'} {row['from_name']}".rstrip(),
+            f"    subject: {row['subject'] or '(none)'}",
+            f"    Message-ID: {row['message_id'] or '(none)'}",
+        )
+        for line in lines:
+            console.print(Text(line), overflow="ellipsis", no_wrap=True, crop=True)

@@ -19,7 +19,9 @@ def _config(tmp_path, inbox, outbound):  # type: ignore[no-untyped-def]
 
 def test_check_passes_against_real_servers_and_hides_secrets(tmp_path, dovecot, smtp_sink) -> None:
     outbound = {"kind": "smtp", "host": "127.0.0.1", "port": smtp_sink.port, "security": "none"}
-    result = ventanilla("-c", _config(tmp_path, imap_section(dovecot), outbound), "check", cwd=tmp_path)
+    config = _config(tmp_path, imap_section(dovecot), outbound)
+    assert ventanilla("-c", config, "init", cwd=tmp_path).returncode == 0
+    result = ventanilla("-c", config, "check", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     settings = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
     assert settings["helpdesk"]["secret"] == "********" and settings["inbox"]["password"] == "********"
@@ -42,6 +44,7 @@ def test_check_says_how_much_room_the_spool_has_and_fails_when_it_is_short(tmp_p
     inbox = {"kind": "maildir", "path": str(tmp_path / "maildir")}
     outbound = {"kind": "file", "path": str(tmp_path / "sent")}
     config = _config(tmp_path, inbox, outbound)
+    assert ventanilla("-c", config, "init", cwd=tmp_path).returncode == 0
     fine = ventanilla("-c", config, "check", cwd=tmp_path)
     assert fine.returncode == 0, fine.stdout + fine.stderr
     assert "ok   disk: " in fine.stdout and "free for database, inbox, outbox" in fine.stdout

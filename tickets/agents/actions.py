@@ -163,7 +163,14 @@ def assign_to(
     message = MessageView(sender=actor, name="", text=f"{actor} assigned ticket #{ticket.id} to you.")
     return [
         mail.notification(
-            ticket, to=agent, event="assigned", message=message, key=f"assign:{key}", now=now, policy=policy
+            ticket,
+            to=agent,
+            event="assigned",
+            message=message,
+            key=f"assign:{key}",
+            now=now,
+            policy=policy,
+            history=mail.customer_history(session, ticket, policy.sla.zone),
         )
     ]
 
@@ -250,9 +257,11 @@ def set_status(
         actor=actor,
         supervisors=policy.supervisors,
     )
+    history = mail.customer_history(session, ticket, policy.sla.zone) if policy.supervisors else ()
+    key = f"escalate:{now.isoformat()}"
     return [
         mail.notification(
-            ticket, to=s, event="escalated", message=message, key=f"escalate:{now.isoformat()}", now=now, policy=policy
+            ticket, to=s, event="escalated", message=message, key=key, now=now, policy=policy, history=history
         )
         for s in (*policy.supervisors, *group)
     ]

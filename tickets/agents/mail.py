@@ -4,6 +4,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
@@ -15,12 +16,14 @@ from tickets.agents.commands import HELP
 from tickets.agents.macros import MacroBook
 from tickets.agents.routing import Group, Routing
 from tickets.ingest import rules
+from tickets.listing import earlier_tickets
 from tickets.mail_context import (
     AgentNotificationContext,
     AgentReplyContext,
     AgentView,
     CommandErrorContext,
     CommandView,
+    EarlierTicket,
     MessageView,
     ReplyView,
     SlaView,
@@ -113,6 +116,14 @@ def sla_view(ticket: Ticket, now: datetime, sla: SlaPolicy) -> SlaView:
     )
 
 
+def customer_history(session: Session, ticket: Ticket, zone: ZoneInfo, *, limit: int = 5) -> tuple[EarlierTicket, ...]:
+    """The requester's last tickets before this one, newest first, dated in the service's zone."""
+    return tuple(
+        EarlierTicket(id=t.id or 0, subject=t.subject, status=t.status, created_at=t.created_at.astimezone(zone))
+        for t in earlier_tickets(session, ticket, limit=limit)
+    )
+
+
 def digest(*parts: object) -> str:
     return hashlib.sha256("\x00".join(str(p) for p in parts).encode()).hexdigest()[:24]
 
@@ -148,6 +159,7 @@ def notification(
     now: datetime,
     policy: AgentPolicy,
     thread: Sequence[str] = (),
+    history: tuple[EarlierTicket, ...] = (),
 ) -> OutgoingEmail:
     """One agent_notification to one agent (or supervisor), with a Reply-To that carries its token."""
     assert ticket.id is not None
@@ -158,6 +170,7 @@ def notification(
         message=message,
         sla=sla_view(ticket, now, policy.sla),
         commands=HELP,
+        history=history,
     )
     reply_to = agent_reply_address(ticket, to, policy) if policy.is_agent(to) else ""
     ids = [m for m in thread if m][-MAX_REFERENCES:]

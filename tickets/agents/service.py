@@ -236,10 +236,19 @@ def notify_agents(
         )
     message = MessageView(sender=msg.sender.email, name=msg.sender.name, text=msg.text if text is None else text)
     thread = (*msg.references, msg.message_id)
+    recipients = [agent for agent in recipients if agent != msg.sender.email]
+    history = mail.customer_history(session, ticket, policy.sla.zone) if recipients else ()
     return tuple(
         mail.notification(
-            ticket, to=agent, event=event, message=message, key=msg.raw_sha256, now=now, policy=policy, thread=thread
+            ticket,
+            to=agent,
+            event=event,
+            message=message,
+            key=msg.raw_sha256,
+            now=now,
+            policy=policy,
+            thread=thread,
+            history=history,
         )
         for agent in recipients
-        if agent != msg.sender.email
     )

@@ -245,12 +245,20 @@ def mark_bounced(session: Session, outbox_id: int, detail: str) -> Outbox:
     return row
 
 
-def list_outbox(session: Session, status: str | None = None, limit: int = 200) -> list[Outbox]:
-    """Outbox rows, newest first, optionally of one status."""
+def list_outbox(session: Session, status: str | None = None, limit: int | None = 200) -> list[Outbox]:
+    """Outbox rows, newest first, optionally of one status (at most `limit`; None = all)."""
     query = select(Outbox).order_by(col(Outbox.id).desc()).limit(limit)
     if status:
         query = query.where(Outbox.status == status)
     return list(session.exec(query))
+
+
+def count_outbox(session: Session, status: str | None = None) -> int:
+    """How many rows there are, optionally of one status (the listing's 'of M')."""
+    query = core_select(func.count()).select_from(_OT)
+    if status:
+        query = query.where(_O.status == status)
+    return int(session.scalar(query) or 0)
 
 
 def count_queued(session: Session) -> int:

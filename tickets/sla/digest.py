@@ -39,8 +39,8 @@ class TicketClock:
         return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in out.items()}
 
 
-def waiting_tickets(session: Session, *, until: datetime | None = None, limit: int = 1000) -> list[Ticket]:
-    """Open and escalated tickets by response due time (index `ix_ticket_status_due`)."""
+def waiting_tickets(session: Session, *, until: datetime | None = None, limit: int | None = 1000) -> list[Ticket]:
+    """Open and escalated tickets by response due time (index `ix_ticket_status_due`; limit None = all)."""
     query = select(Ticket).where(col(Ticket.status).in_(OPEN_STATUSES))
     if until is not None:
         query = query.where(col(Ticket.response_due_at) <= until)
@@ -69,7 +69,9 @@ def ticket_clock(ticket: Ticket, now: datetime, policy: SweepPolicy) -> TicketCl
     )
 
 
-def sla_status(session: Session, *, now: datetime, policy: SweepPolicy, limit: int = 1000) -> list[TicketClock]:
+def sla_status(
+    session: Session, *, now: datetime, policy: SweepPolicy, limit: int | None = 1000
+) -> list[TicketClock]:
     """Every ticket waiting for an answer, least time left first."""
     clocks = [
         ticket_clock(t, now, policy)
