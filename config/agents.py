@@ -19,6 +19,9 @@ class AgentSettings(BaseModel):
     relay_to_cc: bool = True  # the user's CCs on the ticket receive agents' replies
     keys: dict[str, SecretStr] = Field(default_factory=dict)
     current_kid: str = "1"
+    # The user's files ride along with an agent's notification up to this many bytes in all;
+    # above it the notification lists them (sizes, and the command that writes each out).
+    attach_max_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
 
     @field_validator("authserv_id")
     @classmethod

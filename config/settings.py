@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from config.agents import AgentSettings
 from config.calendar import CalendarSettings
 from config.phone import PhoneSettings
+from config.retention import RetentionSettings
 from config.sla import SchedulerSettings, SlaSettings
 
 ENV_PREFIX = "VENTANILLA_"
@@ -136,6 +137,7 @@ class Settings(BaseSettings):
     sla: SlaSettings = SlaSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     logging: LoggingSettings = LoggingSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @classmethod
     def settings_customise_sources(

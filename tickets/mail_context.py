@@ -86,6 +86,17 @@ class SlaView:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AttachmentView:
+    """A file the user sent, as an agent is told of it (`size_text`: "1.2 MB")."""
+
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    size_text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentNotificationContext:
     """A user's message, a note, an escalation or an assignment, told to an agent or supervisor."""
 
@@ -95,6 +106,11 @@ class AgentNotificationContext:
     message: MessageView
     sla: SlaView
     commands: tuple[str, ...]
+    # The user's files; attached to the mail when `attachments_attached`, else listed with the
+    # command that writes them out (over `[agents] attach_max_bytes` in all).
+    attachments: tuple[AttachmentView, ...] = ()
+    attachments_attached: bool = False
+    attach_max_text: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,15 +6,15 @@ INSERT per table. The caller flushes before it reads participants back (threadin
 References needs them), so a reply later in the same batch sees the ticket's people.
 """
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
+from tickets.attachments import StoredAttachment, store_attachments
 from tickets.inserts import insert_ignore, insert_ignore_rows, insert_row, insert_rows
-from tickets.models import AttachmentRow, Blob, Event, Message, Participant, Ticket
+from tickets.models import Event, Message, Participant, Ticket
 from tickets.values import IncomingMessage
 
 
@@ -98,6 +98,13 @@ def add_inbound(
     session: Session, receipt_id: int, msg: IncomingMessage, ticket_id: int, arrived_at: datetime, *, kind: str
 ) -> int:
     """A received message on its ticket, with its attachments (bytes stored once, by SHA-256)."""
+    return add_inbound_message(session, receipt_id, msg, ticket_id, arrived_at, kind=kind)[0]
+
+
+def add_inbound_message(
+    session: Session, receipt_id: int, msg: IncomingMessage, ticket_id: int, arrived_at: datetime, *, kind: str
+) -> tuple[int, tuple[StoredAttachment, ...]]:
+    """`add_inbound`, also giving the attachments as stored (their ids are what agents are told)."""
     message_row = add_message(
         session,
         {
@@ -116,15 +123,4 @@ def add_inbound(
             "created_at": arrived_at,
         },
     )
-    for attachment in msg.attachments:
-        sha = hashlib.sha256(attachment.data).hexdigest()
-        insert_ignore(session, Blob, {"sha256": sha, "size": len(attachment.data), "data": attachment.data})
-        row = {
-            "message_id": message_row,
-            "filename": attachment.filename[:255],
-            "content_type": attachment.content_type[:255],
-            "size": len(attachment.data),
-            "sha256": sha,
-        }
-        insert_row(session, AttachmentRow, row)
-    return message_row
+    return message_row, store_attachments(session, message_row, msg.attachments)

@@ -23,7 +23,8 @@ from tickets.models import Ticket
 from tickets.values import IncomingMessage, IngestAction, IngestResult, OutgoingEmail
 
 logger = logging.getLogger(__name__)
-__all__ = ["AgentPolicy", "AgentActionError", "handle_agent_message", "notify_agents", "act"]
+UserFiles = mail.UserFiles
+__all__ = ["AgentPolicy", "AgentActionError", "UserFiles", "handle_agent_message", "notify_agents", "act"]
 
 
 def handle_agent_message(
@@ -69,6 +70,7 @@ def handle_agent_message(
         policy=policy,
         agent_name=msg.sender.name,
         html_only=html_only,
+        attachments=msg.attachments,
     )
     return IngestResult(action=IngestAction.AGENT, ticket_id=ticket.id, reason=f"agent {sender}", outgoing=outgoing)
 
@@ -170,8 +172,10 @@ def notify_agents(
     *,
     event: str = "new",
     text: str | None = None,
+    files: mail.UserFiles | None = None,
 ) -> tuple[OutgoingEmail, ...]:
-    """Tell the assigned agent (else every agent) about a user's message; each gets its own token."""
+    """Tell the assigned agent (else every agent) about a user's message (with its `files`, as
+    stored); each gets its own token."""
     assert ticket.id is not None
     if ticket.assigned_agent and policy.is_agent(ticket.assigned_agent):
         recipients: Sequence[str] = (ticket.assigned_agent,)
@@ -181,7 +185,15 @@ def notify_agents(
     thread = (*msg.references, msg.message_id)
     return tuple(
         mail.notification(
-            ticket, to=agent, event=event, message=message, key=msg.raw_sha256, now=now, policy=policy, thread=thread
+            ticket,
+            to=agent,
+            event=event,
+            message=message,
+            key=msg.raw_sha256,
+            now=now,
+            policy=policy,
+            thread=thread,
+            files=files,
         )
         for agent in recipients
         if agent != msg.sender.email

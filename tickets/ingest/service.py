@@ -95,11 +95,13 @@ def ingest(
         subject=msg.subject,
         now=now,
     )
-    if result.action in STORED_ON_THE_TICKET and result.ticket_id is not None:
+    if result.action == IngestAction.ATTACHED and result.ticket_id is not None:
         threads.add_inbound(session, receipt_id, msg, result.ticket_id, arrived_at, kind=_kind_of(msg))
     return result
 
 
+# A new ticket or a follow-up stores its message before telling the agents (who get its files'
+# ids); an auto-reply kept on its ticket is stored by `ingest`.
 STORED_ON_THE_TICKET = (IngestAction.TICKETED, IngestAction.FOLLOWUP, IngestAction.ATTACHED)
 _RECEIPT_STATUS = {
     IngestAction.FOLLOWUP: "followup",
@@ -160,8 +162,8 @@ def _decide(
             )
         return IngestResult(action=IngestAction.IGNORED, reason=f"{msg.auto}: {msg.auto_reason}")
     if decision.action == rules.ThreadAction.JOIN and decision.ticket_id is not None:
-        return _follow_up(session, decision.ticket_id, arrived_at, msg, now, policy, rows)
-    return _new_ticket(session, arrived_at, msg, now, policy, linked=decision, batch=batch)
+        return _follow_up(session, decision.ticket_id, (receipt_id, arrived_at), msg, now, policy, rows)
+    return _new_ticket(session, (receipt_id, arrived_at), msg, now, policy, linked=decision, batch=batch)
 
 
 def _thread(
@@ -187,9 +189,18 @@ def _thread(
     return decision
 
 
+def _store_inbound(
+    session: Session, ticket_id: int, msg: IncomingMessage, arrival: tuple[int, datetime]
+) -> agent_service.UserFiles:
+    """The user's message on its ticket, now; its files as stored, for the agents' notification."""
+    receipt_id, arrived_at = arrival
+    _, stored = threads.add_inbound_message(session, receipt_id, msg, ticket_id, arrived_at, kind=_kind_of(msg))
+    return agent_service.UserFiles.of(stored, msg.attachments)
+
+
 def _new_ticket(
     session: Session,
-    arrived_at: datetime,
+    arrival: tuple[int, datetime],
     msg: IncomingMessage,
     now: datetime,
     policy: IngestPolicy,
@@ -197,6 +208,7 @@ def _new_ticket(
     linked: rules.ThreadDecision,
     batch: IngestBatch | None,
 ) -> IngestResult:
+    arrived_at = arrival[1]
     text = f"{msg.subject}\n{msg.text}"
     category, priority = rules.categorise(text, policy.categories)
     cycle = policy.sla.cycle(priority, number=1, start=arrived_at)
@@ -230,10 +242,11 @@ def _new_ticket(
     threads.add_event(session, ticket_id, now, "created", actor=msg.sender.email, detail=detail, buffer=rows)
     context = _ack_context(ticket_id, facts, cycle, policy.sla)
     outgoing = _acknowledgement(session, context, facts["language"], msg, now, policy, batch)
+    files = _store_inbound(session, ticket_id, msg, arrival)
     if policy.agents is not None:
         # A detached copy of the row just inserted: what the notifications read, without a SELECT.
         ticket = Ticket(id=ticket_id, **values)  # type: ignore[arg-type]  # the columns' values, of mixed types
-        outgoing += agent_service.notify_agents(session, ticket, msg, now, policy.agents, event="new")
+        outgoing += agent_service.notify_agents(session, ticket, msg, now, policy.agents, event="new", files=files)
     return IngestResult(action=IngestAction.TICKETED, ticket_id=ticket_id, reason=linked.reason, outgoing=outgoing)
 
 
@@ -299,12 +312,13 @@ def _ack_context(ticket_id: int, facts: Mapping[str, str], cycle: Cycle, sla: Sl
 def _follow_up(
     session: Session,
     ticket_id: int,
-    arrived_at: datetime,
+    arrival: tuple[int, datetime],
     msg: IncomingMessage,
     now: datetime,
     policy: IngestPolicy,
     rows: ThreadBuffer | None,
 ) -> IngestResult:
+    arrived_at = arrival[1]
     ticket = session.get(Ticket, ticket_id)
     assert ticket is not None
     if rules.reopens(ticket.status):
@@ -315,9 +329,10 @@ def _follow_up(
     ticket.updated_at = now
     session.add(ticket)
     threads.add_event(session, ticket_id, now, "user-message", actor=msg.sender.email, buffer=rows)
+    files = _store_inbound(session, ticket_id, msg, arrival)
     outgoing: tuple[OutgoingEmail, ...] = ()
     if policy.agents is not None:
         outgoing = agent_service.notify_agents(
-            session, ticket, msg, now, policy.agents, event="followup", text=msg.reply_text or msg.text
+            session, ticket, msg, now, policy.agents, event="followup", text=msg.reply_text or msg.text, files=files
         )
     return IngestResult(action=IngestAction.FOLLOWUP, ticket_id=ticket_id, outgoing=outgoing)
