@@ -12,7 +12,18 @@ from rich.console import Console
 
 from config.settings import ConfigError
 from tickets.errors import DatabaseUnavailableError
-from ventanilla import agent_cli, check_cli, mail_cli, outbox_cli, phone_cli, report_cli, sla_cli, tickets_cli
+from ventanilla import (
+    agent_cli,
+    attachments_cli,
+    check_cli,
+    mail_cli,
+    outbox_cli,
+    phone_cli,
+    report_cli,
+    retention_cli,
+    sla_cli,
+    tickets_cli,
+)
 from ventanilla.context import AppContext
 from ventanilla.logs import setup_logging
 from ventanilla.memory import give_large_blocks_back
@@ -27,6 +38,7 @@ app = typer.Typer(
     help="Ventanilla: a helpdesk email ticketing worker.", no_args_is_help=True, pretty_exceptions_enable=False
 )
 agent_cli.register(tickets_cli.app)
+attachments_cli.register(tickets_cli.app)
 app.add_typer(tickets_cli.app, name="tickets")
 app.add_typer(sla_cli.app, name="sla")
 app.add_typer(outbox_cli.app, name="outbox")
@@ -34,6 +46,7 @@ check_cli.register(app)
 app.add_typer(phone_cli.app, name="phone")
 report_cli.register(app)
 mail_cli.register(app)
+retention_cli.register(app)
 console = Console(stderr=True)
 logger = logging.getLogger("ventanilla")
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from tickets import repository as repo
 from tickets.db import read_only
 from tickets.models import Message, Ticket
+from ventanilla.attachments_cli import attachment_lines, attachments_json
 from ventanilla.context import AppContext
 
 app = typer.Typer(help="Look at tickets and quarantined mail.", no_args_is_help=True)
@@ -118,9 +119,10 @@ def show_ticket(
             raise typer.Exit(1)
         messages = repo.ticket_messages(session, number)
         events = repo.ticket_events(session, number)
+        files = attachments_json(session, [m.id for m in messages if m.id is not None])
     if as_json:
         data = ticket_summary(ticket) | {
-            "messages": [message_json(m) for m in messages],
+            "messages": [message_json(m) | {"attachments": files.get(m.id or 0, [])} for m in messages],
             "events": [{"at": _iso(e.at), "kind": e.kind, "actor": e.actor, "detail": e.detail} for e in events],
         }
         print(json.dumps(data, indent=2, ensure_ascii=False))
@@ -130,6 +132,8 @@ def show_ticket(
         arrow = "→" if m.direction == "out" else "←"
         console.rule(escape(f"{arrow} {m.kind} {m.created_at:%Y-%m-%d %H:%M} {m.from_addr} → {m.to_addrs}"))
         console.print(f"[bold]{m.subject}[/bold]\n{m.text.strip()[:2000]}", markup=False, highlight=False)
+        for line in attachment_lines(files.get(m.id or 0, [])):
+            console.print(line, markup=False, highlight=False)
     history = Table(title="History")
     for column in ("at (UTC)", "event", "by", "detail"):
         history.add_column(column, overflow="fold")
