@@ -10,7 +10,7 @@ What goes, for the address A (any case):
   (or of no ticket) whose bytes name A; the same for outgoing mail (the outbox row's raw);
 - outgoing mail to A or about A's tickets not sent yet is cancelled (status `suppressed`, reason
   "erased"): sending it would need the address;
-- phone calls of A: number, name and summary emptied;
+- phone calls of A: number (wherever it was copied), name and summary emptied;
 - then every text column of every table: A replaced by the pseudonym.
 """
 
@@ -56,7 +56,7 @@ def _ids(session: Session, query: Any) -> list[Any]:
 def _mentions(session: Session, rows: Any, needle: bytes) -> list[int]:
     """The ids among (id, bytes) rows whose bytes hold `needle` (lower case), read in batches."""
     found = []
-    for row_id, data in session.connection().execution_options(yield_per=200).execute(rows):
+    for row_id, data in session.connection().execute(rows.execution_options(yield_per=200)):
         if data and needle in bytes(data).lower():
             found.append(row_id)
     return found
@@ -88,12 +88,15 @@ def erase(session: Session, address: str, *, key: bytes, now: datetime) -> dict[
     for chunk in _chunked(receipts):
         conn.execute(update(Receipt.__table__).where(_R.id.in_(chunk)).values(subject="", sender_name=""))  # type: ignore[attr-defined]
     counts.update(_outbox(session, theirs, others, who, needle))
+    phones = _phones(session, theirs, who)
     counts["calls"] = _calls(session, theirs, who)
     if theirs:
         conn.execute(update(Ticket.__table__).where(_T.id.in_(theirs)).values(subject="", requester_name=""))  # type: ignore[attr-defined]
         free = _E.ticket_id.in_(theirs) & _E.kind.in_(FREE_TEXT_EVENTS)
         conn.execute(update(Event.__table__).where(free).values(detail=""))  # type: ignore[attr-defined]
     counts["addresses replaced"] = sum(replace_address(session, who, alias).values())
+    for phone in phones:  # their number, wherever a call's thread entry copied it
+        replace_address(session, phone, "")
     if any(counts.values()):
         for ticket_id in theirs:
             threads.add_event(session, ticket_id, now, "erased", detail="personal data erased on request")
@@ -120,9 +123,19 @@ def _outbox(session: Session, theirs: list[int], others: list[int], who: str, ne
     return {"outgoing mails": len(rows), "outgoing mails cancelled": cancelled}
 
 
+def _their_calls(theirs: list[int], who: str) -> Any:
+    return or_(_C.ticket_id.in_(theirs or [0]), func.lower(_C.caller_email) == who)
+
+
+def _phones(session: Session, theirs: list[int], who: str) -> list[str]:
+    """Their phone numbers, as the call log has them (at least 6 characters: never a stray digit)."""
+    numbers = session.connection().execute(select(_C.caller_phone).where(_their_calls(theirs, who))).scalars()
+    return [n for n in dict.fromkeys(numbers) if len(n.strip()) >= 6]
+
+
 def _calls(session: Session, theirs: list[int], who: str) -> int:
     """Phone calls of theirs: the outcome, line and times stay (the report counts them)."""
-    calls = or_(_C.ticket_id.in_(theirs or [0]), func.lower(_C.caller_email) == who)
+    calls = _their_calls(theirs, who)
     values = {"caller_phone": "", "caller_name": "", "summary": ""}
     return int(session.connection().execute(update(Call.__table__).where(calls).values(values)).rowcount)  # type: ignore[attr-defined]
 

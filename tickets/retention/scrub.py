@@ -8,9 +8,14 @@ from sqlalchemy import String, Table, func, select, update
 from sqlmodel import Session, SQLModel
 
 
+def _holds_text(column: Any) -> bool:
+    kind = column.type
+    return isinstance(kind, String) or isinstance(getattr(kind, "impl", None), String)  # SQLModel's AutoString
+
+
 def text_columns(table: Table) -> list[Any]:
-    """The columns of a table that hold text (String and Text alike)."""
-    return [c for c in table.columns if isinstance(c.type, String)]
+    """The columns of a table that hold text."""
+    return [c for c in table.columns if _holds_text(c)]
 
 
 def replace_address(session: Session, address: str, pseudonym: str) -> dict[str, int]:
