@@ -93,6 +93,10 @@ def test_erasure_leaves_no_trace_of_the_address_and_the_report_the_same(any_db_u
     _ok(cfg, tmp_path, "tickets", "attachment", "2", str(pdf), "--out", tmp_path / "dni.pdf")
     assert (tmp_path / "dni.pdf").read_bytes() == PDF, "a file someone else still has stays"
 
+    _ok(cfg, tmp_path, "tickets", "reply", "2", "--agent", AGENT, "--text", "Respondido.")
+    relayed = [m for m in show(cfg, tmp_path, 2)["messages"] if m["kind"] == "agent_reply"]
+    assert relayed[-1]["to"] == [OTHER], "the erased person is not mailed again"
+
     again = ventanilla("--config", cfg, "erase", "--email", PERSON, "--yes", cwd=tmp_path)
     assert again.returncode == 1 and len(again.stderr.strip().splitlines()) == 1 and "no data" in again.stderr
     unknown = ventanilla("--config", cfg, "erase", "--email", "nadie@correo.example", cwd=tmp_path)

@@ -217,6 +217,7 @@ def relay_recipients(session: Session, ticket: Ticket, policy: AgentPolicy) -> t
     found = [ticket.requester_email]
     if policy.relay_to_cc:
         found += sorted(repo.participants(session, [ticket.id]).get(ticket.id, set()))
+    found = [a for a in found if not a.endswith(".invalid") and not a.endswith("@invalid")]  # erased people
     return rules.not_own(found, policy.own_addresses | {policy.helpdesk_address})
 
 

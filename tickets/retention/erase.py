@@ -11,6 +11,7 @@ What goes, for the address A (any case):
 - outgoing mail to A or about A's tickets not sent yet is cancelled (status `suppressed`, reason
   "erased"): sending it would need the address;
 - phone calls of A: number (wherever it was copied), name and summary emptied;
+- A leaves every ticket's participants (nobody relays to them again);
 - then every text column of every table: A replaced by the pseudonym.
 """
 
@@ -20,7 +21,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlmodel import Session
 
 import tickets.instance  # noqa: F401  # every table is known to the scrub
@@ -65,28 +66,13 @@ def _mentions(session: Session, rows: Any, needle: bytes) -> list[int]:
 def erase(session: Session, address: str, *, key: bytes, now: datetime) -> dict[str, int]:
     """Erase `address` (see the module docstring); what was removed, per kind (all 0: unknown)."""
     who = address.strip().lower()
-    alias = pseudonym(who, key)
     needle = who.encode()
     conn = session.connection()
     theirs = _ids(session, select(_T.id).where(func.lower(_T.requester_email) == who))
     present = _ids(session, select(_P.ticket_id).where(func.lower(_P.email) == who))
     others = [t for t in present if t not in set(theirs)]
-    counts: dict[str, int] = {"tickets": len(theirs)}
-    # Messages: everything on their tickets, and what they wrote elsewhere.
-    mine = or_(_M.ticket_id.in_(theirs), func.lower(_M.from_addr) == who)
-    messages = _ids(session, select(_M.id).where(mine))
-    counts["messages"] = len(messages)
-    counts["attachments"], counts["attachment files"] = drop_attachments(session, messages)
-    for chunk in _chunked(messages):
-        emptied = update(Message.__table__).where(_M.id.in_(chunk))  # type: ignore[attr-defined]
-        conn.execute(emptied.values(subject="", text="", html="", from_name=""))
-    receipts = _ids(session, select(_R.id).where(or_(_R.ticket_id.in_(theirs), func.lower(_R.sender) == who)))
-    maybe = select(_R.id, _B.data).where(_R.raw_sha256 == _B.sha256, _B.size > 0, _R.id.not_in(receipts or [0]))
-    maybe = maybe.where(or_(_R.ticket_id.in_(others or [0]), _R.ticket_id.is_(None)))
-    receipts += _mentions(session, maybe, needle)
-    counts["raw messages"] = empty_raws(session, receipts)
-    for chunk in _chunked(receipts):
-        conn.execute(update(Receipt.__table__).where(_R.id.in_(chunk)).values(subject="", sender_name=""))  # type: ignore[attr-defined]
+    counts: dict[str, int] = {"tickets": len(theirs), **_messages(session, theirs, who)}
+    counts["raw messages"] = _receipts(session, theirs, others, who, needle)
     counts.update(_outbox(session, theirs, others, who, needle))
     phones = _phones(session, theirs, who)
     counts["calls"] = _calls(session, theirs, who)
@@ -94,13 +80,41 @@ def erase(session: Session, address: str, *, key: bytes, now: datetime) -> dict[
         conn.execute(update(Ticket.__table__).where(_T.id.in_(theirs)).values(subject="", requester_name=""))  # type: ignore[attr-defined]
         free = _E.ticket_id.in_(theirs) & _E.kind.in_(FREE_TEXT_EVENTS)
         conn.execute(update(Event.__table__).where(free).values(detail=""))  # type: ignore[attr-defined]
-    counts["addresses replaced"] = sum(replace_address(session, who, alias).values())
+    # Never mailed again: they leave the threads they were on (their tickets keep the pseudonym).
+    leave = delete(Participant.__table__).where(func.lower(_P.email) == who)  # type: ignore[attr-defined]
+    counts["thread memberships"] = conn.execute(leave).rowcount
+    counts["addresses replaced"] = sum(replace_address(session, who, pseudonym(who, key)).values())
     for phone in phones:  # their number, wherever a call's thread entry copied it
         replace_address(session, phone, "")
     if any(counts.values()):
         for ticket_id in theirs:
             threads.add_event(session, ticket_id, now, "erased", detail="personal data erased on request")
     return counts
+
+
+def _messages(session: Session, theirs: list[int], who: str) -> dict[str, int]:
+    """Everything on their tickets and what they wrote elsewhere: texts emptied, files deleted."""
+    mine = or_(_M.ticket_id.in_(theirs), func.lower(_M.from_addr) == who)
+    messages = _ids(session, select(_M.id).where(mine))
+    rows, files = drop_attachments(session, messages)
+    for chunk in _chunked(messages):
+        emptied = update(Message.__table__).where(_M.id.in_(chunk))  # type: ignore[attr-defined]
+        session.connection().execute(emptied.values(subject="", text="", html="", from_name=""))
+    return {"messages": len(messages), "attachments": rows, "attachment files": files}
+
+
+def _receipts(session: Session, theirs: list[int], others: list[int], who: str, needle: bytes) -> int:
+    """Raw mail of their tickets or from them, and any other naming them (tickets they are on,
+    mail of no ticket): bytes emptied; how many receipts lost bytes."""
+    receipts = _ids(session, select(_R.id).where(or_(_R.ticket_id.in_(theirs), func.lower(_R.sender) == who)))
+    maybe = select(_R.id, _B.data).where(_R.raw_sha256 == _B.sha256, _B.size > 0, _R.id.not_in(receipts or [0]))
+    maybe = maybe.where(or_(_R.ticket_id.in_(others or [0]), _R.ticket_id.is_(None)))
+    receipts += _mentions(session, maybe, needle)
+    removed = empty_raws(session, receipts)
+    for chunk in _chunked(receipts):
+        emptied = update(Receipt.__table__).where(_R.id.in_(chunk))  # type: ignore[attr-defined]
+        session.connection().execute(emptied.values(subject="", sender_name=""))
+    return removed
 
 
 def _chunked(ids: list[int], size: int = 500) -> Iterable[list[int]]:
