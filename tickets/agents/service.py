@@ -23,8 +23,7 @@ from tickets.models import Ticket
 from tickets.values import IncomingMessage, IngestAction, IngestResult, OutgoingEmail
 
 logger = logging.getLogger(__name__)
-UserFiles = mail.UserFiles
-__all__ = ["AgentPolicy", "AgentActionError", "UserFiles", "handle_agent_message", "notify_agents", "act"]
+__all__ = ["AgentPolicy", "AgentActionError", "handle_agent_message", "notify_agents", "act"]
 
 
 def handle_agent_message(

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from tickets import repository as repo
 from tickets import threads
 from tickets.agents import service as agent_service
-from tickets.agents.mail import AgentPolicy
+from tickets.agents.mail import AgentPolicy, UserFiles
 from tickets.ingest import bounces as bounce_service
 from tickets.ingest import rules, spool
 from tickets.mail_context import AckContext, Person, TicketView
@@ -191,11 +191,11 @@ def _thread(
 
 def _store_inbound(
     session: Session, ticket_id: int, msg: IncomingMessage, arrival: tuple[int, datetime]
-) -> agent_service.UserFiles:
+) -> UserFiles:
     """The user's message on its ticket, now; its files as stored, for the agents' notification."""
     receipt_id, arrived_at = arrival
     _, stored = threads.add_inbound_message(session, receipt_id, msg, ticket_id, arrived_at, kind=_kind_of(msg))
-    return agent_service.UserFiles.of(stored, msg.attachments)
+    return UserFiles.of(stored, msg.attachments)
 
 
 def _new_ticket(
