@@ -20,7 +20,8 @@ PDF = b"%PDF-1.4 justificante " * 100
 def _close(engine, ticket_id: int, at: datetime) -> None:  # type: ignore[no-untyped-def]
     with unit_of_work(engine) as session:
         table = Ticket.__table__  # type: ignore[attr-defined]
-        session.connection().execute(update(table).where(table.c.id == ticket_id).values(status="closed", updated_at=at))
+        closing = update(table).where(table.c.id == ticket_id).values(status="closed", updated_at=at)
+        session.connection().execute(closing)
 
 
 def _bytes_left(engine, ticket_id: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
