@@ -50,6 +50,9 @@ class AgentSettings(BaseModel):
     groups: list[AgentGroup] = []  # routing by category; none = every agent hears of every ticket
     assign: Literal["none", "round-robin"] = "none"  # round-robin: a new ticket goes to one member
     collision_minutes: float = Field(default=10.0, ge=0)  # 0 = no collision guard
+    # The user's files ride along with an agent's notification up to this many bytes in all;
+    # above it the notification lists them (sizes, and the command that writes each out).
+    attach_max_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
 
     @field_validator("authserv_id")
     @classmethod

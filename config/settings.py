@@ -16,6 +16,7 @@ from config.agents import AgentSettings, unknown_members
 from config.calendar import CalendarSettings
 from config.faq import FaqSettings
 from config.phone import PhoneSettings
+from config.retention import RetentionSettings
 from config.sla import SchedulerSettings, SlaSettings
 
 ENV_PREFIX = "VENTANILLA_"
@@ -145,6 +146,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = SchedulerSettings()
     logging: LoggingSettings = LoggingSettings()
     faq: FaqSettings = FaqSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @model_validator(mode="after")
     def _groups_of_agents(self) -> "Settings":

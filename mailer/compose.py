@@ -18,6 +18,7 @@ from email.utils import format_datetime, formataddr
 from typing import Protocol
 
 from config.settings import HelpdeskSettings
+from mailer.attachments import mixed_body
 from tickets.values import OutgoingEmail
 
 # Lines up to 998 octets (RFC 5322): a long Message-ID is never folded away from its header.
@@ -107,7 +108,8 @@ def compose_email(
     reply_to: str,
     now: datetime,
 ) -> bytes:
-    """The message as wire bytes (CRLF): multipart/alternative text + HTML, threaded.
+    """The message as wire bytes (CRLF): multipart/alternative text + HTML, threaded; inside a
+    multipart/mixed with the intent's attachments when it has some.
 
     Written directly rather than through the MIME classes and their generator (0.33 -> 0.05 ms a
     message, which matters at hundreds of acknowledgements and agent notices a second); the
@@ -137,18 +139,25 @@ def compose_email(
     language = getattr(rendered, "language", "") or intent.language
     if re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})?", language):
         headers.append(("Content-Language", language))
+    alternative = _alternative(rendered, boundary)
+    if intent.attachments:  # the text and HTML first, then the files (the mixed part has a boundary of its own)
+        mixed = f"=_ventanilla_{secrets.token_hex(12)}"
+        headers[0] = ("Content-Type", f'multipart/mixed; boundary="{mixed}"')
+        inner = [f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'.encode("ascii"), CRLF]
+        alternative = mixed_body([*inner, *alternative], intent.attachments, mixed)
+    return b"".join([*(_header_line(field, value) for field, value in headers), CRLF, *alternative])
+
+
+def _alternative(rendered: RenderedParts, boundary: str) -> list[bytes]:
+    """The body of the multipart/alternative: the text part, then the HTML."""
     delimiter = f"--{boundary}".encode()
-    return b"".join(
-        [
-            *(_header_line(field, value) for field, value in headers),
-            CRLF,
-            delimiter + CRLF,
-            *_text_part("plain", "quoted-printable", _quoted_printable(rendered.text)),
-            CRLF + delimiter + CRLF,
-            *_text_part("html", "base64", _base64(rendered.html)),
-            CRLF + delimiter + b"--" + CRLF,
-        ]
-    )
+    return [
+        delimiter + CRLF,
+        *_text_part("plain", "quoted-printable", _quoted_printable(rendered.text)),
+        CRLF + delimiter + CRLF,
+        *_text_part("html", "base64", _base64(rendered.html)),
+        CRLF + delimiter + b"--" + CRLF,
+    ]
 
 
 def _header_line(field: str, value: str) -> bytes:

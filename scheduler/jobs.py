@@ -2,7 +2,8 @@
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
@@ -12,6 +13,7 @@ from scheduler.locking import try_job_lock
 from tickets.mail_context import ReportContext
 from tickets.report.figures import display, previous_month
 from tickets.report.queries import monthly_report
+from tickets.retention.purge import purge
 from tickets.sla.closing import close_quiet_resolved
 from tickets.sla.digest import daily_digest
 from tickets.sla.sweep import SweepPolicy, SweepResult, sweep
@@ -80,3 +82,24 @@ def mail_monthly_report(app: UseCases, now: datetime, *, settings: Settings) -> 
     intents = app.run(work, now=now, mail=as_mail)
     logger.info("monthly report %s queued for %d supervisors", month, len(intents), extra={"action": "monthly"})
     return len(intents)
+
+
+def retention_cutoff(now: datetime, *, raw_days: int, zone: str) -> datetime:
+    """The start of the local day `raw_days` before today: tickets closed before it are purged."""
+    local = now.astimezone(ZoneInfo(zone))
+    day = local.date() - timedelta(days=raw_days)
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone))
+
+
+def run_retention(app: UseCases, *, now: datetime, raw_days: int, zone: str) -> dict[str, int]:
+    """`[retention] raw_days`: the daily purge of old closed tickets' raw mail and attachments."""
+    before = retention_cutoff(now, raw_days=raw_days, zone=zone)
+
+    def work(session: Session, at: datetime) -> dict[str, int]:
+        if not try_job_lock(session, "retention"):
+            return {}
+        return purge(session, before=before, now=at)
+
+    counts = app.run(work, now=now, mail=lambda _counts: ())
+    logger.info("retention: purged %s", counts, extra={"action": "retention"})
+    return counts

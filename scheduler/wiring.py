@@ -20,6 +20,7 @@ from scheduler.jobs import (
     mail_monthly_report,
     run_daily_digest,
     run_monthly_report,
+    run_retention,
     run_sla_sweep,
 )
 from tickets.clock import Clock
@@ -75,6 +76,8 @@ class SlaScheduler:
             CronTrigger(day=config.monthly_report_day, hour=m_hour, minute=m_minute, timezone=zone),
             id="monthly-report",
         )
+        if self._settings.retention.raw_days:  # daily, at a quiet hour of the service's zone
+            self.scheduler.add_job(self.retention_once, CronTrigger(hour=3, minute=30, timezone=zone), id="retention")
 
     async def sweep_once(self) -> SweepResult | None:
         """One sweep at the injected clock's now, off the event loop; errors are logged, not raised."""
@@ -100,6 +103,17 @@ class SlaScheduler:
             await asyncio.to_thread(run_monthly_report, self._app, now=now, hook=self._monthly_report)
         except Exception:
             logger.exception("monthly report failed", extra={"action": "monthly"})
+
+    async def retention_once(self) -> dict[str, int] | None:
+        """The daily purge of `[retention] raw_days`; errors are logged, not raised."""
+        now, settings = self._clock.now(), self._settings
+        try:
+            return await asyncio.to_thread(
+                run_retention, self._app, now=now, raw_days=settings.retention.raw_days, zone=settings.calendar.timezone
+            )
+        except Exception:
+            logger.exception("retention purge failed", extra={"action": "retention"})
+        return None
 
     def start(self) -> None:
         """Start the jobs; call from inside the running event loop."""

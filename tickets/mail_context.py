@@ -97,6 +97,17 @@ class EarlierTicket:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AttachmentView:
+    """A file the user sent, as an agent is told of it (`size_text`: "1.2 MB")."""
+
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    size_text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentNotificationContext:
     """A user's message, a note, an escalation or an assignment, told to an agent or supervisor."""
 
@@ -108,6 +119,11 @@ class AgentNotificationContext:
     commands: tuple[str, ...]
     suggested: tuple[FaqLink, ...] = ()  # FAQ entries the acknowledgement already sent the user
     history: tuple[EarlierTicket, ...] = ()  # the requester's last tickets before this one, newest first
+    # The user's files; attached to the mail when `attachments_attached`, else listed with the
+    # command that writes them out (over `[agents] attach_max_bytes` in all).
+    attachments: tuple[AttachmentView, ...] = ()
+    attachments_attached: bool = False
+    attach_max_text: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

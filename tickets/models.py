@@ -101,6 +101,7 @@ class Receipt(SQLModel, table=True):
         Index("ix_receipt_msgid_sha", "message_id", "raw_sha256"),
         Index("ix_receipt_status_next", "status", "next_attempt_at"),
         Index("ix_receipt_arrived", "arrived_at"),
+        Index("ix_receipt_raw_sha256", "raw_sha256"),
     )
     id: int | None = Field(default=None, primary_key=True)
     mailbox: str = Field(max_length=200)
@@ -155,7 +156,7 @@ class AttachmentRow(SQLModel, table=True):
     filename: str = Field(default="", max_length=255)
     content_type: str = Field(default="application/octet-stream", max_length=255)
     size: int = 0
-    sha256: str = Field(max_length=64, foreign_key="blob.sha256")
+    sha256: str = Field(max_length=64, foreign_key="blob.sha256", index=True)
 
 
 class Event(SQLModel, table=True):

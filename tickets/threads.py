@@ -7,7 +7,6 @@ References needs them), so a reply later in the same batch sees the ticket's peo
 """
 
 import functools
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,8 +15,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from tickets import search
+from tickets.attachments import StoredAttachment, store_attachments
 from tickets.inserts import insert_ignore, insert_ignore_rows, insert_row, insert_rows
-from tickets.models import AttachmentRow, Blob, Event, Message, Participant, SearchText, Ticket
+from tickets.models import Event, Message, Participant, SearchText, Ticket
 from tickets.values import IncomingMessage
 
 # Messages whose words are searched (`tickets list --search`): what people wrote, never our robots'.
@@ -148,25 +148,15 @@ def add_inbound(
     *,
     kind: str,
     buffer: ThreadBuffer | None = None,
-) -> None:
-    """A received message on its ticket, with its attachments (bytes stored once, by SHA-256);
-    one without attachments waits in `buffer`, when given (its row id is needed by none)."""
+) -> tuple[StoredAttachment, ...]:
+    """A received message on its ticket, with its attachments (bytes stored once, by SHA-256;
+    given back as stored: their ids are what agents are told). One without attachments waits in
+    `buffer`, when given (its row id is needed by none)."""
     values = _inbound_row(receipt_id, msg, ticket_id, arrived_at, kind)
     if buffer is not None and not msg.attachments:
         buffer.messages.append(values)
-        return
-    message_row = add_message(session, values)
-    for attachment in msg.attachments:
-        sha = hashlib.sha256(attachment.data).hexdigest()
-        insert_ignore(session, Blob, {"sha256": sha, "size": len(attachment.data), "data": attachment.data})
-        row = {
-            "message_id": message_row,
-            "filename": attachment.filename[:255],
-            "content_type": attachment.content_type[:255],
-            "size": len(attachment.data),
-            "sha256": sha,
-        }
-        insert_row(session, AttachmentRow, row)
+        return ()
+    return store_attachments(session, add_message(session, values), msg.attachments)
 
 
 def _inbound_row(

@@ -76,6 +76,7 @@ class OutgoingEmail:
     references: tuple[str, ...] = ()
     reply_to: str = ""  # "" = the helpdesk address; an agent's gets their signed reply address
     context: MailContext  # what the template of `kind` prints (tickets.mail_context)
+    attachments: tuple[Attachment, ...] = ()  # files the message carries (composed as multipart/mixed)
 
     def __post_init__(self) -> None:
         expected = CONTEXT_OF_KIND.get(self.kind)

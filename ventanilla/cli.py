@@ -17,12 +17,14 @@ from tickets.errors import DatabaseUnavailableError
 from ventanilla import (
     agent_cli,
     agents_cli,
+    attachments_cli,
     check_cli,
     faq_cli,
     mail_cli,
     outbox_cli,
     phone_cli,
     report_cli,
+    retention_cli,
     sla_cli,
     tickets_cli,
 )
@@ -40,6 +42,7 @@ app = typer.Typer(
     help="Ventanilla: a helpdesk email ticketing worker.", no_args_is_help=True, pretty_exceptions_enable=False
 )
 agent_cli.register(tickets_cli.app)
+attachments_cli.register(tickets_cli.app)
 app.add_typer(tickets_cli.app, name="tickets")
 app.add_typer(sla_cli.app, name="sla")
 app.add_typer(outbox_cli.app, name="outbox")
@@ -49,6 +52,7 @@ report_cli.register(app)
 mail_cli.register(app)
 app.add_typer(faq_cli.app, name="faq")
 agents_cli.register(app)
+retention_cli.register(app)
 console = Console(stderr=True)
 logger = logging.getLogger("ventanilla")
 

@@ -111,6 +111,9 @@ def show(
         data = mail_log.raw_of(session, receipt)
         events = mail_log.events_caused(session, receipt)
     if raw:
+        if receipt.size and not data:
+            errors.print(f"received message {receipt_id}: its raw bytes were removed (purge or erasure)", markup=False)
+            raise typer.Exit(1)
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return

@@ -131,8 +131,10 @@ def print_ticket(
     messages: list[Message],
     events: list[Event],
     zone: ZoneInfo,
+    attachments: dict[int, list[str]] | None = None,
 ) -> None:
-    """One ticket for a person: facts, earlier tickets, the thread, the history; nothing as markup."""
+    """One ticket for a person: facts, earlier tickets, the thread (each message's attachments
+    under it), the history; nothing as markup."""
     due = long_time(ticket.response_due_at, zone)
     facts = [
         ("ticket", f"#{ticket.id} {ticket.subject}"),
@@ -158,6 +160,8 @@ def print_ticket(
         if m.subject:
             console.print(Text(m.subject, style="bold"))
         console.print(Text(m.text.strip()[:MAX_TEXT]))
+        for line in (attachments or {}).get(m.id or 0, []):
+            console.print(Text(line), overflow="ellipsis", no_wrap=True, crop=True)
     history = Table(title=f"History (times in {zone.key})", expand=True)
     for column in ("at", "event", "by", "detail"):
         history.add_column(column, overflow="fold")

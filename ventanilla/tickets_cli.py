@@ -13,6 +13,7 @@ from tickets.ingest import mail_log
 from tickets.ingest.mail_log import MailFilter
 from tickets.listing import PRIORITIES, STATUSES, TicketFilter, earlier_tickets, list_tickets
 from tickets.models import Ticket
+from ventanilla.attachments_cli import attachment_lines, attachments_json
 from ventanilla.context import AppContext
 from ventanilla.mail_cli import mail_row
 from ventanilla.tables import long_time, one_of, parse_when, shown_line
@@ -92,15 +93,17 @@ def show_ticket(
         earlier = earlier_tickets(session, ticket, limit=HISTORY)
         messages = repo.ticket_messages(session, number)
         events = repo.ticket_events(session, number)
+        files = attachments_json(session, [m.id for m in messages if m.id is not None])
     if as_json:
         data = ticket_summary(ticket) | {
             "history": history_json(earlier),
-            "messages": [message_json(m) for m in messages],
+            "messages": [message_json(m) | {"attachments": files.get(m.id or 0, [])} for m in messages],
             "events": [event_json(e) for e in events],
         }
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    print_ticket(console, ticket, earlier, messages, events, app_ctx.zone)
+    lines = {message_id: attachment_lines(found) for message_id, found in files.items()}
+    print_ticket(console, ticket, earlier, messages, events, app_ctx.zone, attachments=lines)
 
 
 QUARANTINE_FIELDS = ("id", "mailbox", "uid", "size", "arrived_at", "reason", "from", "from_name", "subject")

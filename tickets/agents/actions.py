@@ -7,7 +7,7 @@ it as an internal note, or does nothing more. The CLI functions (`reply`, `note`
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlmodel import Session
@@ -17,11 +17,12 @@ from tickets.agents import collisions, group_assign, macros, mail
 from tickets.agents.commands import ParsedReply, parse_commands
 from tickets.agents.mail import AgentPolicy
 from tickets.agents.routing import told_on_escalation
+from tickets.attachments import store_attachments
 from tickets.ingest import rules
 from tickets.mail_context import MessageView
 from tickets.models import Ticket
 from tickets.sla.policy import retarget_cycle, start_cycle
-from tickets.values import OutgoingEmail
+from tickets.values import Attachment, OutgoingEmail
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +32,20 @@ class AgentActionError(ValueError):
 
 
 def store_message(
-    session: Session, ticket_id: int, *, kind: str, sender: str, text: str, message_id: str, at: datetime
-) -> None:
+    session: Session,
+    ticket_id: int,
+    *,
+    kind: str,
+    sender: str,
+    text: str,
+    message_id: str,
+    at: datetime,
+    attachments: tuple[Attachment, ...] = (),
+) -> int:
     values = {"direction": "in", "kind": kind, "from_addr": sender, "message_id": message_id[:1000], "text": text}
-    threads.add_message(session, {"ticket_id": ticket_id, **values, "created_at": at})
+    row = threads.add_message(session, {"ticket_id": ticket_id, **values, "created_at": at})
+    store_attachments(session, row, attachments)
+    return row
 
 
 def act(
@@ -51,8 +62,10 @@ def act(
     agent_name: str = "",
     html_only: bool = False,
     thread: Sequence[str] | None = None,
+    attachments: tuple[Attachment, ...] = (),
 ) -> tuple[OutgoingEmail, ...]:
-    """Apply an authenticated agent's text: commands on top, then relay, note, or nothing.
+    """Apply an authenticated agent's text: commands on top, then relay (with the files the agent
+    attached), note (the files kept on it), or nothing.
 
     Commands are read only from a plain-text part: with `html_only`, command lines refuse the
     whole message instead of being applied or relayed. `thread`: the Message-IDs an emailed
@@ -78,10 +91,11 @@ def act(
     outgoing = list(_apply_fields(session, ticket, parsed, agent, key, now, policy))
     status = parsed.status
     if parsed.is_note:
-        outgoing += _note(session, ticket, parsed, agent, key, message_id, when, now, policy)
+        outgoing += _note(session, ticket, parsed, agent, key, message_id, when, now, policy, attachments)
     elif parsed.body.strip():
         name = agent_name or policy.names.get(agent, "")
-        outgoing.append(_relay(session, ticket, parsed.body, agent, name, key, message_id, when, now, policy))
+        sent = Sent(body=parsed.body, agent=agent, name=name, key=key, message_id=message_id, files=attachments)
+        outgoing.append(_relay(session, ticket, sent, when, now, policy))
         status = status or "pending"
     elif not parsed.commands:
         threads.add_event(session, ticket.id, now, "agent-empty", actor=agent, detail="nothing above the quoted text")
@@ -175,22 +189,32 @@ def assign_to(
     ]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sent:
+    """What an agent's reply relays: its text, who wrote it, and the files they attached."""
+
+    body: str
+    agent: str
+    name: str
+    key: str
+    message_id: str
+    files: tuple[Attachment, ...] = ()
+
+
 def _relay(
-    session: Session,
-    ticket: Ticket,
-    body: str,
-    agent: str,
-    agent_name: str,
-    key: str,
-    message_id: str,
-    when: datetime,
-    now: datetime,
-    policy: AgentPolicy,
+    session: Session, ticket: Ticket, sent: Sent, when: datetime, now: datetime, policy: AgentPolicy
 ) -> OutgoingEmail:
-    """Send the answer to the user, record it, and stop this cycle's response clock."""
+    """Send the answer (and its files) to the user, record it, and stop this cycle's response clock."""
     assert ticket.id is not None
-    intent = mail.agent_reply(session, ticket, text=body, agent_name=agent_name, key=mail.digest(key), policy=policy)
-    store_message(session, ticket.id, kind="agent", sender=agent, text=body, message_id=message_id, at=when)
+    agent = sent.agent
+    intent = mail.agent_reply(
+        session, ticket, text=sent.body, agent_name=sent.name, key=mail.digest(sent.key), policy=policy,
+        attachments=sent.files,
+    )
+    store_message(
+        session, ticket.id, kind="agent", sender=agent, text=sent.body, message_id=sent.message_id, at=when,
+        attachments=sent.files,
+    )
     threads.add_event(session, ticket.id, now, "agent-reply", actor=agent, detail=", ".join(intent.to))
     if ticket.first_answered_at is None or ticket.first_answered_at < ticket.cycle_started_at:
         hours = (when - ticket.cycle_started_at).total_seconds() / 3600
@@ -213,12 +237,16 @@ def _note(
     when: datetime,
     now: datetime,
     policy: AgentPolicy,
+    attachments: tuple[Attachment, ...] = (),
 ) -> list[OutgoingEmail]:
-    """An internal note: stored, other agents told, the user gets nothing."""
+    """An internal note (its files kept on it): stored, other agents told, the user gets nothing."""
     assert ticket.id is not None
     command = parsed.named("note")
     text = "\n".join(part for part in ((command.argument if command else ""), parsed.body) if part).strip()
-    store_message(session, ticket.id, kind="note", sender=agent, text=text, message_id=message_id, at=when)
+    store_message(
+        session, ticket.id, kind="note", sender=agent, text=text, message_id=message_id, at=when,
+        attachments=attachments,
+    )
     threads.add_event(session, ticket.id, now, "note", actor=agent)
     message = MessageView(sender=agent, name="", text=text)
     return [

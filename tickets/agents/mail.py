@@ -15,12 +15,14 @@ from tickets.agents import tokens
 from tickets.agents.commands import HELP
 from tickets.agents.macros import MacroBook
 from tickets.agents.routing import Group, Routing
+from tickets.attachments import StoredAttachment, human_size
 from tickets.ingest import rules
 from tickets.listing import earlier_tickets
 from tickets.mail_context import (
     AgentNotificationContext,
     AgentReplyContext,
     AgentView,
+    AttachmentView,
     CommandErrorContext,
     CommandView,
     EarlierTicket,
@@ -32,7 +34,7 @@ from tickets.mail_context import (
 )
 from tickets.models import Ticket
 from tickets.sla.policy import SlaPolicy, display_hours
-from tickets.values import OutgoingEmail
+from tickets.values import Attachment, OutgoingEmail
 
 THREAD_KINDS = frozenset({"user", "ack", "agent_reply", "phone_followup"})  # what the user's thread holds
 MAX_REFERENCES = 10
@@ -55,6 +57,7 @@ class AgentPolicy:
     names: dict[str, str] = field(default_factory=dict)  # agent address -> display name (optional)
     routing: Routing = Routing()  # groups, round-robin, collision guard
     macros: MacroBook | None = None  # canned replies (`#macro NAME`); None = none configured
+    attach_max_bytes: int = 10 * 1024 * 1024  # the user's files ride along up to this total
 
     def is_agent(self, email: str) -> bool:
         return bool(email) and email.lower() in self.agents
@@ -96,7 +99,30 @@ def agent_policy(
         sla=sla,
         routing=routing_of(section),
         macros=macros,
+        attach_max_bytes=section.attach_max_bytes,
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserFiles:
+    """The files of a user's message as stored (ids for the command) and their bytes."""
+
+    views: tuple[AttachmentView, ...] = ()
+    data: tuple[Attachment, ...] = ()
+
+    @classmethod
+    def of(cls, stored: Sequence[StoredAttachment], data: Sequence[Attachment]) -> "UserFiles":
+        views = tuple(
+            AttachmentView(
+                id=s.id, filename=s.filename, content_type=s.content_type, size=s.size, size_text=human_size(s.size)
+            )
+            for s in stored
+        )
+        return cls(views=views, data=tuple(data))
+
+    def fits(self, max_bytes: int) -> bool:
+        """Attach them all (nothing to attach, or the total within the limit)."""
+        return sum(v.size for v in self.views) <= max_bytes and len(self.data) == len(self.views)
 
 
 def sla_view(ticket: Ticket, now: datetime, sla: SlaPolicy) -> SlaView:
@@ -160,9 +186,12 @@ def notification(
     policy: AgentPolicy,
     thread: Sequence[str] = (),
     history: tuple[EarlierTicket, ...] = (),
+    files: UserFiles | None = None,
 ) -> OutgoingEmail:
-    """One agent_notification to one agent (or supervisor), with a Reply-To that carries its token."""
+    """One agent_notification to one agent (or supervisor), with a Reply-To that carries its token.
+    The user's `files` ride along up to `attach_max_bytes` in all, else they are listed."""
     assert ticket.id is not None
+    files = files or UserFiles()
     context = AgentNotificationContext(
         ticket=ticket_view(ticket),
         requester=requester_of(ticket),
@@ -171,6 +200,9 @@ def notification(
         sla=sla_view(ticket, now, policy.sla),
         commands=HELP,
         history=history,
+        attachments=files.views,
+        attachments_attached=files.fits(policy.attach_max_bytes),
+        attach_max_text=human_size(policy.attach_max_bytes),
     )
     reply_to = agent_reply_address(ticket, to, policy) if policy.is_agent(to) else ""
     ids = [m for m in thread if m][-MAX_REFERENCES:]
@@ -185,6 +217,7 @@ def notification(
         references=tuple(ids),
         reply_to=reply_to,
         context=context,
+        attachments=files.data if context.attachments_attached else (),
     )
 
 
@@ -253,13 +286,22 @@ def relay_recipients(session: Session, ticket: Ticket, policy: AgentPolicy) -> t
     found = [ticket.requester_email]
     if policy.relay_to_cc:
         found += sorted(repo.participants(session, [ticket.id]).get(ticket.id, set()))
+    found = [a for a in found if not a.endswith(".invalid") and not a.endswith("@invalid")]  # erased people
     return rules.not_own(found, policy.own_addresses | {policy.helpdesk_address})
 
 
 def agent_reply(
-    session: Session, ticket: Ticket, *, text: str, agent_name: str, key: str, policy: AgentPolicy
+    session: Session,
+    ticket: Ticket,
+    *,
+    text: str,
+    agent_name: str,
+    key: str,
+    policy: AgentPolicy,
+    attachments: tuple[Attachment, ...] = (),
 ) -> OutgoingEmail:
-    """The agent's answer, sent to the user from the support address, in the user's thread."""
+    """The agent's answer (and the files they attached), sent to the user from the support
+    address, in the user's thread."""
     assert ticket.id is not None
     parent, refs = user_thread(session, ticket.id)
     return OutgoingEmail(
@@ -276,4 +318,5 @@ def agent_reply(
             reply=ReplyView(text=text),
             agent=AgentView(name=agent_name),
         ),
+        attachments=attachments,
     )

@@ -75,6 +75,7 @@ def handle_agent_message(
         agent_name=msg.sender.name,
         html_only=html_only,
         thread=(*msg.in_reply_to, *msg.references),
+        attachments=msg.attachments,
     )
     if seen_by:
         outgoing = (
@@ -211,8 +212,9 @@ def notify_agents(
     event: str = "new",
     text: str | None = None,
     rows: ThreadBuffer | None = None,
+    files: mail.UserFiles | None = None,
 ) -> tuple[OutgoingEmail, ...]:
-    """Tell the agents a user's message concerns; each gets its own token.
+    """Tell the agents a user's message concerns (with its `files`, as stored); each gets its own token.
 
     A new ticket goes to its category's group (with round-robin: to the member it is given to),
     else to every agent; a later message to its agent, else its group, else every agent.
@@ -249,6 +251,7 @@ def notify_agents(
             policy=policy,
             thread=thread,
             history=history,
+            files=files,
         )
         for agent in recipients
     )

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from tickets import repository as repo
 from tickets import threads
 from tickets.agents import service as agent_service
-from tickets.agents.mail import AgentPolicy
+from tickets.agents.mail import AgentPolicy, UserFiles
 from tickets.faq import suggest as faq_suggest
 from tickets.ingest import bounces as bounce_service
 from tickets.ingest import rules, spool
@@ -84,7 +84,7 @@ def ingest(
     else:
         result = _decide(session, msg, arrived_at, now, policy, bounce_of, receipt_id, batch)
     _record(session, receipt_id, msg, result, now, batch, same)
-    if result.action in STORED_ON_THE_TICKET and result.ticket_id is not None:
+    if result.action == IngestAction.ATTACHED and result.ticket_id is not None:  # (the others store their own)
         rows = batch.rows if batch is not None else None
         threads.add_inbound(session, receipt_id, msg, result.ticket_id, arrived_at, kind=_kind_of(msg), buffer=rows)
     return result
@@ -118,7 +118,8 @@ def _record(
         batch.seen.setdefault(same, (receipt_id, result.ticket_id))
 
 
-STORED_ON_THE_TICKET = (IngestAction.TICKETED, IngestAction.FOLLOWUP, IngestAction.ATTACHED)
+# A new ticket or a follow-up stores its message before telling the agents (who get its files'
+# ids); an auto-reply kept on its ticket (ATTACHED) is stored by `ingest`.
 _RECEIPT_STATUS = {
     IngestAction.FOLLOWUP: "followup",
     IngestAction.ATTACHED: "followup",
@@ -179,8 +180,8 @@ def _decide(
             )
         return IngestResult(action=IngestAction.IGNORED, reason=f"{msg.auto}: {msg.auto_reason}")
     if decision.action == rules.ThreadAction.JOIN and decision.ticket_id is not None:
-        return _follow_up(session, decision.ticket_id, arrived_at, msg, now, policy, rows)
-    return _new_ticket(session, arrived_at, msg, now, policy, linked=decision, batch=batch)
+        return _follow_up(session, decision.ticket_id, (receipt_id, arrived_at), msg, now, policy, rows)
+    return _new_ticket(session, (receipt_id, arrived_at), msg, now, policy, linked=decision, batch=batch)
 
 
 def _thread(session: Session, msg: IncomingMessage, now: datetime, rows: ThreadBuffer | None) -> rules.ThreadDecision:
@@ -206,9 +207,19 @@ def _thread(session: Session, msg: IncomingMessage, now: datetime, rows: ThreadB
     return decision
 
 
+def _store_inbound(
+    session: Session, ticket_id: int, msg: IncomingMessage, arrival: tuple[int, datetime], rows: ThreadBuffer | None
+) -> UserFiles:
+    """The user's message on its ticket (one without files may wait in `rows`); its files as
+    stored, for the agents' notification."""
+    receipt_id, arrived_at = arrival
+    stored = threads.add_inbound(session, receipt_id, msg, ticket_id, arrived_at, kind=_kind_of(msg), buffer=rows)
+    return UserFiles.of(stored, msg.attachments)
+
+
 def _new_ticket(
     session: Session,
-    arrived_at: datetime,
+    arrival: tuple[int, datetime],
     msg: IncomingMessage,
     now: datetime,
     policy: IngestPolicy,
@@ -216,6 +227,7 @@ def _new_ticket(
     linked: rules.ThreadDecision,
     batch: IngestBatch | None,
 ) -> IngestResult:
+    arrived_at = arrival[1]
     body, language, category, priority = _classify(msg, policy)
     cycle = policy.sla.cycle(priority, number=1, start=arrived_at)
     facts = {
@@ -251,6 +263,7 @@ def _new_ticket(
     )
     context = _ack_context(ticket_id, facts, cycle, policy.sla, faq_suggest.links(found))
     outgoing = _acknowledgement(session, context, facts["language"], msg, now, policy, batch)
+    files = _store_inbound(session, ticket_id, msg, arrival, rows)
     suggested = faq_suggest.links(found) if outgoing else ()  # told to the agents only when the user got them
     if suggested:
         detail = faq_suggest.event_detail(found)
@@ -258,7 +271,9 @@ def _new_ticket(
     if policy.agents is not None:
         # A detached copy of the row just inserted: what the notifications read, without a SELECT.
         ticket = Ticket(id=ticket_id, **values)  # type: ignore[arg-type]  # the columns' values, of mixed types
-        notices = agent_service.notify_agents(session, ticket, msg, now, policy.agents, event="new", rows=rows)
+        notices = agent_service.notify_agents(
+            session, ticket, msg, now, policy.agents, event="new", rows=rows, files=files
+        )
         outgoing += faq_suggest.with_suggested(notices, suggested)
     return IngestResult(action=IngestAction.TICKETED, ticket_id=ticket_id, reason=linked.reason, outgoing=outgoing)
 
@@ -337,12 +352,13 @@ def _ack_context(
 def _follow_up(
     session: Session,
     ticket_id: int,
-    arrived_at: datetime,
+    arrival: tuple[int, datetime],
     msg: IncomingMessage,
     now: datetime,
     policy: IngestPolicy,
     rows: ThreadBuffer | None,
 ) -> IngestResult:
+    arrived_at = arrival[1]
     ticket = session.get(Ticket, ticket_id)
     assert ticket is not None
     if rules.reopens(ticket.status):
@@ -353,9 +369,10 @@ def _follow_up(
     ticket.updated_at = now
     session.add(ticket)
     threads.add_event(session, ticket_id, now, "user-message", actor=msg.sender.email, buffer=rows)
+    files = _store_inbound(session, ticket_id, msg, arrival, rows)
     outgoing: tuple[OutgoingEmail, ...] = ()
     if policy.agents is not None:
         outgoing = agent_service.notify_agents(
-            session, ticket, msg, now, policy.agents, event="followup", text=msg.reply_text or msg.text
+            session, ticket, msg, now, policy.agents, event="followup", text=msg.reply_text or msg.text, files=files
         )
     return IngestResult(action=IngestAction.FOLLOWUP, ticket_id=ticket_id, outgoing=outgoing)
