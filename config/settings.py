@@ -15,6 +15,7 @@ from config.agents import AgentSettings
 from config.calendar import CalendarSettings
 from config.phone import PhoneSettings
 from config.sla import SchedulerSettings, SlaSettings
+from config.web import WebSettings
 
 ENV_PREFIX = "VENTANILLA_"
 DEFAULT_TOML = Path(__file__).with_name("default.toml")
@@ -136,6 +137,7 @@ class Settings(BaseSettings):
     sla: SlaSettings = SlaSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     logging: LoggingSettings = LoggingSettings()
+    web: WebSettings = WebSettings()
 
     @classmethod
     def settings_customise_sources(
