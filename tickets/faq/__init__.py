@@ -1,0 +1,1 @@
+"""The FAQ: entries read from a folder of Markdown files, and the matcher that suggests them."""
