@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from config.agents import AgentSettings
 from config.calendar import CalendarSettings
+from config.faq import FaqSettings
 from config.phone import PhoneSettings
 from config.sla import SchedulerSettings, SlaSettings
 from config.web import WebSettings
@@ -138,6 +139,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = SchedulerSettings()
     logging: LoggingSettings = LoggingSettings()
     web: WebSettings = WebSettings()
+    faq: FaqSettings = FaqSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,5 +1,6 @@
 """What the form needs of the FAQ matcher: `suggest(text, lang, limit)` giving titled links."""
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -17,16 +18,16 @@ class FaqSuggestion(Protocol):
 class Suggester(Protocol):
     """The FAQ matcher's interface (tickets.faq.match.FaqIndex)."""
 
-    def suggest(self, text: str, lang: str, limit: int = 3) -> "list[FaqSuggestion]": ...
+    def suggest(self, text: str, lang: str, limit: int = 3) -> Sequence[FaqSuggestion]: ...
 
 
 class NoFaq:
     """No FAQ configured: no suggestions (the form works the same)."""
 
-    def suggest(self, text: str, lang: str, limit: int = 3) -> "list[FaqSuggestion]":
+    def suggest(self, text: str, lang: str, limit: int = 3) -> Sequence[FaqSuggestion]:
         return []
 
 
-def as_json(suggestions: "list[FaqSuggestion]") -> list[dict[str, object]]:
+def as_json(suggestions: Sequence[FaqSuggestion]) -> list[dict[str, object]]:
     """What GET /faq/suggest answers: [{title, url, score}]."""
     return [{"title": s.title, "url": s.url, "score": round(float(s.score), 4)} for s in suggestions]

@@ -5,11 +5,14 @@ import contextlib
 import logging
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from config.settings import ConfigError, Settings
+from tickets.faq.entries import load_faq
+from tickets.faq.match import FaqIndex
 from tickets.web.csrf import CsrfKey
 from ventanilla.app import App
 from ventanilla.web.app import WebParts, build_web_app
@@ -28,8 +31,15 @@ class EmbeddedServer(uvicorn.Server):
 
 
 def load_suggester(settings: Settings) -> Suggester:
-    """The FAQ matcher when `[faq] path` names a file, else no suggestions."""
-    return NoFaq()
+    """The FAQ matcher over `[faq] path`, else no suggestions; an entry that does not load is
+    logged (one line) and left out."""
+    if not settings.faq.path:
+        return NoFaq()
+    entries, problems = load_faq(Path(settings.faq.path))
+    for problem in problems:
+        logger.warning("faq: %s", problem.line())
+    logger.info("faq: %d entries for the web form's suggestions", len(entries))
+    return FaqIndex.build(entries)
 
 
 def make_web_parts(app: App, faq: Suggester | None = None) -> WebParts:
