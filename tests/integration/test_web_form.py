@@ -245,6 +245,9 @@ def test_faq_suggestions_as_json(web) -> None:  # type: ignore[no-untyped-def]
     assert [i["url"] for i in english][:1] == ["https://ventanilla.example/faq/renew"]
     assert client.get("/faq/suggest", params={"q": "", "lang": "es"}).json() == []
     assert client.get("/faq/suggest", params={"q": "zzz qqq", "lang": "es"}).json() == []
+    # An English page, a question written in Spanish: the Spanish entries answer it.
+    spanish = client.get("/faq/suggest", params={"q": "mi certificado ha caducado, ¿cómo lo renuevo?", "lang": "en"})
+    assert [i["url"] for i in spanish.json()][:1] == ["https://ventanilla.example/faq/renovar"]
 
 
 def test_the_script_and_the_stylesheet_are_served_with_their_types(web) -> None:  # type: ignore[no-untyped-def]

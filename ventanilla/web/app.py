@@ -3,7 +3,9 @@
 import asyncio
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
@@ -14,11 +16,12 @@ from starlette.routing import Route
 from config.settings import Settings
 from tickets.clock import Clock
 from tickets.errors import DatabaseUnavailableError
+from tickets.ingest.rules import detect_language
 from tickets.web.csrf import MAX_AGE, CsrfError, CsrfKey
 from tickets.web.form import Attachment, FormInput, validate
 from tickets.web.spam import spam_reason
 from ventanilla.web.desk import Client, Outcome, WebDesk, min_fill
-from ventanilla.web.faq import NoFaq, Suggester, as_json
+from ventanilla.web.faq import FaqSuggestion, NoFaq, Suggester, as_json
 from ventanilla.web.pages import STATIC_TYPES, form_page, message_page, static_file
 from ventanilla.web.security import SecurityHeaders
 from ventanilla.web.texts import LANGUAGES, TEXTS, pick_language, size_words
@@ -48,6 +51,7 @@ def build_web_app(parts: WebParts) -> SecurityHeaders:
         Route("/", _post, methods=["POST"]),
         Route("/faq/suggest", _suggest, methods=["GET"]),
         Route("/static/{name}", _static, methods=["GET"]),
+        Route("/favicon.ico", _no_icon, methods=["GET"]),
     ]
     app = Starlette(routes=routes)
     app.state.parts = parts
@@ -66,15 +70,23 @@ def _lang(request: Request, parts: WebParts) -> str:
 
 
 def _render_form(
-    request: Request, parts: WebParts, lang: str, *, form: dict[str, str], errors: dict[str, str], status: int
+    request: Request,
+    parts: WebParts,
+    lang: str,
+    *,
+    form: dict[str, str],
+    errors: dict[str, str],
+    status: int,
+    issued: datetime | None = None,
 ) -> Response:
+    """The form; after errors, its token keeps the first page's time (correcting a field is no bot's speed)."""
     nonce = request.cookies.get(COOKIE, "")
     if not nonce or len(nonce) > 64 or not nonce.replace("-", "").replace("_", "").isalnum():
         nonce = secrets.token_urlsafe(18)
     html = form_page(
         lang=lang,
         helpdesk_name=parts.settings.helpdesk.name,
-        csrf_token=parts.key.issue(nonce, parts.clock.now()),
+        csrf_token=parts.key.issue(nonce, issued or parts.clock.now()),
         form=form,
         errors=errors,
         categories=tuple(c.name for c in parts.settings.helpdesk.categories),
@@ -174,7 +186,7 @@ async def _post(request: Request) -> Response:
         submission, errors = validate(form, categories=categories, max_attachment_bytes=web.max_attachment_bytes)
         if submission is None:
             kept = {f: getattr(form, f) for f in ("name", "email", "subject", "message", "category")}
-            return _render_form(request, parts, lang, form=kept, errors=errors, status=422)
+            return _render_form(request, parts, lang, form=kept, errors=errors, status=422, issued=issued)
         outcome = await asyncio.to_thread(parts.desk.submit, submission, client, lang)
     except DatabaseUnavailableError:
         logger.error("web form: the database is unavailable; submission refused (503)")
@@ -188,8 +200,21 @@ async def _suggest(request: Request) -> Response:
     lang = request.query_params.get("lang", "")
     if lang not in LANGUAGES:
         lang = parts.settings.helpdesk.language
-    found = await asyncio.to_thread(parts.faq.suggest, text, lang, 3) if text.strip() else []
+    found = await asyncio.to_thread(_suggestions, parts.faq, text, lang) if text.strip() else []
     return JSONResponse(as_json(found), headers={"cache-control": "no-store"})
+
+
+def _suggestions(faq: Suggester, text: str, lang: str) -> Sequence[FaqSuggestion]:
+    """In the page's language; none there, in the language the text is written in."""
+    found = faq.suggest(text, lang, 3)
+    written_in = detect_language(text, lang)
+    if not found and written_in != lang:
+        found = faq.suggest(text, written_in, 3)
+    return found
+
+
+async def _no_icon(request: Request) -> Response:
+    return Response(status_code=204)
 
 
 async def _static(request: Request) -> Response:
