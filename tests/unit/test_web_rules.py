@@ -198,3 +198,41 @@ def test_the_submission_is_mail_from_the_user_to_support_with_a_trace() -> None:
 
 def test_quiet_windows_become_spans_for_the_sentence() -> None:
     assert quiet_spans(("08:00–10:30", "18:00–19:00")) == (("08:00", "10:30"), ("18:00", "19:00"))
+
+
+@pytest.mark.parametrize("listen", ["8080", "localhost", "127.0.0.1:99999", "127.0.0.1:0", "a b:80"])
+def test_listen_must_be_host_and_port(listen: str) -> None:
+    from pydantic import ValidationError
+
+    from config.web import WebSettings
+
+    with pytest.raises(ValidationError):
+        WebSettings(listen=listen)
+
+
+def test_listen_and_the_forms_address() -> None:
+    from config.web import WebSettings
+
+    assert WebSettings().listen == ""  # off unless set
+    assert WebSettings(listen="127.0.0.1:8080").url() == "http://127.0.0.1:8080/"
+    assert WebSettings(listen="[::1]:8081").host_port() == ("::1", 8081)
+    assert WebSettings(listen="[::1]:8081").url() == "http://[::1]:8081/"
+    assert WebSettings(listen="0.0.0.0:80", public_url="https://ayuda.example/").url() == "https://ayuda.example/"
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        ("es", "Para esperar menos, llame entre 08:00 y 10:30 o entre 18:00 y 19:00."),
+        ("en", "To wait less, call between 08:00 and 10:30 or between 18:00 and 19:00."),
+    ],
+)
+def test_the_quiet_hours_sentence_in_each_language(lang: str, expected: str) -> None:
+    from mailer.templating import TemplateRenderer
+    from tests.samples import sample_values
+
+    values = {**sample_values("ack", NOW), "quiet_hours": (("08:00", "10:30"), ("18:00", "19:00"))}
+    rendered = TemplateRenderer("", lang).render("ack", lang, values)
+    assert expected in rendered.text and expected in rendered.html
+    del values["quiet_hours"]
+    assert "10:30" not in TemplateRenderer("", lang).render("ack", lang, values).text
