@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 from config.settings import Settings
 from mailer.webform import WebMail, compose_web_mail, web_message_id
 from tickets.db import unit_of_work
-from tickets.errors import DatabaseUnavailableError
 from tickets.values import IngestAction
 from tickets.web.caps import Caps, admit
 from tickets.web.csrf import CsrfKey
 from tickets.web.form import Submission
 from tickets.web.spam import WEB_MAILBOX, record_spam
 from ventanilla.app import App
+from ventanilla.pipeline.process import NOT_THE_MESSAGES_FAULT
 from ventanilla.spooling import incoming_of, spool_raw
 from ventanilla.wiring import make_ingestor
 
@@ -100,7 +100,7 @@ class WebDesk:
             receipt = spool_raw(self._ingestor, WEB_MAILBOX, raw, now)
             try:
                 result = self._ingestor.process_batch([receipt])[0]
-            except DatabaseUnavailableError:
+            except NOT_THE_MESSAGES_FAULT:  # committed in the spool: the worker processes it
                 logger.warning("web form: receipt %s spooled, processing waits for the worker", receipt.id)
                 return Outcome(receipt_id=receipt.id)
         ticket = result.ticket_id if result.action == IngestAction.TICKETED else None
