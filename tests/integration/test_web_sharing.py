@@ -46,3 +46,15 @@ def test_a_ticket_number_in_the_subject_never_joins_someone_elses_ticket(web, cl
             select(Message).where(Message.ticket_id == int(reference), Message.direction == "in")
         ).all()
     assert [m.from_addr for m in on_first] == ["ana@example.org"]
+
+
+def test_concurrent_submissions_never_pass_the_cap(web, clock: FakeClock, engine: Engine) -> None:  # type: ignore[no-untyped-def] # noqa: F811
+    """Eight submissions for one address at once, through two workers: exactly the cap gets in."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = [web(per_email_per_hour=3, per_ip_per_hour=100) for _ in range(2)]
+    forms = [(client, filled(page_and_token(client, clock))) for client in workers for _ in range(4)]
+    with ThreadPoolExecutor(8) as pool:
+        statuses = sorted(pool.map(lambda job: job[0].post("/", data=job[1]).status_code, forms))
+    assert statuses == [200] * 3 + [429] * 5
+    assert counts(engine)["receipts"] == 3
