@@ -63,7 +63,8 @@ class AckContext:
     response_hours: float  # the ticket's response target in SLA hours (working hours on the business clock)
     response_due_at: datetime  # when it falls due, in the service's time zone
     working_hours: bool  # the target counts opening hours only (sla.clock = "business")
-    faq: tuple[FaqLink, ...] = ()
+    faq: tuple[FaqLink, ...] = ()  # FAQ entries that may answer the question (tickets.faq)
+    revocation_first: bool = False  # a revocation request: the 24/7 revocation line comes first
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,6 +96,7 @@ class AgentNotificationContext:
     message: MessageView
     sla: SlaView
     commands: tuple[str, ...]
+    suggested: tuple[FaqLink, ...] = ()  # FAQ entries the acknowledgement already sent the user
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

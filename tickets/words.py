@@ -42,7 +42,7 @@ _STOP_ES = frozenset(
     sobre solo son su sus tambien tan tanto te tengo tiene tienen todo todos tu tus un una uno unos usted
     ustedes y ya yo gracias saludos dias tardes noches favor cordial atentamente estimados estimado
     buenas quisiera queria querria necesito ayuda consulta pregunta problema hacer hago hecho pasa
-    ocurre sale cosa ahora hoy ayer vez veces
+    ocurre cosa ahora hoy ayer vez veces da dar quiero quieres puedo podria podrian pueden saber
     """.split()
 )
 _STOP_EN = frozenset(
@@ -52,7 +52,7 @@ _STOP_EN = frozenset(
     just me more most my no not now of off on once only or other our out over own please same she should
     so some such than thanks thank that the their them then there these they this those to too under
     until up very was we were what when where which while who why will with would you your yours dear
-    regards best kind sir madam help need question problem issue get got today yesterday
+    regards best kind sir madam help need question problem issue today yesterday like want know
     """.split()
 )
 STOP_WORDS = {"es": _STOP_ES, "en": _STOP_EN}
@@ -87,13 +87,18 @@ def stem(word: str, language: str) -> str:
 def terms(text: str, language: str) -> list[str]:
     """The stems of a text's words that are not stop words, in order: what matchers compare."""
     stop = STOP_WORDS.get(language, _STOP_ES)
-    return [stem(w, language) for w in words(text) if w not in stop]
+    return [_sound(stem(w, language), language) for w in words(text) if w not in stop]
+
+
+def _sound(term: str, language: str) -> str:
+    """Spanish writers mix up b and v ("renobar"): one letter for both, on either side."""
+    return term.replace("v", "b") if language != "en" else term
 
 
 def phrase(keyword: str, language: str) -> tuple[str, ...]:
     """A keyword or multi-word phrase as a sequence of terms (stop words out, as in `terms`)."""
     found = terms(keyword, language)
-    return tuple(found) if found else tuple(stem(w, language) for w in words(keyword))
+    return tuple(found) if found else tuple(_sound(stem(w, language), language) for w in words(keyword))
 
 
 def contains_phrase(haystack: Iterable[str] | list[str], needle: tuple[str, ...]) -> bool:

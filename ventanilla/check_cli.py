@@ -71,6 +71,25 @@ def _outbound(app_ctx: AppContext) -> str:
     return f"smtp {outbound.host}:{outbound.port} ({outbound.security}) accepted the connection"
 
 
+def _faq(app_ctx: AppContext) -> int:
+    """The FAQ folder: its entries, and one warning line per file that does not parse (the worker skips
+    them); 1 when the folder itself is missing."""
+    from ventanilla.faq import check_faq
+
+    checked = check_faq(app_ctx.settings)
+    if checked is None:
+        console.print("[green]ok[/green]   faq: off ([faq] path is empty)", highlight=False)
+        return 0
+    count, problems = checked
+    if count == 0 and len(problems) == 1 and problems[0].message == "not a folder":
+        console.print(f"[red]fail[/red] faq: {problems[0].line()}", highlight=False)
+        return 1
+    console.print(f"[green]ok[/green]   faq: {count} entries from {app_ctx.settings.faq.path}", highlight=False)
+    for problem in problems:
+        console.print(f"[yellow]warn[/yellow] faq: skipped {problem.line()}", highlight=False, soft_wrap=True)
+    return 0
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def check(ctx: typer.Context) -> None:
@@ -91,5 +110,6 @@ def register(app: typer.Typer) -> None:
             except Exception as exc:  # report every failure, then exit non-zero
                 failed += 1
                 console.print(f"[red]fail[/red] {name}: {type(exc).__name__}: {exc}", highlight=False)
+        failed += _faq(app_ctx)
         if failed:
             raise typer.Exit(1)

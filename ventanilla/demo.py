@@ -31,6 +31,7 @@ from ventanilla.tickets_cli import tickets_table
 from ventanilla.wiring import make_drainer, make_poller
 
 MARKER = ".ventanilla-demo"
+DEMO_FAQ = DEFAULT_TOML.parent / "faq-demo"
 console = Console()
 
 
@@ -42,6 +43,8 @@ def write_demo_config(directory: Path) -> Path:
     text = text.replace('path = "var/outbox"', f'path = "{directory / "outbox"}"')
     # The demo's own secret, new for every run (a fixed one would be public).
     text = text.replace("[helpdesk]\n", f'[helpdesk]\nsecret = "{generate_secret()}"\n', 1)
+    # A small FAQ shipped for the demo: acknowledgements suggest its answers.
+    text += f'\n[faq]\npath = "{DEMO_FAQ}"\n'
     path = directory / "ventanilla.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -175,6 +178,7 @@ def _show(settings: Settings, engine, directory: Path, config: Path) -> None:  #
     for e in events:
         history.add_row(f"{e.at:%H:%M}", e.kind, escape(e.actor), escape(e.detail[:80]))
     console.print(history)
+    _show_faq(engine, len(tickets))
     _show_ack(Path(settings.outbound.path))
     console.print(
         Panel.fit(
@@ -186,6 +190,21 @@ def _show(settings: Settings, engine, directory: Path, config: Path) -> None:  #
             title="Files the demo wrote",
         )
     )
+
+
+def _show_faq(engine, count: int) -> None:  # type: ignore[no-untyped-def]
+    """What each acknowledgement suggested from the FAQ (the tickets' faq-suggested events)."""
+    table = Table(title=escape(f"FAQ answers suggested in the acknowledgements ([faq] path = {DEMO_FAQ.name})"))
+    for column in ("ticket", "category", "entries suggested (score)"):
+        table.add_column(column, overflow="fold")
+    with read_only(engine) as session:
+        for number in range(1, count + 1):
+            ticket = session.get(Ticket, number)
+            category = ticket.category if ticket is not None else ""
+            details = [e.detail for e in repo.ticket_events(session, number) if e.kind == "faq-suggested"]
+            none = "none: the 24/7 revocation line comes first" if category == "revocation" else "-"
+            table.add_row(f"#{number}", category, escape("; ".join(details)) or none)
+    console.print(table)
 
 
 def _show_ack(outbox: Path) -> None:

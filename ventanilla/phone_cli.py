@@ -34,7 +34,7 @@ def phone_settings(settings: Settings) -> PhoneSettings:
 
 def phone_policy(settings: Settings) -> phone.PhonePolicy:
     return phone.PhonePolicy(
-        ingest=ingest_policy(settings),
+        ingest=ingest_policy(settings, with_faq=False),  # calls get no acknowledgement
         timezone=settings.calendar.timezone,
         missed_call_email=phone_settings(settings).missed_call_email,
     )

@@ -15,6 +15,7 @@ from tickets.ingest.rules import CategoryRuleSpec
 from tickets.ingest.service import IngestPolicy
 from tickets.sla.policy import SlaPolicy
 from ventanilla.app import App
+from ventanilla.faq import faq_policy
 from ventanilla.pipeline.intake import Poller, PollLimits
 from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.pipeline.process import Ingestor
@@ -30,7 +31,8 @@ def agents_policy(settings: Settings, sla: SlaPolicy | None = None) -> AgentPoli
     return agent_policy(settings.helpdesk, settings.agents, sla=sla or sla_policy(settings))
 
 
-def ingest_policy(settings: Settings) -> IngestPolicy:
+def ingest_policy(settings: Settings, *, with_faq: bool = True) -> IngestPolicy:
+    """The ingest decisions' settings; `with_faq` reads and indexes the FAQ folder (once per caller)."""
     helpdesk = settings.helpdesk
     sla = sla_policy(settings)
     return IngestPolicy(
@@ -43,6 +45,7 @@ def ingest_policy(settings: Settings) -> IngestPolicy:
         acks_per_hour=settings.outbound.acks_per_sender_per_hour,
         sla=sla,
         agents=agents_policy(settings, sla),
+        faq=faq_policy(settings) if with_faq else None,  # read once here: the worker's Ingestor keeps it
     )
 
 

@@ -49,6 +49,12 @@ def test_demo_runs_and_leaves_a_database_to_explore(tmp_path) -> None:
         assert ack["Auto-Submitted"] and ack["Message-ID"]
         assert "[#" in str(ack["Subject"])
     assert any(f"[#{web_ticket[1]}]" in str(a["Subject"]) and "lucia.romero@" in str(a["To"]) for a in acks)
+    # The demo's FAQ (config/faq-demo): suggestions in an ack, shown; a revocation gets the 24/7 line first.
+    assert "Quizá le ayude:" in result.stdout and "https://ayuda.ca-ejemplo.es/faq/codigo-no-valido" in result.stdout
+    texts = {str(a["To"]): a.get_body(preferencelist=("plain",)).get_content() for a in acks}  # type: ignore[union-attr]
+    revoked = next(text for to, text in texts.items() if "jordi.puig" in to)
+    assert "Quizá le ayude:" not in revoked and revoked.index("24 horas") < revoked.index("Hemos recibido")
+    assert sum("Quizá le ayude:" in t or "These answers may help:" in t for t in texts.values()) >= 3
 
     # The config it wrote works for going on: a ticket shows with its thread.
     shown = ventanilla("-c", config, "tickets", "show", str(urgent[0]["id"]), "--json", cwd=tmp_path)

@@ -51,7 +51,8 @@ def test_detect_language(text: str, expected: str) -> None:
 
 def test_categorise_folds_accents_and_case() -> None:
     spec = (rules.CategoryRuleSpec(name="revocation", keywords=("revocación",), priority="urgent"),)
-    assert rules.categorise("Quiero la REVOCACION de mi certificado", spec) == ("revocation", "urgent")
+    assert rules.categorise("", spec, subject="Quiero la REVOCACION de mi certificado") == ("revocation", "urgent")
+    assert rules.categorise("Quiero la REVOCACION de mi certificado", spec) == ("revocation", "normal")  # body only
     assert rules.categorise("otra cosa", spec) == ("general", "normal")
 
 

@@ -20,7 +20,7 @@ LANGS = ("es", "en")
 _FENCE = "+++"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # the interface the web form relies on (no slots: vars() works)
 class FaqEntry:
     id: str
     title: str
@@ -30,7 +30,7 @@ class FaqEntry:
     body: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # the interface the web form relies on (no slots: vars() works)
 class FaqProblem:
     path: str
     message: str

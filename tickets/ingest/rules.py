@@ -1,12 +1,12 @@
 """Pure decisions about inbound mail: threading, language, category, acknowledgements (SLA: tickets.sla.policy)."""
 
-import functools
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tickets.ingest.categories import CategoryRuleSpec as CategoryRuleSpec  # re-exported for callers
+from tickets.ingest.categories import categorise as categorise
 from tickets.values import IncomingMessage
 
 TICKET_REF = re.compile(r"\[#(\d{1,12})\]")
@@ -61,13 +61,6 @@ _EN = {
     "dear",
     "of",
 }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CategoryRuleSpec:
-    name: str
-    keywords: tuple[str, ...]
-    priority: str = "normal"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,16 +121,6 @@ def _candidates(
     yield from ((f, "subject") for f in by_subject)
 
 
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    if decomposed.isascii():  # nothing to strip: skip the loop over every character
-        return decomposed
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-_fold_keyword = functools.lru_cache(maxsize=4096)(_fold)
-
-
 def detect_language(text: str, default: str) -> str:
     """'es' or 'en' by counting common words; the default when unsure."""
     words = re.findall(r"[a-záéíóúñü]+", text[:4000].lower())
@@ -146,15 +129,6 @@ def detect_language(text: str, default: str) -> str:
     if es == en:
         return default
     return "es" if es > en else "en"
-
-
-def categorise(text: str, rules: Sequence[CategoryRuleSpec]) -> tuple[str, str]:
-    """(category, priority) of the first rule whose keyword occurs in the text."""
-    folded = _fold(text)
-    for rule in rules:
-        if any(_fold_keyword(k) in folded for k in rule.keywords):
-            return rule.name, rule.priority
-    return "general", "normal"
 
 
 def mailbox_of(address: str) -> str:

@@ -12,9 +12,10 @@ from tickets import repository as repo
 from tickets import threads
 from tickets.agents import service as agent_service
 from tickets.agents.mail import AgentPolicy
+from tickets.faq import suggest as faq_suggest
 from tickets.ingest import bounces as bounce_service
 from tickets.ingest import rules, spool
-from tickets.mail_context import AckContext, Person, TicketView
+from tickets.mail_context import AckContext, FaqLink, Person, TicketView
 from tickets.models import Ticket
 from tickets.sla.policy import Cycle, SlaPolicy, start_cycle
 from tickets.threads import ThreadBuffer
@@ -44,6 +45,7 @@ class IngestPolicy:
     categories: tuple[rules.CategoryRuleSpec, ...] = ()
     acks_per_hour: int = 5
     agents: AgentPolicy | None = None  # when set, agents work by email (tokens, commands, relay)
+    faq: faq_suggest.FaqPolicy | None = None  # when set, acknowledgements suggest FAQ entries
 
 
 def ingest(
@@ -197,14 +199,13 @@ def _new_ticket(
     linked: rules.ThreadDecision,
     batch: IngestBatch | None,
 ) -> IngestResult:
-    text = f"{msg.subject}\n{msg.text}"
-    category, priority = rules.categorise(text, policy.categories)
+    body, language, category, priority = _classify(msg, policy)
     cycle = policy.sla.cycle(priority, number=1, start=arrived_at)
     facts = {
         "status": "open",
         "priority": priority,
         "category": category,
-        "language": rules.detect_language(text, policy.default_language),
+        "language": language,
         "requester_email": msg.sender.email,
         "requester_name": msg.sender.name[:500],
         "subject": msg.subject,
@@ -228,13 +229,29 @@ def _new_ticket(
     if linked_id:
         detail += f"; follows closed ticket #{linked_id}"
     threads.add_event(session, ticket_id, now, "created", actor=msg.sender.email, detail=detail, buffer=rows)
-    context = _ack_context(ticket_id, facts, cycle, policy.sla)
+    found = faq_suggest.suggestions_for(
+        policy.faq, subject=msg.subject, text=body, language=language, category=category
+    )
+    context = _ack_context(ticket_id, facts, cycle, policy.sla, faq_suggest.links(found))
     outgoing = _acknowledgement(session, context, facts["language"], msg, now, policy, batch)
+    suggested = faq_suggest.links(found) if outgoing else ()  # told to the agents only when the user got them
+    if suggested:
+        detail = faq_suggest.event_detail(found)
+        threads.add_event(session, ticket_id, now, faq_suggest.EVENT, detail=detail, buffer=rows)
     if policy.agents is not None:
         # A detached copy of the row just inserted: what the notifications read, without a SELECT.
         ticket = Ticket(id=ticket_id, **values)  # type: ignore[arg-type]  # the columns' values, of mixed types
-        outgoing += agent_service.notify_agents(session, ticket, msg, now, policy.agents, event="new")
+        notices = agent_service.notify_agents(session, ticket, msg, now, policy.agents, event="new")
+        outgoing += faq_suggest.with_suggested(notices, suggested)
     return IngestResult(action=IngestAction.TICKETED, ticket_id=ticket_id, reason=linked.reason, outgoing=outgoing)
+
+
+def _classify(msg: IncomingMessage, policy: IngestPolicy) -> tuple[str, str, str, str]:
+    """The user's own text (no quoted history, no signature), its language, category and priority."""
+    body = msg.reply_text or msg.text
+    language = rules.detect_language(f"{msg.subject}\n{msg.text}", policy.default_language)
+    category, priority = rules.categorise(body, policy.categories, subject=msg.subject, language=language)
+    return body, language, category, priority
 
 
 def _acknowledgement(
@@ -277,8 +294,10 @@ def _acknowledgement(
     return (intent,)
 
 
-def _ack_context(ticket_id: int, facts: Mapping[str, str], cycle: Cycle, sla: SlaPolicy) -> AckContext:
-    """The reference, and the ticket's own response target as the user reads it."""
+def _ack_context(
+    ticket_id: int, facts: Mapping[str, str], cycle: Cycle, sla: SlaPolicy, links: tuple[FaqLink, ...] = ()
+) -> AckContext:
+    """The reference, the ticket's own response target as the user reads it, and FAQ entries that may help."""
     promise = sla.promise(facts["priority"], response_due=cycle.response_due_at)
     return AckContext(
         ticket=TicketView(
@@ -293,6 +312,8 @@ def _ack_context(ticket_id: int, facts: Mapping[str, str], cycle: Cycle, sla: Sl
         response_hours=promise.hours,
         response_due_at=promise.due_at,
         working_hours=promise.working_hours,
+        faq=links,
+        revocation_first=facts["category"] == faq_suggest.REVOCATION,
     )
 
 

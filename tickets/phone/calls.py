@@ -186,10 +186,11 @@ def _ticket_for(session: Session, call: CallRecord, now: datetime, policy: Phone
 def _new_ticket(session: Session, call: CallRecord, now: datetime, policy: PhonePolicy) -> Ticket:
     """A ticket whose response clock starts with the call (a missed call waits for us)."""
     rules_ = policy.ingest
-    category, priority = rules.categorise(call.summary, rules_.categories)
+    language = rules.detect_language(call.summary, rules_.default_language) if call.summary else rules_.default_language
+    # The summary is the agent's one line about the call: weighed as a subject.
+    category, priority = rules.categorise("", rules_.categories, subject=call.summary, language=language)
     if call.line == "revocation" and category == "general":
         category, priority = "revocation", "urgent"
-    language = rules.detect_language(call.summary, rules_.default_language) if call.summary else rules_.default_language
     cycle = rules_.sla.cycle(priority, number=1, start=call.started_at)
     ticket_id = threads.insert_ticket(
         session,

@@ -5,16 +5,15 @@ import contextlib
 import logging
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from config.settings import ConfigError, Settings
 from tickets.faq.entries import load_faq
-from tickets.faq.match import FaqIndex
 from tickets.web.csrf import CsrfKey
 from ventanilla.app import App
+from ventanilla.faq import build_index, faq_folder
 from ventanilla.web.app import WebParts, build_web_app
 from ventanilla.web.desk import WebDesk
 from ventanilla.web.faq import NoFaq, Suggester
@@ -33,13 +32,14 @@ class EmbeddedServer(uvicorn.Server):
 def load_suggester(settings: Settings) -> Suggester:
     """The FAQ matcher over `[faq] path`, else no suggestions; an entry that does not load is
     logged (one line) and left out."""
-    if not settings.faq.path:
+    folder = faq_folder(settings)
+    if folder is None:
         return NoFaq()
-    entries, problems = load_faq(Path(settings.faq.path))
+    entries, problems = load_faq(folder)
     for problem in problems:
-        logger.warning("faq: %s", problem.line())
-    logger.info("faq: %d entries for the web form's suggestions", len(entries))
-    return FaqIndex.build(entries)
+        logger.warning("FAQ file skipped: %s", problem.line(), extra={"action": "faq", "reason": problem.message})
+    logger.info("web form: %d FAQ entries to suggest from", len(entries))
+    return build_index(settings, entries)  # the acknowledgement's thresholds ([faq] min_score, relative)
 
 
 def make_web_parts(app: App, faq: Suggester | None = None) -> WebParts:
