@@ -33,7 +33,12 @@ def web(make_settings: Callable[..., Settings], db_url: str, engine: Engine, clo
     def make(acks_per_hour: int = 5, **web_settings: Any) -> TestClient:
         settings = make_settings(db_url=db_url, web=WebSettings(**web_settings))
         helpdesk = settings.helpdesk.model_copy(
-            update={"categories": [CategoryRule(name="renewal", keywords=["renovar"])]}
+            update={
+                "categories": [
+                    CategoryRule(name="renewal", keywords=["renovar"]),
+                    CategoryRule(name="billing", keywords=["factura"]),
+                ]
+            }
         )
         outbound = OutboundSettings(kind="file", path=str(tmp_path / "sent"), acks_per_sender_per_hour=acks_per_hour)
         faq = settings.faq.model_copy(update={"path": str(write_faq(tmp_path / "faq"))})

@@ -9,7 +9,7 @@ from tests.integration.test_web_form import page_and_token, web  # noqa: F401 (t
 from tests.webhelpers import counts, filled
 from tickets.clock import FakeClock
 from tickets.db import read_only
-from tickets.models import Message, Ticket
+from tickets.models import Event, Message, Ticket
 
 
 def test_workers_sharing_a_database_share_the_caps(web, clock: FakeClock, engine: Engine) -> None:  # type: ignore[no-untyped-def] # noqa: F811
@@ -58,3 +58,16 @@ def test_concurrent_submissions_never_pass_the_cap(web, clock: FakeClock, engine
         statuses = sorted(pool.map(lambda job: job[0].post("/", data=job[1]).status_code, forms))
     assert statuses == [200] * 3 + [429] * 5
     assert counts(engine)["receipts"] == 3
+
+
+def test_the_chosen_topic_is_the_tickets_when_the_rules_find_none(web, clock: FakeClock, engine: Engine) -> None:  # type: ignore[no-untyped-def] # noqa: F811
+    client = web()
+    plain = "Necesito ayuda con una gestión que no sé cómo hacer en la sede electrónica."
+    chosen = client.post("/", data=filled(page_and_token(client, clock), message=plain, subject="", category="billing"))
+    ruled = client.post("/", data=filled(page_and_token(client, clock), email="b@example.org", category="billing"))
+    first, second = (int(re.search(r"\[#(\d+)\]", a.text)[1]) for a in (chosen, ruled))  # type: ignore[index]
+    with read_only(engine) as session:
+        assert session.get(Ticket, first).category == "billing"  # type: ignore[union-attr]
+        assert session.get(Ticket, second).category == "renewal"  # type: ignore[union-attr]  # the rules win
+        events = session.scalars(select(Event).where(Event.ticket_id == first, Event.kind == "category")).all()
+    assert [(e.actor, e.detail) for e in events] == [("web-form", "general -> billing")]

@@ -17,6 +17,7 @@ from mailer.webform import WebMail, compose_web_mail, web_message_id
 from tickets.db import unit_of_work
 from tickets.values import IngestAction
 from tickets.web.caps import Caps, admit
+from tickets.web.category import apply_chosen_category
 from tickets.web.csrf import CsrfKey
 from tickets.web.form import Submission
 from tickets.web.spam import WEB_MAILBOX, record_spam
@@ -104,6 +105,9 @@ class WebDesk:
                 logger.warning("web form: receipt %s spooled, processing waits for the worker", receipt.id)
                 return Outcome(receipt_id=receipt.id)
         ticket = result.ticket_id if result.action == IngestAction.TICKETED else None
+        if ticket is not None and submission.category:
+            with unit_of_work(self._app.engine) as session:
+                apply_chosen_category(session, ticket, submission.category, now)
         logger.info("web form: ticket #%s (receipt %s)", ticket, receipt.id, extra={"ticket": ticket})
         return Outcome(ticket_id=ticket, receipt_id=receipt.id)
 
