@@ -34,8 +34,7 @@ def _need(condition: bool, why: str) -> None:
         pytest.skip(why)
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
+def _chromium(tmp_path: Path, *, javascript: bool = True) -> Any:
     _need(Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), "Debian's chromium and chromium-driver")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -55,8 +54,16 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(argument)
+    if not javascript:
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
+    return driver
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    driver = _chromium(tmp_path)
     try:
         yield driver
     finally:
@@ -89,14 +96,8 @@ def screenshot(driver: Any, width: int, folder: Path) -> Path:
     return path
 
 
-def test_a_citizen_finds_a_suggestion_submits_and_is_acknowledged(  # type: ignore[no-untyped-def]
-    tmp_path: Path, smtp_sink: SmtpSink, worker_factory, browser
-) -> None:
-    _need(AXE.exists(), f"axe-core ({AXE}: npm ci --prefix tests/tools)")
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
-
+def _worker(tmp_path: Path, smtp_sink: SmtpSink, worker_factory) -> str:  # type: ignore[no-untyped-def]
+    """`ventanilla run` serving the form on a free port; its address."""
     port = unused_port()
     base = f"http://127.0.0.1:{port}/"
     config = write_config(
@@ -111,6 +112,18 @@ def test_a_citizen_finds_a_suggestion_submits_and_is_acknowledged(  # type: igno
     )
     worker = worker_factory(config, tmp_path)
     wait_for_form(base, worker.proc, worker.output)
+    return base
+
+
+def test_a_citizen_finds_a_suggestion_submits_and_is_acknowledged(  # type: ignore[no-untyped-def]
+    tmp_path: Path, smtp_sink: SmtpSink, worker_factory, browser
+) -> None:
+    _need(AXE.exists(), f"axe-core ({AXE}: npm ci --prefix tests/tools)")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base = _worker(tmp_path, smtp_sink, worker_factory)
     artefacts = Path(os.environ.get("VENTANILLA_ARTEFACTS", tmp_path / "artefacts"))
     artefacts.mkdir(parents=True, exist_ok=True)
     driver, wait = browser, WebDriverWait(browser, 15)
@@ -160,3 +173,27 @@ def test_a_citizen_finds_a_suggestion_submits_and_is_acknowledged(  # type: igno
     if os.environ.get("VENTANILLA_DOCS_SCREENSHOTS"):  # refresh the README's copies
         for shot in shots:
             shutil.copy(shot, Path(__file__).resolve().parents[2] / "docs" / shot.name)
+
+
+def test_without_javascript_the_form_works_and_shows_no_suggestion_box(  # type: ignore[no-untyped-def]
+    tmp_path: Path, smtp_sink: SmtpSink, worker_factory
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base = _worker(tmp_path, smtp_sink, worker_factory)
+    driver = _chromium(tmp_path, javascript=False)
+    try:
+        emulate(driver, 360)
+        driver.get(base + "?lang=en")
+        loaded = time.monotonic()
+        assert not driver.find_element(By.ID, "faq").is_displayed()
+        driver.find_element(By.ID, "email").send_keys("noscript@example.org")
+        driver.find_element(By.ID, "message").send_keys("My certificate does not appear in my browser.")
+        time.sleep(max(0.0, 3.2 - (time.monotonic() - loaded)))
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        reference = WebDriverWait(driver, 15).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".reference")))
+        assert re.fullmatch(r"\[#\d+\]", reference.text)
+    finally:
+        driver.quit()

@@ -10,7 +10,11 @@ import templates as packaged_templates
 from ventanilla.web.texts import TEXTS, size_words
 
 TEMPLATES = Path(packaged_templates.__file__).parent
-STATIC_TYPES = {"form.css": "text/css; charset=utf-8", "suggest.js": "text/javascript; charset=utf-8"}
+STATIC_TYPES = {
+    "form.css": "text/css; charset=utf-8",
+    "noscript.css": "text/css; charset=utf-8",
+    "suggest.js": "text/javascript; charset=utf-8",
+}
 FIELDS = ("name", "email", "subject", "message", "category", "attachment")
 
 
