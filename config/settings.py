@@ -18,6 +18,7 @@ from config.faq import FaqSettings
 from config.phone import PhoneSettings
 from config.retention import RetentionSettings
 from config.sla import SchedulerSettings, SlaSettings
+from config.web import WebSettings
 
 ENV_PREFIX = "VENTANILLA_"
 DEFAULT_TOML = Path(__file__).with_name("default.toml")
@@ -145,6 +146,7 @@ class Settings(BaseSettings):
     sla: SlaSettings = SlaSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     logging: LoggingSettings = LoggingSettings()
+    web: WebSettings = WebSettings()
     faq: FaqSettings = FaqSettings()
     retention: RetentionSettings = RetentionSettings()
 

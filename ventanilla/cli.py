@@ -1,7 +1,6 @@
 """The `ventanilla` command line."""
 
 import asyncio
-import hashlib
 import logging
 import sys
 from importlib.metadata import version as package_version
@@ -27,6 +26,7 @@ from ventanilla import (
     retention_cli,
     sla_cli,
     tickets_cli,
+    web_cli,
 )
 from ventanilla.context import AppContext
 from ventanilla.logs import setup_logging
@@ -50,6 +50,7 @@ check_cli.register(app)
 app.add_typer(phone_cli.app, name="phone")
 report_cli.register(app)
 mail_cli.register(app)
+web_cli.register(app)
 app.add_typer(faq_cli.app, name="faq")
 agents_cli.register(app)
 retention_cli.register(app)
@@ -154,19 +155,15 @@ def _read_message(app_ctx: AppContext) -> bytes:
 
 
 def _spool(app_ctx: AppContext, mailbox: str, raw: bytes) -> tuple["Ingestor", "Spooled"]:
-    from mailer.maildir import uid_of
-    from tickets.ingest.spool import Incoming
+    from ventanilla.spooling import spool_raw
     from ventanilla.wiring import make_ingestor
 
     try:
         app_ctx.prepare_database()
     except Exception as exc:  # an unreachable database surfaces here first
         raise DatabaseUnavailableError(str(exc)) from exc
-    uid = uid_of(hashlib.sha256(raw).hexdigest())
-    incoming = Incoming(uid=uid, raw=raw, arrived_at=app_ctx.clock.now(), size=len(raw))
     ingestor = make_ingestor(app_ctx.app)
-    (receipt,) = ingestor.receive(mailbox, 0, [incoming])
-    return ingestor, receipt
+    return ingestor, spool_raw(ingestor, mailbox, raw, app_ctx.clock.now())
 
 
 def _process_spooled(ingestor: "Ingestor", receipt: "Spooled") -> str:

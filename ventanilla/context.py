@@ -79,6 +79,10 @@ class AppContext:
         upgrade(self.engine)
         return ensure_secret(self.settings, self.engine, self.clock.now())
 
+    def override_settings(self, settings: Settings) -> None:
+        """Settings changed by a command's options (before anything was built from them)."""
+        self._loaded = (settings, self.settings_source)
+
     def close(self) -> None:
         """Release database connections (called when the command ends)."""
         if "engine" in self.__dict__:

@@ -25,6 +25,7 @@ from tickets.models import Ticket
 from ventanilla import demo_story
 from ventanilla.app import App
 from ventanilla.demo_mail import first_wave, second_wave
+from ventanilla.demo_web import run_web_demo
 from ventanilla.secret import generate_secret
 from ventanilla.ticket_view import tickets_table
 from ventanilla.wiring import make_drainer, make_poller
@@ -88,6 +89,8 @@ def run_demo(directory: Path) -> None:
     )
     _agent_round_trip(settings, engine, clock, start)
     _phone(settings, engine, clock, start)
+    run_web_demo(settings, engine, clock, config, console)
+    asyncio.run(make_drainer(settings, engine, clock).run_once())  # Lucía's acknowledgement
     _show(settings, engine, directory, config)
     _sla(settings, engine, clock, start)
     _report(settings, engine, clock)

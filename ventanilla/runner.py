@@ -68,8 +68,13 @@ async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
     )
     with stop_on_signals(stop):
         scheduler.start()
+        tasks = [lambda s: loop.run(s, progress), drainer.run]
+        if settings.web.listen:
+            from ventanilla.web.server import serve_web
+
+            tasks.append(lambda s: serve_web(app, s))  # the web form, in this event loop
         try:
-            await run_tasks([lambda s: loop.run(s, progress), drainer.run], stop)
+            await run_tasks(tasks, stop)
         finally:
             scheduler.shutdown()
     logger.info("worker stopped")

@@ -60,8 +60,9 @@ def make_source(settings: Settings) -> MailSource:
     return MaildirSource(settings.inbox)
 
 
-def make_ingestor(app: App) -> Ingestor:
-    """Processing as the worker does it: the app's outbox (its batch writer) and its sender's wake-up."""
+def make_ingestor(app: App, *, parse_processes: int | None = None) -> Ingestor:
+    """Processing as the worker does it: the app's outbox (its batch writer) and its sender's wake-up.
+    (`parse_processes` overrides `[inbox] parse_processes`: the web form parses in its own thread.)"""
     settings = app.settings
     return Ingestor(
         app.engine,
@@ -72,7 +73,7 @@ def make_ingestor(app: App) -> Ingestor:
         clock=app.clock,
         verp_secret=settings.helpdesk.secret.get_secret_value(),
         max_attempts=settings.limits.max_attempts,
-        parse_processes=settings.inbox.parse_processes,
+        parse_processes=settings.inbox.parse_processes if parse_processes is None else parse_processes,
         parse_seconds=settings.limits.parse_seconds,
         batch_size=settings.inbox.batch_size,
         on_committed=app.wake,

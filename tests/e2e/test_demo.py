@@ -1,6 +1,7 @@
 """`ventanilla demo`: the newcomer's first command, with no server at all."""
 
 import json
+import re
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -18,6 +19,10 @@ def test_demo_runs_and_leaves_a_database_to_explore(tmp_path) -> None:
     assert "Tickets in the demo database" in result.stdout
     assert "urgent" in result.stdout and "Files the demo wrote" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+    # The web form: its address, and Lucía's question through it became a ticket, acknowledged.
+    assert re.search(r"the web form at http://127\.0\.0\.1:\d+/", result.stdout)
+    web_ticket = re.search(r"the page shows her ticket \[#(\d+)\]", result.stdout)
+    assert web_ticket, result.stdout[-3000:]
 
     config = directory / "ventanilla.toml"
     listed = ventanilla("-c", config, "tickets", "list", "--json", cwd=tmp_path)
@@ -43,6 +48,7 @@ def test_demo_runs_and_leaves_a_database_to_explore(tmp_path) -> None:
     for ack in acks:
         assert ack["Auto-Submitted"] and ack["Message-ID"]
         assert "[#" in str(ack["Subject"])
+    assert any(f"[#{web_ticket[1]}]" in str(a["Subject"]) and "lucia.romero@" in str(a["To"]) for a in acks)
     # The demo's FAQ (config/faq-demo): suggestions in an ack, shown; a revocation gets the 24/7 line first.
     assert "Quizá le ayude:" in result.stdout and "https://ayuda.ca-ejemplo.es/faq/codigo-no-valido" in result.stdout
     texts = {str(a["To"]): a.get_body(preferencelist=("plain",)).get_content() for a in acks}  # type: ignore[union-attr]

@@ -8,6 +8,7 @@ import tickets.instance  # noqa: F401
 import tickets.models  # noqa: F401
 import tickets.phone.models  # noqa: F401
 import tickets.sla.models  # noqa: F401
+import tickets.web.models  # noqa: F401
 
 target_metadata = SQLModel.metadata
 

@@ -276,3 +276,6 @@ def _categories(session: Session, start: datetime, end: datetime) -> tuple[tuple
     rows = [(str(c), int(n)) for c, n in session.execute(query)]
     return tuple(sorted(rows, key=lambda r: (-r[1], r[0])))
 
+
+
+call_slots = _slots  # the acknowledgement's quiet hours read them too (tickets.report.quiet)

@@ -14,6 +14,7 @@ from mailer.templating import TemplateRenderer
 from tickets import threads
 from tickets.mail_context import template_values
 from tickets.outbox.writer import RenderedMail, write_outbox
+from tickets.report.quiet import quiet_hours, quiet_spans
 from tickets.sla.calendar import service_lines
 from tickets.values import OutgoingEmail
 
@@ -28,6 +29,8 @@ class OutgoingQueue:
         self._renderer = renderer or TemplateRenderer(settings.templates.path, settings.helpdesk.language)
         self._lines_at: datetime | None = None
         self._lines_cache: Mapping[str, object] = {}
+        self._quiet_at: tuple[int, ...] = ()
+        self._quiet_cache: tuple[tuple[str, str], ...] = ()
 
     def context(self, intent: OutgoingEmail, now: datetime) -> dict[str, object]:
         """What the template of `intent` sees: the helpdesk, the phone lines now, the intent's own context."""
@@ -45,13 +48,23 @@ class OutgoingQueue:
             self._lines_at, self._lines_cache = minute, service_lines(self._settings.calendar, minute)
         return self._lines_cache
 
-    def draft(self, intent: OutgoingEmail, now: datetime) -> Draft:
+    def _quiet(self, session: Session, now: datetime) -> tuple[tuple[str, str], ...]:
+        """The quietest hours to call (last month's call log), read again at most once an hour."""
+        hour = (now.year, now.month, now.day, now.hour)
+        if self._quiet_at != hour:
+            windows = quiet_hours(session, now=now, timezone=self._settings.calendar.timezone)
+            self._quiet_at, self._quiet_cache = hour, quiet_spans(windows)
+        return self._quiet_cache
+
+    def draft(self, intent: OutgoingEmail, now: datetime, session: Session | None = None) -> Draft:
         values = self.context(intent, now)
+        if intent.kind == "ack" and session is not None:
+            values["quiet_hours"] = self._quiet(session, now)
         return new_draft(intent, values=values, helpdesk=self._settings.helpdesk, reply_to=intent.reply_to, now=now)
 
     def __call__(self, session: Session, intent: OutgoingEmail, now: datetime) -> None:
         """Render, compose and write to the outbox at once, in the caller's transaction."""
-        draft = self.draft(intent, now)
+        draft = self.draft(intent, now, session)
         try:
             written: Written | Unsendable = write(draft, renderer=self._renderer, helpdesk=self._settings.helpdesk)
         except HeaderValueError as exc:
@@ -89,7 +102,7 @@ class OutgoingBatch:
         self._writing: list[tuple[list[Draft], Callable[[], list[Written | Unsendable]]]] = []
 
     def add(self, session: Session, intent: OutgoingEmail, now: datetime) -> None:
-        self._waiting.append(self._queue.draft(intent, now))
+        self._waiting.append(self._queue.draft(intent, now, session))
         if len(self._waiting) >= WRITE_CHUNK:
             self._hand_over()
 
