@@ -7,17 +7,17 @@ it as an internal note, or does nothing more. The CLI functions (`reply`, `note`
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
 from sqlmodel import Session
 
 from tickets import threads
-from tickets.agents import collisions, group_assign, macros, mail
+from tickets.agents import collisions, group_assign, macros, mail, relay
 from tickets.agents.commands import ParsedReply, parse_commands
 from tickets.agents.mail import AgentPolicy
+from tickets.agents.relay import store_message
 from tickets.agents.routing import told_on_escalation
-from tickets.attachments import store_attachments
 from tickets.ingest import rules
 from tickets.mail_context import MessageView
 from tickets.models import Ticket
@@ -29,23 +29,6 @@ logger = logging.getLogger(__name__)
 
 class AgentActionError(ValueError):
     """An agent's action cannot be applied (unknown ticket, not an agent, bad command)."""
-
-
-def store_message(
-    session: Session,
-    ticket_id: int,
-    *,
-    kind: str,
-    sender: str,
-    text: str,
-    message_id: str,
-    at: datetime,
-    attachments: tuple[Attachment, ...] = (),
-) -> int:
-    values = {"direction": "in", "kind": kind, "from_addr": sender, "message_id": message_id[:1000], "text": text}
-    row = threads.add_message(session, {"ticket_id": ticket_id, **values, "created_at": at})
-    store_attachments(session, row, attachments)
-    return row
 
 
 def act(
@@ -91,11 +74,11 @@ def act(
     outgoing = list(_apply_fields(session, ticket, parsed, agent, key, now, policy))
     status = parsed.status
     if parsed.is_note:
-        outgoing += _note(session, ticket, parsed, agent, key, message_id, when, now, policy, attachments)
+        outgoing += relay.note(session, ticket, parsed, agent, key, message_id, when, now, policy, attachments)
     elif parsed.body.strip():
         name = agent_name or policy.names.get(agent, "")
-        sent = Sent(body=parsed.body, agent=agent, name=name, key=key, message_id=message_id, files=attachments)
-        outgoing.append(_relay(session, ticket, sent, when, now, policy))
+        sent = relay.Sent(body=parsed.body, agent=agent, name=name, key=key, message_id=message_id, files=attachments)
+        outgoing.append(relay.relay(session, ticket, sent, when, now, policy))
         status = status or "pending"
     elif not parsed.commands:
         threads.add_event(session, ticket.id, now, "agent-empty", actor=agent, detail="nothing above the quoted text")
@@ -186,73 +169,6 @@ def assign_to(
             policy=policy,
             history=mail.customer_history(session, ticket, policy.sla.zone),
         )
-    ]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Sent:
-    """What an agent's reply relays: its text, who wrote it, and the files they attached."""
-
-    body: str
-    agent: str
-    name: str
-    key: str
-    message_id: str
-    files: tuple[Attachment, ...] = ()
-
-
-def _relay(
-    session: Session, ticket: Ticket, sent: Sent, when: datetime, now: datetime, policy: AgentPolicy
-) -> OutgoingEmail:
-    """Send the answer (and its files) to the user, record it, and stop this cycle's response clock."""
-    assert ticket.id is not None
-    agent = sent.agent
-    intent = mail.agent_reply(
-        session, ticket, text=sent.body, agent_name=sent.name, key=mail.digest(sent.key), policy=policy,
-        attachments=sent.files,
-    )
-    store_message(
-        session, ticket.id, kind="agent", sender=agent, text=sent.body, message_id=sent.message_id, at=when,
-        attachments=sent.files,
-    )
-    threads.add_event(session, ticket.id, now, "agent-reply", actor=agent, detail=", ".join(intent.to))
-    if ticket.first_answered_at is None or ticket.first_answered_at < ticket.cycle_started_at:
-        hours = (when - ticket.cycle_started_at).total_seconds() / 3600
-        ticket.first_answered_at = when
-        detail = f"cycle {ticket.cycle}: {hours:.2f} h"
-        threads.add_event(session, ticket.id, now, "answered", actor=agent, detail=detail)
-    if not ticket.assigned_agent:
-        threads.add_event(session, ticket.id, now, "assigned", actor=agent, detail=f"- -> {agent} (first reply)")
-        ticket.assigned_agent = agent
-    return intent
-
-
-def _note(
-    session: Session,
-    ticket: Ticket,
-    parsed: ParsedReply,
-    agent: str,
-    key: str,
-    message_id: str,
-    when: datetime,
-    now: datetime,
-    policy: AgentPolicy,
-    attachments: tuple[Attachment, ...] = (),
-) -> list[OutgoingEmail]:
-    """An internal note (its files kept on it): stored, other agents told, the user gets nothing."""
-    assert ticket.id is not None
-    command = parsed.named("note")
-    text = "\n".join(part for part in ((command.argument if command else ""), parsed.body) if part).strip()
-    store_message(
-        session, ticket.id, kind="note", sender=agent, text=text, message_id=message_id, at=when,
-        attachments=attachments,
-    )
-    threads.add_event(session, ticket.id, now, "note", actor=agent)
-    message = MessageView(sender=agent, name="", text=text)
-    return [
-        mail.notification(ticket, to=other, event="note", message=message, key=f"note:{key}", now=now, policy=policy)
-        for other in policy.agents
-        if other != agent
     ]
 
 

@@ -2,7 +2,6 @@
 
 import hashlib
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,12 +12,11 @@ from tickets import threads
 from tickets.agents import service as agent_service
 from tickets.agents.mail import AgentPolicy, UserFiles
 from tickets.faq import suggest as faq_suggest
+from tickets.ingest import ack, rules, spool
 from tickets.ingest import bounces as bounce_service
-from tickets.ingest import rules, spool
 from tickets.ingest.batch import IngestBatch
-from tickets.mail_context import AckContext, FaqLink, Person, TicketView
 from tickets.models import Ticket
-from tickets.sla.policy import Cycle, SlaPolicy, start_cycle
+from tickets.sla.policy import SlaPolicy, start_cycle
 from tickets.threads import ThreadBuffer
 from tickets.values import IncomingMessage, IngestAction, IngestResult, OutgoingEmail, ReceiptKey
 
@@ -261,8 +259,11 @@ def _new_ticket(
     found = faq_suggest.suggestions_for(
         policy.faq, subject=msg.subject, text=body, language=language, category=category
     )
-    context = _ack_context(ticket_id, facts, cycle, policy.sla, faq_suggest.links(found))
-    outgoing = _acknowledgement(session, context, facts["language"], msg, now, policy, batch)
+    context = ack.ack_context(ticket_id, facts, cycle, policy.sla, faq_suggest.links(found))
+    own = policy.own_addresses | {policy.helpdesk_address}
+    outgoing = ack.acknowledgement(
+        session, context, msg, now, language=facts["language"], own=own, limit=policy.acks_per_hour, batch=batch
+    )
     files = _store_inbound(session, ticket_id, msg, arrival, rows)
     suggested = faq_suggest.links(found) if outgoing else ()  # told to the agents only when the user got them
     if suggested:
@@ -284,69 +285,6 @@ def _classify(msg: IncomingMessage, policy: IngestPolicy) -> tuple[str, str, str
     language = rules.detect_language(f"{msg.subject}\n{msg.text}", policy.default_language)
     category, priority = rules.categorise(body, policy.categories, subject=msg.subject, language=language)
     return body, language, category, priority
-
-
-def _acknowledgement(
-    session: Session,
-    context: AckContext,
-    language: str,
-    msg: IncomingMessage,
-    now: datetime,
-    policy: IngestPolicy,
-    batch: IngestBatch | None,
-) -> tuple[OutgoingEmail, ...]:
-    ticket_id = context.ticket.id
-    since = now - timedelta(hours=1)
-    queued = repo.count_outbox_since(session, kind="ack", recipient=msg.sender.email, since=since)
-    recent = queued + (batch.acks[msg.sender.email] if batch is not None else 0)
-    refusal = rules.ack_refusal(
-        msg,
-        own_addresses=policy.own_addresses | {policy.helpdesk_address},
-        acks_last_hour=recent,
-        limit=policy.acks_per_hour,
-        answers_robot=repo.automatic_kind_among(session, [*msg.in_reply_to, *msg.references]),
-    )
-    if refusal:
-        rows = batch.rows if batch is not None else None
-        threads.add_event(session, ticket_id, now, "ack-suppressed", detail=refusal, buffer=rows)
-        return ()
-    intent = OutgoingEmail(
-        kind="ack",
-        ticket_id=ticket_id,
-        to=(msg.sender.email,),
-        idempotency_key=f"ack:{ticket_id}",
-        language=language,
-        auto_submitted="auto-replied",
-        in_reply_to=msg.message_id,
-        references=(*msg.references[-10:], msg.message_id),
-        context=context,
-    )
-    if batch is not None:
-        batch.acks[msg.sender.email] += 1
-    return (intent,)
-
-
-def _ack_context(
-    ticket_id: int, facts: Mapping[str, str], cycle: Cycle, sla: SlaPolicy, links: tuple[FaqLink, ...] = ()
-) -> AckContext:
-    """The reference, the ticket's own response target as the user reads it, and FAQ entries that may help."""
-    promise = sla.promise(facts["priority"], response_due=cycle.response_due_at)
-    return AckContext(
-        ticket=TicketView(
-            id=ticket_id,
-            subject=facts["subject"],
-            status=facts["status"],
-            priority=facts["priority"],
-            category=facts["category"],
-            assigned_agent=facts["assigned_agent"],
-        ),
-        requester=Person(name=facts["requester_name"], email=facts["requester_email"]),
-        response_hours=promise.hours,
-        response_due_at=promise.due_at,
-        working_hours=promise.working_hours,
-        faq=links,
-        revocation_first=facts["category"] == faq_suggest.REVOCATION,
-    )
 
 
 def _follow_up(
