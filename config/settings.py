@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from config.agents import AgentSettings
 from config.calendar import CalendarSettings
+from config.metrics import MetricsSettings
 from config.phone import PhoneSettings
 from config.sla import SchedulerSettings, SlaSettings
 
@@ -136,6 +137,7 @@ class Settings(BaseSettings):
     sla: SlaSettings = SlaSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     logging: LoggingSettings = LoggingSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @classmethod
     def settings_customise_sources(

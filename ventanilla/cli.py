@@ -12,7 +12,17 @@ from rich.console import Console
 
 from config.settings import ConfigError
 from tickets.errors import DatabaseUnavailableError
-from ventanilla import agent_cli, check_cli, mail_cli, outbox_cli, phone_cli, report_cli, sla_cli, tickets_cli
+from ventanilla import (
+    agent_cli,
+    check_cli,
+    mail_cli,
+    outbox_cli,
+    phone_cli,
+    report_cli,
+    sla_cli,
+    status_cli,
+    tickets_cli,
+)
 from ventanilla.context import AppContext
 from ventanilla.logs import setup_logging
 from ventanilla.memory import give_large_blocks_back
@@ -34,6 +44,7 @@ check_cli.register(app)
 app.add_typer(phone_cli.app, name="phone")
 report_cli.register(app)
 mail_cli.register(app)
+status_cli.register(app)
 console = Console(stderr=True)
 logger = logging.getLogger("ventanilla")
 

@@ -44,24 +44,32 @@ WAIT_AND_RETRY = (SourceUnavailableError, SourceAuthError, InsecureConnectionErr
 class MailboxLoop:
     """Polls one mailbox until stopped; reconnects with backoff when the server goes away."""
 
-    def __init__(self, poller: Poller, engine: Engine, clock: Clock, settings: Settings) -> None:
+    def __init__(
+        self,
+        poller: Poller,
+        engine: Engine,
+        clock: Clock,
+        settings: Settings,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self._poller = poller
+        self._on_error = on_error  # told of each fault that stopped a pass (the metrics count them)
         self._engine = engine
         self._clock = clock
         self._settings = settings
         self._owner = worker_id()
         self._stop: asyncio.Event | None = None
 
-    def _lease(self) -> bool:
+    def _lease(self, *, polled: bool = False) -> bool:
+        """Take or renew the mailbox's lease; `polled`: the folder was just read successfully
+        (recorded for every worker's /healthz and `ventanilla status`)."""
         now = self._clock.now()
+        name = self._poller.source.name
         with unit_of_work(self._engine) as session:
+            if polled:
+                mailbox.record_poll(session, name, now)
             return mailbox.take_lease(
-                session,
-                self._poller.source.name,
-                self._owner,
-                now,
-                now + timedelta(seconds=LEASE_SECONDS),
-                is_dead=is_dead_here,
+                session, name, self._owner, now, now + timedelta(seconds=LEASE_SECONDS), is_dead=is_dead_here
             )
 
     async def run_once(self, progress: Callable[[int, int], None] | None = None) -> PollStats:
@@ -71,6 +79,7 @@ class MailboxLoop:
         await asyncio.to_thread(self._poller.ingestor.process_due, stats.count, self._running)
         if await asyncio.to_thread(self._lease):
             await asyncio.to_thread(self._poller.take_in, stats, progress, self._keep_going)
+            await asyncio.to_thread(self._lease, polled=True)
         else:
             logger.debug("another worker holds the lease of %s", self._poller.source.name)
         if stats.spooled or stats.processed or stats.quarantined or stats.failed or stats.waiting or stats.leftovers:
@@ -82,7 +91,7 @@ class MailboxLoop:
 
     def _keep_going(self) -> bool:
         """Between two batches: go on unless asked to stop; renew the lease on the way."""
-        return self._running() and self._lease()
+        return self._running() and self._lease(polled=True)
 
     async def run(self, stop: asyncio.Event, progress: Callable[[int, int], None] | None = None) -> None:
         backoff = 1.0
@@ -96,6 +105,8 @@ class MailboxLoop:
                     backoff = 1.0
                     trouble.cleared()
                 except WAIT_AND_RETRY as exc:
+                    if self._on_error is not None:
+                        self._on_error(exc)
                     level = logging.WARNING if isinstance(exc, SourceUnavailableError) else logging.ERROR
                     trouble.report(f"{type(exc).__name__}: {exc}", "mail waits; retrying with backoff", level=level)
                     await asyncio.to_thread(self._poller.source.close)
@@ -114,6 +125,8 @@ class MailboxLoop:
         try:
             await asyncio.to_thread(self._poller.source.wait, self._settings.inbox.poll_seconds)
         except (SourceUnavailableError, OSError) as exc:
+            if self._on_error is not None:
+                self._on_error(exc)
             logger.warning("waiting for mail failed: %s", exc)
 
     async def _interrupt_on(self, stop: asyncio.Event) -> None:

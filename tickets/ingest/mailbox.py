@@ -62,3 +62,13 @@ def release_lease(session: Session, name: str, owner: str) -> None:
         state.lease_owner = ""
         state.lease_until = None
         session.add(state)
+
+
+def record_poll(session: Session, name: str, now: datetime) -> None:
+    """The folder of `name` was read successfully at `now` (every worker's /healthz reads it)."""
+    insert_ignore(session, MailboxState, {"name": name, "uidvalidity": 0, "high_water_uid": 0, "lease_owner": ""})
+    session.connection().execute(
+        MailboxState.__table__.update()  # type: ignore[attr-defined]
+        .where(MailboxState.__table__.c.name == name)  # type: ignore[attr-defined]
+        .values(polled_at=now)
+    )
