@@ -15,7 +15,8 @@ import logging
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
 from tickets.status.facts import Health, StatusFacts
 
@@ -54,9 +55,9 @@ class StatusServer:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_SECONDS)
             except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
                 return
-            method, path = _request_line(head)
+            method, path, accept = _request(head)
             async with self._slots:
-                status, content_type, body = await self._answer(method, path)
+                status, content_type, body = await self._answer(method, path, accept)
             await _respond(writer, status, content_type, b"" if method == "HEAD" else body, len(body))
         except ConnectionError:
             pass
@@ -65,7 +66,7 @@ class StatusServer:
         finally:
             writer.close()
 
-    async def _answer(self, method: str, path: str) -> tuple[int, str, bytes]:
+    async def _answer(self, method: str, path: str, accept: str) -> tuple[int, str, bytes]:
         if not method:
             return 400, "text/plain; charset=utf-8", b"bad request\n"
         if path not in ("/metrics", "/healthz"):
@@ -73,18 +74,21 @@ class StatusServer:
         if method not in ("GET", "HEAD"):
             return 405, "text/plain; charset=utf-8", b"only GET and HEAD\n"
         if path == "/metrics":
-            return 200, CONTENT_TYPE_LATEST, await asyncio.to_thread(generate_latest, self._registry)
+            encode, content_type = choose_encoder(accept)  # OpenMetrics when the scraper asks for it
+            return 200, content_type, await asyncio.to_thread(encode, self._registry)
         _, health = await asyncio.to_thread(self._check)
         body = json.dumps(health.as_dict(), ensure_ascii=False).encode() + b"\n"
         return (200 if health.ok else 503), "application/json", body
 
 
-def _request_line(head: bytes) -> tuple[str, str]:
-    """(method, path) of the request line; ("", "") when it is not one."""
-    parts = head.split(b"\r\n", 1)[0].decode("latin-1").split()
+def _request(head: bytes) -> tuple[str, str, str]:
+    """(method, path, Accept header) of a request head; ("", "", "") when it is not one."""
+    first, *fields = head.decode("latin-1").split("\r\n")
+    parts = first.split()
     if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-        return "", ""
-    return parts[0].upper(), urlsplit(parts[1]).path
+        return "", "", ""
+    accept = next((v.strip() for k, _, v in (f.partition(":") for f in fields) if k.strip().lower() == "accept"), "")
+    return parts[0].upper(), urlsplit(parts[1]).path, accept
 
 
 async def _respond(writer: asyncio.StreamWriter, status: int, content_type: str, body: bytes, length: int) -> None:
