@@ -24,7 +24,7 @@ from ventanilla import (
     tickets_cli,
 )
 from ventanilla.context import AppContext
-from ventanilla.logs import setup_logging
+from ventanilla.logs import json_active, setup_logging
 from ventanilla.memory import give_large_blocks_back
 from ventanilla.pipeline.failpoints import crash_point
 
@@ -186,6 +186,12 @@ def main() -> None:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)  # one line, never wrapped
         sys.exit(exc.exit_code)  # 78 (EX_CONFIG)
+    except Exception:
+        if not json_active():
+            raise
+        # JSON logs: the traceback goes in the line's "exception", so a log shipper reads one object.
+        logger.critical("stopped by an unexpected error", exc_info=True, extra={"action": "crash"})
+        sys.exit(1)
 
 
 if __name__ == "__main__":

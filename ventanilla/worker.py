@@ -83,7 +83,8 @@ class MailboxLoop:
         else:
             logger.debug("another worker holds the lease of %s", self._poller.source.name)
         if stats.spooled or stats.processed or stats.quarantined or stats.failed or stats.waiting or stats.leftovers:
-            logger.info("pass over %s: %s", self._poller.source.name, stats, extra={"action": "pass"})
+            name = self._poller.source.name
+            logger.info("pass over %s: %s", name, stats, extra={"action": "pass", "mailbox": name})
         return stats
 
     def _running(self) -> bool:

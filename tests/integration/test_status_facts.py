@@ -94,9 +94,11 @@ def test_sla_counts_and_alerts_by_threshold(app: App, clock) -> None:
     assert facts.sla_alerts == {"warn-24h": 2, "breach-24h": 2}
 
 
-def test_a_database_that_does_not_answer_is_unhealthy_in_one_line(app: App, clock, db_url) -> None:
+def test_a_database_that_does_not_answer_is_unhealthy_in_one_line(app: App, clock, db_url, tmp_path) -> None:
+    garbage = tmp_path / "not-a-database.db"
+    garbage.write_bytes(b"this is not SQLite\n" * 512)
     dead = (f"postgresql://postgres@127.0.0.1:{unused_port()}/test" if db_url.startswith("postgresql")
-            else "sqlite:////nonexistent-dir/for/sure/ventanilla.db")
+            else f"sqlite:///{garbage}")
     engine = make_engine(dead)
     try:
         facts, health = FactsReader(app.settings, engine, clock).check()

@@ -34,7 +34,8 @@ def test_the_systemd_unit_restarts_on_failure_reloads_on_hup_and_is_hardened() -
     assert unit["ExecStart"][0].endswith("/ventanilla run")
     assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert unit["Restart"] == ["on-failure"] and unit["RestartPreventExitStatus"] == ["78"]
-    assert unit["KillMode"] == ["mixed"]  # SIGTERM to the worker alone: its parsing process is not killed under the batch in hand
+    # SIGTERM to the worker alone: its parsing process is not killed under the batch in hand.
+    assert unit["KillMode"] == ["mixed"]
     for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateTmp": "yes",
                        "ProtectHome": "yes", "PrivateDevices": "yes", "User": "ventanilla"}.items():
         assert unit[key] == [value], key
