@@ -101,7 +101,7 @@ def status(
     """How the service stands: spool, outbox, last poll, SLA; exit 1 when unhealthy."""
     app_ctx: AppContext = ctx.obj
     zone = ZoneInfo(app_ctx.settings.calendar.timezone)
-    facts, health = FactsReader(app_ctx.settings, app_ctx.engine, app_ctx.clock).check()
+    facts, health = FactsReader(app_ctx.settings, app_ctx.engine, app_ctx.clock).check(totals=True)
     if facts is None:
         if as_json:
             typer.echo(json.dumps({"health": health.as_dict()}, ensure_ascii=False))

@@ -9,7 +9,7 @@ import urllib.request
 from datetime import timedelta
 
 import pytest
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from config.settings import InboxSettings
@@ -22,7 +22,7 @@ from tickets.ingest import mailbox
 from tickets.values import ReceiptKey
 from ventanilla.app import App
 from ventanilla.observe.facts import FactsReader
-from ventanilla.observe.metrics import WorkerMetrics
+from ventanilla.observe.metrics import TOTALS_SECONDS, DatabaseCollector, WorkerMetrics
 from ventanilla.observe.server import StatusServer
 from ventanilla.observe.transport import CountingTransport
 from ventanilla.wiring import make_drainer, make_ingestor
@@ -154,3 +154,32 @@ async def test_only_get_and_head_on_two_paths_and_a_silent_client_blocks_nobody(
         for sock in silent:
             sock.close()
         await server.close()
+
+
+def test_counts_that_only_grow_are_read_again_once_a_minute(app: App, clock) -> None:
+    """Live statuses are exact at every scrape; ticketed/sent/closed and alerts at most a minute late."""
+    ticks = [0.0]
+    collector = DatabaseCollector(FactsReader(app.settings, app.engine, clock), monotonic=lambda: ticks[0])
+    registry = CollectorRegistry()
+    registry.register(collector)
+    ingestor = make_ingestor(app)
+    try:
+        def arrive(uid: int) -> None:
+            _, raw = message(index=uid, sender=f"u{uid}@correo.example", subject="Hola", body="x", when=clock.now())
+            ingestor.process(ReceiptKey(mailbox="support", uidvalidity=1, uid=uid), raw, clock.now())
+
+        def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+            return samples(generate_latest(registry).decode())
+
+        arrive(1)
+        first = scrape()
+        assert first[("ventanilla_received_messages", (("status", "ticketed"),))] == 1
+        arrive(2)
+        ticks[0] = TOTALS_SECONDS - 1
+        second = scrape()
+        assert second[("ventanilla_received_messages", (("status", "ticketed"),))] == 1  # not read again yet
+        assert second[("ventanilla_tickets", (("status", "open"),))] == 2  # live: exact
+        ticks[0] = TOTALS_SECONDS
+        assert scrape()[("ventanilla_received_messages", (("status", "ticketed"),))] == 2
+    finally:
+        ingestor.close()

@@ -5,7 +5,7 @@
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from tickets.ingest.spool import ReceiptStatus
@@ -108,3 +108,18 @@ def judge_health(facts: StatusFacts | None, policy: HealthPolicy, *, database_er
     if wait is not None and wait > limit:
         reasons.append(f"outbox: a due message has waited {_seconds(wait)} (limit {_seconds(limit)})")
     return Health(ok=not reasons, reason="; ".join(reasons))
+
+
+def with_totals(live: StatusFacts, earlier: StatusFacts, live_statuses: Mapping[str, tuple[str, ...]]) -> StatusFacts:
+    """`live` facts (live statuses only) completed with the other counts of `earlier` full facts."""
+
+    def merged(table: str, now: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
+        return {**{k: n for k, n in before.items() if k not in live_statuses[table]}, **now}
+
+    return replace(
+        live,
+        receipts=merged("receipt", live.receipts, earlier.receipts),
+        tickets=merged("ticket", live.tickets, earlier.tickets),
+        outbox=merged("outbox", live.outbox, earlier.outbox),
+        sla_alerts=dict(earlier.sla_alerts),
+    )

@@ -20,9 +20,21 @@ _O: Any = Outbox.__table__.c  # type: ignore[attr-defined]
 _A: Any = SlaAlert.__table__.c  # type: ignore[attr-defined]
 
 
-def _by(connection: Connection, column: Any) -> dict[str, int]:
-    rows = connection.execute(select(column, func.count()).group_by(column))
-    return {str(key): int(n) for key, n in rows}
+# The statuses a row is in while it still needs something (few rows, found through the status
+# index); the others only grow (every message ever ticketed, every mail ever sent): counting them
+# reads the whole index, so it is asked for only with `totals` (tickets.status.facts.StatusFacts).
+LIVE = {
+    "receipt": ("received", "failed", "quarantined"),
+    "ticket": ("open", "pending", "escalated"),
+    "outbox": ("queued", "failed"),
+}
+
+
+def _by(connection: Connection, column: Any, only: tuple[str, ...] | None = None) -> dict[str, int]:
+    query = select(column, func.count()).group_by(column)
+    if only is not None:
+        query = query.where(column.in_(only))
+    return {str(key): int(n) for key, n in connection.execute(query)}
 
 
 def _oldest_queued(connection: Connection, now: datetime) -> tuple[datetime | None, datetime | None]:
@@ -43,8 +55,12 @@ def _sla_counts(connection: Connection, now: datetime, sla: SlaPolicy) -> tuple[
     return int(row[0]) - int(row[1]), int(row[1])
 
 
-def gather_facts(connection: Connection, *, now: datetime, mailbox: str, sla: SlaPolicy) -> StatusFacts:
-    """Every fact of the status at `now`, read in the caller's transaction."""
+def gather_facts(
+    connection: Connection, *, now: datetime, mailbox: str, sla: SlaPolicy, totals: bool = True
+) -> StatusFacts:
+    """Every fact of the status at `now`, read in the caller's transaction. Without `totals`, the
+    counts by status hold only the LIVE statuses and no alert counts: what health needs, and a
+    cost that grows with the work waiting, not with the history kept."""
     state = connection.execute(select(_M.polled_at, _M.lease_owner).where(_M.name == mailbox)).first()
     oldest_queued, oldest_due = _oldest_queued(connection, now)
     nearing, past = _sla_counts(connection, now, sla)
@@ -53,12 +69,12 @@ def gather_facts(connection: Connection, *, now: datetime, mailbox: str, sla: Sl
         mailbox=mailbox,
         polled_at=state.polled_at if state else None,
         lease_owner=state.lease_owner if state else "",
-        receipts=_by(connection, _R.status),
-        tickets=_by(connection, _T.status),
-        outbox=_by(connection, _O.status),
+        receipts=_by(connection, _R.status, None if totals else LIVE["receipt"]),
+        tickets=_by(connection, _T.status, None if totals else LIVE["ticket"]),
+        outbox=_by(connection, _O.status, None if totals else LIVE["outbox"]),
         oldest_queued_at=oldest_queued,
         oldest_due_at=oldest_due,
-        sla_alerts=_by(connection, _A.threshold),
+        sla_alerts=_by(connection, _A.threshold) if totals else {},
         sla_nearing=nearing,
         sla_past=past,
     )

@@ -24,20 +24,23 @@ class FactsReader:
             max_outbox_age_seconds=settings.metrics.max_outbox_age_seconds,
         )
 
-    def facts(self) -> StatusFacts:
-        """The facts now; DatabaseUnavailableError when the database does not answer."""
+    def facts(self, *, totals: bool = True) -> StatusFacts:
+        """The facts now (without `totals`: live statuses only, see gather_facts);
+        DatabaseUnavailableError when the database does not answer."""
         try:
             with read_only(self.engine) as session:
-                return gather_facts(session.connection(), now=self.clock.now(), mailbox=self.mailbox, sla=self.sla)
+                connection = session.connection()
+                return gather_facts(connection, now=self.clock.now(), mailbox=self.mailbox, sla=self.sla, totals=totals)
         except DatabaseUnavailableError:
             raise
         except Exception as exc:  # a schema not created yet, a driver error: the database is not usable
             raise DatabaseUnavailableError(f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
 
-    def check(self) -> tuple[StatusFacts | None, Health]:
-        """The facts (None when the database did not answer) and the verdict on them."""
+    def check(self, *, totals: bool = False) -> tuple[StatusFacts | None, Health]:
+        """The facts (None when the database did not answer) and the verdict on them (which needs
+        no totals: /healthz stays cheap however much history the database keeps)."""
         try:
-            facts = self.facts()
+            facts = self.facts(totals=totals)
         except DatabaseUnavailableError as exc:
             return None, judge_health(None, self.policy, database_error=str(exc).splitlines()[0] if str(exc) else "")
         return facts, judge_health(facts, self.policy)

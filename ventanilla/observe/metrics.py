@@ -3,7 +3,7 @@ and gauges read from the database at scrape time (how the service stands: every 
 the same truth). Metric names are listed in the README ("Watching a worker")."""
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -18,11 +18,21 @@ from mailer.errors import (
 )
 from mailer.transport import ServerUnreachableError
 from tickets.errors import DatabaseUnavailableError
-from tickets.status.facts import OUTBOX_STATUSES, RECEIPT_STATUSES, THRESHOLD_ORDER, TICKET_STATUSES
+from tickets.status.facts import (
+    OUTBOX_STATUSES,
+    RECEIPT_STATUSES,
+    THRESHOLD_ORDER,
+    TICKET_STATUSES,
+    Health,
+    StatusFacts,
+    with_totals,
+)
+from tickets.status.queries import LIVE
 from tickets.values import IngestResult
 from ventanilla.observe.facts import FactsReader
 
 # Processing a batch (1 to inbox.batch_size messages, one transaction) takes milliseconds to seconds.
+TOTALS_SECONDS = 60.0  # the ever-growing counts are read again after this long
 BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 SOURCE_KINDS: tuple[tuple[type[BaseException], str], ...] = (
     (DatabaseUnavailableError, "database"),
@@ -103,17 +113,33 @@ def _gauge(name: str, doc: str, value: float | None = None, **labels: Mapping[st
 
 
 class DatabaseCollector(Collector):
-    """Gauges computed at scrape time from the status facts (tickets.status.queries)."""
+    """Gauges computed at scrape time from the status facts (tickets.status.queries): the live
+    statuses at every scrape, the counts that only grow (ticketed, sent, closed, alerts) at most
+    every TOTALS_SECONDS (they read whole indexes: bench/status.py)."""
 
-    def __init__(self, reader: FactsReader) -> None:
+    def __init__(self, reader: FactsReader, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._reader = reader
+        self._monotonic = monotonic
+        self._totals: StatusFacts | None = None
+        self._totals_at = 0.0
+
+    def _facts(self) -> tuple[StatusFacts | None, Health]:
+        stale = self._totals is None or self._monotonic() - self._totals_at >= TOTALS_SECONDS
+        facts, health = self._reader.check(totals=stale)
+        if facts is None:
+            return None, health
+        if stale:
+            self._totals, self._totals_at = facts, self._monotonic()
+            return facts, health
+        assert self._totals is not None
+        return with_totals(facts, self._totals, LIVE), health
 
     def describe(self) -> Iterable[Metric]:
         return []  # nothing read at registration: the database is only asked at scrape time
 
     def collect(self) -> Iterable[Metric]:
         started = time.perf_counter()
-        facts, health = self._reader.check()
+        facts, health = self._facts()
         yield _gauge("ventanilla_database_up", "1 when the database answered this scrape", 0 if facts is None else 1)
         yield _gauge("ventanilla_healthy", "1 when /healthz answers 200", 1 if health.ok else 0)
         if facts is None:
