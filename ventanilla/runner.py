@@ -14,7 +14,7 @@ from ventanilla.observe.metrics import WorkerMetrics
 from ventanilla.observe.serving import serving
 from ventanilla.observe.transport import CountingTransport
 from ventanilla.pipeline.outgoing import OutgoingQueue
-from ventanilla.signals import reload_on_hangup, stop_on_signals
+from ventanilla.signals import ignore_hangup, reload_on_hangup, stop_on_signals
 from ventanilla.wiring import make_drainer, make_poller
 from ventanilla.worker import MailboxLoop, run_tasks
 
@@ -44,6 +44,7 @@ class BacklogProgress:
 
 
 async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
+    ignore_hangup()  # until the reload handler is in place: `systemctl reload` while starting is harmless
     engine, clock = app_ctx.engine, app_ctx.clock
     await asyncio.to_thread(app_ctx.prepare_database)  # what init does, secret included
     settings = app_ctx.settings_with_secret

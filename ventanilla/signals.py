@@ -48,3 +48,13 @@ def reload_on_hangup(*reloads: Callable[[], object]) -> Iterator[None]:
 
     with _handling((signal.SIGHUP,), reload_all):
         yield
+    ignore_hangup()  # the worker is stopping: a late reload request must not kill it (exit 0 stays 0)
+
+
+def ignore_hangup() -> None:
+    """SIGHUP does nothing (its default would end the process): while the worker starts or stops,
+    and in `run --once`, when there is nothing to reload into."""
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    except ValueError:  # pragma: no cover - not on the main thread
+        pass

@@ -4,6 +4,7 @@ import email.policy
 import os
 import signal
 import subprocess
+import sys
 import time
 from email.parser import BytesHeaderParser
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from tests.e2e.conftest import count_rows, imap_section, ventanilla, wait_until, write_config
+from tests.e2e.conftest import clean_env, count_rows, imap_section, ventanilla, wait_until, write_config
 from tests.mailgen import backlog
 from tickets.db import read_only
 from tickets.models import MailboxState, Receipt, Ticket
@@ -252,3 +253,27 @@ def test_sighup_reloads_templates_without_losing_mail(tmp_path, worker_factory, 
     assert count_rows(engine, Ticket) == len(mails) and count_rows(engine, Receipt) == len(mails)
     assert _pending(engine) == 0 and _waiting_in(maildir) == 0
     assert "Traceback" not in worker.output()
+
+
+def test_sighup_during_run_once_is_harmless(tmp_path, db_engine_for) -> None:
+    """Nothing to reload in a one-shot run, and SIGHUP's default would kill it: it is ignored."""
+    config = _maildir_config(tmp_path)
+    maildir = tmp_path / "maildir"
+    engine = db_engine_for(f"sqlite:///{tmp_path}/ventanilla.db")
+    mails = backlog(600, reply_every=1000)
+    for i, mail in enumerate(mails):
+        _drop(maildir, mail["raw"], f"{i}.M{i}.mta")
+    with (tmp_path / "once.err").open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "ventanilla", "--config", str(config), "run", "--once"],
+                                cwd=tmp_path, env=clean_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err)
+        try:
+            wait_until(lambda: count_rows(engine, Receipt) > 0, seconds=60, what="the run taking mail in")
+            os.kill(proc.pid, signal.SIGHUP)
+            code = proc.wait(timeout=90)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert code == 0, (tmp_path / "once.err").read_text()[-2000:]
+    assert count_rows(engine, Ticket) == len(mails) and _pending(engine) == 0
