@@ -66,11 +66,12 @@ class MailboxLoop:
         now = self._clock.now()
         name = self._poller.source.name
         with unit_of_work(self._engine) as session:
-            if polled:
-                mailbox.record_poll(session, name, now)
-            return mailbox.take_lease(
+            held = mailbox.take_lease(
                 session, name, self._owner, now, now + timedelta(seconds=LEASE_SECONDS), is_dead=is_dead_here
             )
+            if polled:
+                mailbox.record_poll(session, name, now)
+            return held
 
     async def run_once(self, progress: Callable[[int, int], None] | None = None) -> PollStats:
         """What waits in the spool (oldest first), then the mailbox into the spool and tickets
