@@ -4,8 +4,9 @@ by database size, on SQLite and PostgreSQL.
     python -m bench.status                         # 10,000 and 100,000 of each row kind
     python -m bench.status --sizes 100000,1000000 --backends postgresql
 
-Each size has N receipts (1% waiting), N tickets (10% open), N outbox rows (1% queued) and N/10
-SLA alerts. Timed, best of --repeat, in a read-only transaction:
+Each size has N receipts, N tickets, N outbox rows and N/10 SLA alerts, of which a fixed number
+(--waiting, default 1,000) still need work: receipts waiting, open tickets, queued mail; the rest is
+history. Timed, best of --repeat, in a read-only transaction:
   baseline   one indexed COUNT (the queued outbox rows): the cheapest question one can ask
   live       gather_facts(totals=False): what /healthz and every scrape read (live statuses only)
   totals     gather_facts(): every status counted (`ventanilla status`; a scrape at most once a minute)
@@ -37,9 +38,12 @@ def _rows(total: int, make: Callable[[int], dict[str, object]]) -> Iterator[list
         yield [make(i) for i in range(start, min(total, start + CHUNK))]
 
 
+WAITING = [1000]  # rows that still need work, of each kind (--waiting)
+
+
 def _ticket(i: int) -> dict[str, object]:
     start = NOW - timedelta(minutes=i % 5000)
-    return {"status": "open" if i % 10 == 0 else "closed", "priority": "normal", "category": "general",
+    return {"status": "open" if i < WAITING[0] else "closed", "priority": "normal", "category": "general",
             "language": "es", "requester_email": f"u{i}@example.org", "requester_name": "", "subject": f"t{i}",
             "created_at": start, "updated_at": start, "cycle": 1, "cycle_started_at": start,
             "response_due_at": start + timedelta(hours=24), "hard_due_at": start + timedelta(hours=48),
@@ -48,13 +52,13 @@ def _ticket(i: int) -> dict[str, object]:
 
 def _receipt(i: int) -> dict[str, object]:
     return {"mailbox": "support", "uidvalidity": 1, "uid": i + 1, "raw_sha256": SHA, "message_id": f"<{i}@x>",
-            "size": 1000, "arrived_at": NOW, "received_at": NOW, "status": "received" if i % 100 == 0 else "ticketed",
+            "size": 1000, "arrived_at": NOW, "received_at": NOW, "status": "received" if i < WAITING[0] else "ticketed",
             "reason": "", "attempts": 0, "claimed_by": "", "copied_to": "", "sender": "", "sender_name": "",
             "subject": ""}
 
 
 def _outbox(i: int) -> dict[str, object]:
-    queued = i % 100 == 0
+    queued = i < WAITING[0]
     return {"idempotency_key": f"k{i}", "kind": "ack", "message_id": f"<o{i}@x>", "envelope_from": "",
             "recipients": f"u{i}@example.org", "raw": b"x", "status": "queued" if queued else "sent",
             "attempts": 0, "created_at": NOW - timedelta(minutes=i % 60), "next_attempt_at": NOW + timedelta(hours=1),
@@ -102,7 +106,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--waiting", type=int, default=1000, help="rows of each kind that still need work")
     args = parser.parse_args()
+    WAITING[0] = args.waiting
     print(f"{'backend':<11}{'rows each':>10}{'baseline':>11}{'live':>11}{'ratio':>8}{'totals':>11}{'ratio':>8}")
     for backend in args.backends.split(","):
         for size in map(int, args.sizes.split(",")):
@@ -111,7 +117,7 @@ def main() -> None:
                 base, _ = best_of(engine, args.repeat, baseline)
                 live, facts = best_of(engine, args.repeat, lambda c: gather_facts(
                     c, now=NOW, mailbox="support", sla=SLA, totals=False))
-                assert facts.spool_depth == size // 100  # type: ignore[attr-defined]
+                assert facts.spool_depth == min(size, args.waiting)  # type: ignore[attr-defined]
                 took, _ = best_of(engine, args.repeat, lambda c: gather_facts(c, now=NOW, mailbox="support", sla=SLA))
                 print(f"{backend:<11}{size:>10,}{base * 1000:>9.2f}ms{live * 1000:>9.2f}ms{live / base:>7.1f}x"
                       f"{took * 1000:>9.2f}ms{took / base:>7.1f}x")
