@@ -12,21 +12,12 @@ from rich.console import Console
 
 from config.settings import ConfigError
 from tickets.errors import DatabaseUnavailableError
-from ventanilla import (
-    agent_cli,
-    check_cli,
-    mail_cli,
-    outbox_cli,
-    phone_cli,
-    report_cli,
-    sla_cli,
-    status_cli,
-    tickets_cli,
-)
+from ventanilla import agent_cli, check_cli, mail_cli, outbox_cli, phone_cli, report_cli, sla_cli, tickets_cli
 from ventanilla.context import AppContext
 from ventanilla.logs import json_active, setup_logging
 from ventanilla.memory import give_large_blocks_back
 from ventanilla.pipeline.failpoints import crash_point
+from ventanilla.status_cli import register as register_status
 
 EX_DATAERR = 65  # sysexits: the MTA bounces the message (permanent)
 EX_TEMPFAIL = 75
@@ -44,7 +35,7 @@ check_cli.register(app)
 app.add_typer(phone_cli.app, name="phone")
 report_cli.register(app)
 mail_cli.register(app)
-status_cli.register(app)
+register_status(app)
 console = Console(stderr=True)
 logger = logging.getLogger("ventanilla")
 
