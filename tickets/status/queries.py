@@ -4,11 +4,11 @@ columns (status first), so a scrape every few seconds costs little and every wor
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.engine import Connection
 
 from tickets.ingest.rules import OPEN_STATUSES
-from tickets.models import MailboxState, Outbox, Receipt, Ticket
+from tickets.models import MailboxState, Outbox, Receipt, Ticket, UTCDateTime
 from tickets.sla.models import SlaAlert
 from tickets.sla.policy import SlaPolicy
 from tickets.status.facts import StatusFacts
@@ -37,10 +37,18 @@ def _by(connection: Connection, column: Any, only: tuple[str, ...] | None = None
     return {str(key): int(n) for key, n in connection.execute(query)}
 
 
+# Through the status index: on a large outbox SQLite's planner otherwise reads the whole table
+# (80 ms at 1,000,000 rows instead of well under 1 ms; bench/status.py).
+_OLDEST_SQLITE = text(
+    "SELECT min(created_at) AS oldest FROM outbox INDEXED BY ix_outbox_status_next WHERE status = 'queued'"
+).columns(oldest=UTCDateTime())
+
+
 def _oldest_queued(connection: Connection, now: datetime) -> tuple[datetime | None, datetime | None]:
     """(creation of the oldest queued message, the earliest due time among those due now)."""
     queued = _O.status == "queued"
-    created = connection.execute(select(func.min(_O.created_at)).where(queued)).scalar()
+    created = connection.execute(_OLDEST_SQLITE if connection.dialect.name == "sqlite" else
+                                 select(func.min(_O.created_at)).where(queued)).scalar()
     due = connection.execute(select(func.min(_O.next_attempt_at)).where(queued, _O.next_attempt_at <= now)).scalar()
     return created, due
 
