@@ -108,3 +108,12 @@ def test_a_database_that_does_not_answer_is_unhealthy_in_one_line(app: App, cloc
         engine.dispose()
     assert facts is None and not health.ok
     assert health.reason.startswith("database: ") and "\n" not in health.reason
+
+
+def test_the_reader_of_the_mailbox_is_named_while_its_lease_runs(app: App, clock) -> None:
+    reader = FactsReader(app.settings, app.engine, clock)
+    with unit_of_work(app.engine) as session:
+        assert mailbox.take_lease(session, "support", "host:42:1", clock.now(), clock.now() + timedelta(seconds=120))
+    assert reader.facts().lease_owner == "host:42:1"
+    clock.advance(seconds=121)  # the holder died without giving the lease back
+    assert reader.facts().lease_owner == ""

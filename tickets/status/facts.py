@@ -28,7 +28,7 @@ class StatusFacts:
     now: datetime
     mailbox: str
     polled_at: datetime | None = None  # the last successful read of the mailbox, by any worker
-    lease_owner: str = ""  # the worker holding the mailbox ("host:pid:start"), "" when none
+    lease_owner: str = ""  # the worker holding the mailbox's lease now ("host:pid:start"), "" when none
     receipts: Mapping[str, int] = field(default_factory=dict)
     tickets: Mapping[str, int] = field(default_factory=dict)
     outbox: Mapping[str, int] = field(default_factory=dict)

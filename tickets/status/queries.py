@@ -69,14 +69,15 @@ def gather_facts(
     """Every fact of the status at `now`, read in the caller's transaction. Without `totals`, the
     counts by status hold only the LIVE statuses and no alert counts: what health needs, and a
     cost that grows with the work waiting, not with the history kept."""
-    state = connection.execute(select(_M.polled_at, _M.lease_owner).where(_M.name == mailbox)).first()
+    state = connection.execute(select(_M.polled_at, _M.lease_owner, _M.lease_until).where(_M.name == mailbox)).first()
+    reader = state.lease_owner if state and state.lease_until is not None and state.lease_until > now else ""
     oldest_queued, oldest_due = _oldest_queued(connection, now)
     nearing, past = _sla_counts(connection, now, sla)
     return StatusFacts(
         now=now,
         mailbox=mailbox,
         polled_at=state.polled_at if state else None,
-        lease_owner=state.lease_owner if state else "",
+        lease_owner=reader,  # an expired lease names nobody: its holder is gone
         receipts=_by(connection, _R.status, None if totals else LIVE["receipt"]),
         tickets=_by(connection, _T.status, None if totals else LIVE["ticket"]),
         outbox=_by(connection, _O.status, None if totals else LIVE["outbox"]),
