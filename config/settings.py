@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from config.agents import AgentSettings, unknown_members
 from config.calendar import CalendarSettings
 from config.faq import FaqSettings
+from config.metrics import MetricsSettings
 from config.phone import PhoneSettings
 from config.retention import RetentionSettings
 from config.sla import SchedulerSettings, SlaSettings
@@ -149,6 +150,8 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     faq: FaqSettings = FaqSettings()
     retention: RetentionSettings = RetentionSettings()
+
+    metrics: MetricsSettings = MetricsSettings()
 
     @model_validator(mode="after")
     def _groups_of_agents(self) -> "Settings":

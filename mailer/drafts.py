@@ -51,6 +51,7 @@ class WriterSetup:
     templates_path: str
     default_language: str
     helpdesk: HelpdeskSettings
+    generation: int = 0  # bumped when the templates are reloaded (SIGHUP): a fresh renderer reads them
 
 
 def new_draft(
@@ -79,7 +80,7 @@ def write(draft: Draft, *, renderer: TemplateRenderer, helpdesk: HelpdeskSetting
 
 def write_all(setup: WriterSetup, drafts: list[Draft]) -> list[Written | Unsendable]:
     """Each draft written, in order (runs in a parsing process; the renderer is built once there)."""
-    renderer = _renderer(setup.templates_path, setup.default_language)
+    renderer = _renderer(setup.templates_path, setup.default_language, setup.generation)
     out: list[Written | Unsendable] = []
     for draft in drafts:
         try:
@@ -90,5 +91,5 @@ def write_all(setup: WriterSetup, drafts: list[Draft]) -> list[Written | Unsenda
 
 
 @functools.lru_cache(maxsize=4)
-def _renderer(templates_path: str, default_language: str) -> TemplateRenderer:
+def _renderer(templates_path: str, default_language: str, generation: int = 0) -> TemplateRenderer:
     return TemplateRenderer(templates_path, default_language)

@@ -48,6 +48,7 @@ class MailboxState(SQLModel, table=True):
     high_water_uid: int = Field(default=0, sa_type=BigInteger)
     lease_owner: str = Field(default="", max_length=200)
     lease_until: datetime | None = utc_column(nullable=True)
+    polled_at: datetime | None = utc_column(nullable=True)  # the last successful read of the folder
 
 
 class Blob(SQLModel, table=True):

@@ -29,9 +29,10 @@ from ventanilla import (
     web_cli,
 )
 from ventanilla.context import AppContext
-from ventanilla.logs import setup_logging
+from ventanilla.logs import json_active, setup_logging
 from ventanilla.memory import give_large_blocks_back
 from ventanilla.pipeline.failpoints import crash_point
+from ventanilla.status_cli import register as register_status
 
 EX_DATAERR = 65  # sysexits: the MTA bounces the message (permanent)
 EX_TEMPFAIL = 75
@@ -54,6 +55,7 @@ web_cli.register(app)
 app.add_typer(faq_cli.app, name="faq")
 agents_cli.register(app)
 retention_cli.register(app)
+register_status(app)
 console = Console(stderr=True)
 logger = logging.getLogger("ventanilla")
 
@@ -205,6 +207,13 @@ def main() -> None:
         if not said:
             raise
         print(f"error: {said}", file=sys.stderr)
+        sys.exit(1)
+
+    except Exception:
+        if not json_active():
+            raise
+        # JSON logs: the traceback goes in the line's "exception", so a log shipper reads one object.
+        logger.critical("stopped by an unexpected error", exc_info=True, extra={"action": "crash"})
         sys.exit(1)
 
 

@@ -15,7 +15,7 @@ from rich.logging import RichHandler
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The `extra` fields of a decision ("message_id": `message` is the log line's own text).
-FIELDS = ("action", "ticket", "mailbox", "uid", "message_id", "reason")
+FIELDS = ("action", "ticket", "mailbox", "uid", "message_id", "outbox", "reason")
 
 
 class JsonFormatter(logging.Formatter):
@@ -55,8 +55,14 @@ def use_format(kind: str) -> None:
     """Switch the handlers set up above to `kind` ("json"; "text" keeps them as they are)."""
     if kind != "json":
         return
+    logging.captureWarnings(True)  # a Python warning is a log line too, not a bare text line
     root = logging.getLogger()
     for index, handler in enumerate(root.handlers):
         if isinstance(handler, RichHandler):  # colours and wrapping would break the JSON lines
             root.handlers[index] = handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
+
+
+def json_active() -> bool:
+    """Whether the log lines are JSON now (`[logging] format = "json"` was applied)."""
+    return any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)

@@ -5,11 +5,16 @@ import logging
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
+from mailer.transport import make_transport
 from scheduler.wiring import make_scheduler
 from ventanilla.app import App
 from ventanilla.context import AppContext
+from ventanilla.observe.facts import FactsReader
+from ventanilla.observe.metrics import WorkerMetrics
+from ventanilla.observe.serving import serving
+from ventanilla.observe.transport import CountingTransport
 from ventanilla.pipeline.outgoing import OutgoingQueue
-from ventanilla.signals import stop_on_signals
+from ventanilla.signals import ignore_hangup, reload_on_hangup, stop_on_signals
 from ventanilla.wiring import make_drainer, make_poller
 from ventanilla.worker import MailboxLoop, run_tasks
 
@@ -39,11 +44,14 @@ class BacklogProgress:
 
 
 async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
+    ignore_hangup()  # until the reload handler is in place: `systemctl reload` while starting is harmless
     engine, clock = app_ctx.engine, app_ctx.clock
     await asyncio.to_thread(app_ctx.prepare_database)  # what init does, secret included
     settings = app_ctx.settings_with_secret
     outbox = OutgoingQueue(settings)  # one renderer: the pipeline's, the jobs' and the sender's notices
-    drainer = make_drainer(settings, engine, clock, outbox)
+    metrics = WorkerMetrics(FactsReader(settings, engine, clock))
+    transport = CountingTransport(make_transport(settings.outbound), metrics.smtp_error)
+    drainer = make_drainer(settings, engine, clock, outbox, transport)
     # Ingest commits in a worker thread; the drainer sends what it queued at once, not at its next poll.
     event_loop = asyncio.get_running_loop()
 
@@ -52,7 +60,8 @@ async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
 
     # The one App of the worker: the pipeline and the scheduler's jobs queue mail through it.
     app = App(settings, engine, clock, wake=wake_drainer, outbox=outbox)
-    loop = MailboxLoop(make_poller(app), engine, clock, settings)
+    poller = make_poller(app, observe=metrics.batch_processed)
+    loop = MailboxLoop(poller, engine, clock, settings, on_error=metrics.mailbox_error)
     scheduler = make_scheduler(settings, app, clock)
     progress = BacklogProgress(settings.inbox.batch_size)
     if once:
@@ -66,15 +75,16 @@ async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
     logger.info(
         "worker started: mailbox %s (%s), outbound %s", settings.inbox.name, settings.inbox.kind, settings.outbound.kind
     )
-    with stop_on_signals(stop):
-        scheduler.start()
-        tasks = [lambda s: loop.run(s, progress), drainer.run]
-        if settings.web.listen:
-            from ventanilla.web.server import serve_web
+    async with serving(settings, metrics):
+        with stop_on_signals(stop), reload_on_hangup(outbox.reload_templates):
+            scheduler.start()
+            tasks = [lambda s: loop.run(s, progress), drainer.run]
+            if settings.web.listen:
+                from ventanilla.web.server import serve_web
 
-            tasks.append(lambda s: serve_web(app, s))  # the web form, in this event loop
-        try:
-            await run_tasks(tasks, stop)
-        finally:
-            scheduler.shutdown()
+                tasks.append(lambda s: serve_web(app, s))  # the web form, in this event loop
+            try:
+                await run_tasks(tasks, stop)
+            finally:
+                scheduler.shutdown()
     logger.info("worker stopped")

@@ -1,5 +1,6 @@
 """Builds the pieces from settings. Holds no business rules."""
 
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from sqlalchemy.engine import Engine
@@ -10,18 +11,21 @@ from mailer.maildir import MaildirSource
 from mailer.parse import parse_message, policy_from_settings
 from mailer.source import MailSource
 from mailer.templating import TemplateRenderer
-from mailer.transport import make_transport
+from mailer.transport import Transport, make_transport
 from tickets.agents.mail import AgentPolicy, agent_policy
 from tickets.clock import Clock
 from tickets.ingest.rules import CategoryRuleSpec
 from tickets.ingest.service import IngestPolicy
 from tickets.sla.policy import SlaPolicy
+from tickets.values import IngestResult
 from ventanilla.app import App
 from ventanilla.faq import faq_policy
 from ventanilla.pipeline.intake import Poller, PollLimits
 from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.pipeline.process import Ingestor
 from ventanilla.pipeline.sender import OutboxDrainer
+
+Observe = Callable[[Sequence[IngestResult], float], None]  # a committed batch's results and seconds
 
 
 def sla_policy(settings: Settings) -> SlaPolicy:
@@ -60,9 +64,10 @@ def make_source(settings: Settings) -> MailSource:
     return MaildirSource(settings.inbox)
 
 
-def make_ingestor(app: App, *, parse_processes: int | None = None) -> Ingestor:
+def make_ingestor(app: App, *, parse_processes: int | None = None, observe: Observe | None = None) -> Ingestor:
     """Processing as the worker does it: the app's outbox (its batch writer) and its sender's wake-up.
-    (`parse_processes` overrides `[inbox] parse_processes`: the web form parses in its own thread.)"""
+    (`parse_processes` overrides `[inbox] parse_processes`: the web form parses in its own thread;
+    `observe` is told of each batch, for the metrics.)"""
     settings = app.settings
     return Ingestor(
         app.engine,
@@ -78,24 +83,31 @@ def make_ingestor(app: App, *, parse_processes: int | None = None) -> Ingestor:
         batch_size=settings.inbox.batch_size,
         on_committed=app.wake,
         max_bytes=settings.limits.max_message_bytes,
+        observe=observe,
     )
 
 
-def make_poller(app: App, source: MailSource | None = None) -> Poller:
+def make_poller(app: App, source: MailSource | None = None, observe: Observe | None = None) -> Poller:
     settings = app.settings
     limits = PollLimits(
         batch_size=settings.inbox.batch_size,
         batch_bytes=settings.inbox.batch_bytes,
         max_bytes=settings.limits.max_message_bytes,
     )
-    return Poller(source or make_source(settings), make_ingestor(app), app.engine, limits)
+    return Poller(source or make_source(settings), make_ingestor(app, observe=observe), app.engine, limits)
 
 
-def make_drainer(settings: Settings, engine: Engine, clock: Clock, queue: OutgoingQueue | None = None) -> OutboxDrainer:
+def make_drainer(
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    queue: OutgoingQueue | None = None,
+    transport: Transport | None = None,
+) -> OutboxDrainer:
     """The sender; mail it gives up on is told to the ticket's agent through `queue` (the app's outbox)."""
     return OutboxDrainer(
         engine,
-        make_transport(settings.outbound),
+        transport or make_transport(settings.outbound),
         clock,
         helpdesk=settings.helpdesk,
         outbound=settings.outbound,

@@ -52,8 +52,16 @@ class MailboxLoop:
     `inbox.lease_seconds` of the holder's last renewal (at once when it died on this host).
     """
 
-    def __init__(self, poller: Poller, engine: Engine, clock: Clock, settings: Settings) -> None:
+    def __init__(
+        self,
+        poller: Poller,
+        engine: Engine,
+        clock: Clock,
+        settings: Settings,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self._poller = poller
+        self._on_error = on_error  # told of each fault that stopped a pass (the metrics count them)
         self._engine = engine
         self._clock = clock
         self._settings = settings
@@ -65,6 +73,7 @@ class MailboxLoop:
         self._reading = False  # connected to the mailbox as its holder
         self.peers = 0
         self._checked = -self._check_every  # monotonic time of the last lease check
+        self._polled = -self._check_every  # ... and of the last successful read recorded
 
     def _lease(self) -> bool:
         """Take or renew the poller lease, say this worker is alive, count the others."""
@@ -84,6 +93,14 @@ class MailboxLoop:
     def _lease_due(self) -> bool:
         return self._clock.monotonic() - self._checked >= self._check_every
 
+    def _record_poll(self) -> None:
+        """The folder was just read: recorded for every worker's /healthz and `ventanilla status`
+        (at most once per lease check: it costs a transaction)."""
+        now = self._clock.now()
+        with unit_of_work(self._engine) as session:
+            mailbox.record_poll(session, self._poller.source.name, now)
+        self._polled = self._clock.monotonic()
+
     async def run_once(self, progress: Callable[[int, int], None] | None = None) -> PollStats:
         """What waits in the spool (oldest first), then the mailbox into the spool and tickets
         (while this worker holds the mailbox's lease)."""
@@ -97,8 +114,11 @@ class MailboxLoop:
             await asyncio.to_thread(self._poller.take_in, stats, progress, self._keep_going, hand_off=hand_off)
             if hand_off:  # the holder takes its share of what it spooled
                 await asyncio.to_thread(self._poller.ingestor.process_due, stats.count, self._between_batches)
+            if self._clock.monotonic() - self._polled >= self._check_every or self._stop is None:
+                await asyncio.to_thread(self._record_poll)
         if stats.spooled or stats.processed or stats.quarantined or stats.failed or stats.waiting or stats.leftovers:
-            logger.info("pass over %s: %s", self._poller.source.name, stats, extra={"action": "pass"})
+            name = self._poller.source.name
+            logger.info("pass over %s: %s", name, stats, extra={"action": "pass", "mailbox": name})
         return stats
 
     def _running(self) -> bool:
@@ -133,6 +153,8 @@ class MailboxLoop:
                     backoff = 1.0
                     trouble.cleared()
                 except WAIT_AND_RETRY as exc:
+                    if self._on_error is not None:
+                        self._on_error(exc)
                     level = logging.WARNING if isinstance(exc, SourceUnavailableError) else logging.ERROR
                     trouble.report(f"{type(exc).__name__}: {exc}", "mail waits; retrying with backoff", level=level)
                     await asyncio.to_thread(self._poller.source.close)
@@ -162,6 +184,8 @@ class MailboxLoop:
         try:
             await asyncio.to_thread(self._poller.source.wait, seconds)
         except (SourceUnavailableError, OSError) as exc:
+            if self._on_error is not None:
+                self._on_error(exc)
             logger.warning("waiting for mail failed: %s", exc)
 
     async def _interrupt_on(self, stop: asyncio.Event) -> None:

@@ -62,3 +62,15 @@ def release_lease(session: Session, name: str, owner: str) -> None:
         state.lease_owner = ""
         state.lease_until = None
         session.add(state)
+
+
+def record_poll(session: Session, name: str, now: datetime) -> None:
+    """The folder of `name` was read successfully at `now` (every worker's /healthz reads it).
+    One UPDATE when the mailbox's row exists (the poller's lease made it)."""
+    table: Any = MailboxState.__table__  # type: ignore[attr-defined]
+    if session.new or session.dirty:
+        session.flush()
+    done = session.connection().execute(table.update().where(table.c.name == name).values(polled_at=now))
+    if done.rowcount == 0:
+        values = {"name": name, "uidvalidity": 0, "high_water_uid": 0, "lease_owner": "", "polled_at": now}
+        insert_ignore(session, MailboxState, values)

@@ -27,10 +27,24 @@ class OutgoingQueue:
     def __init__(self, settings: Settings, renderer: TemplateRenderer | None = None) -> None:
         self._settings = settings
         self._renderer = renderer or TemplateRenderer(settings.templates.path, settings.helpdesk.language)
+        self._generation = 0  # of the templates: bumped by each reload, so parsing processes reload too
         self._lines_at: datetime | None = None
         self._lines_cache: Mapping[str, object] = {}
         self._quiet_at: tuple[int, ...] = ()
         self._quiet_cache: tuple[tuple[str, str], ...] = ()
+
+    def reload_templates(self) -> bool:
+        """Read the template files again (SIGHUP); when one does not compile, keep those in use and
+        say which (mail goes on being written with the old ones). True when reloaded."""
+        fresh = TemplateRenderer(self._settings.templates.path, self._settings.helpdesk.language)
+        broken = fresh.broken()
+        if broken:
+            logger.error("templates not reloaded, the old ones stay in use: %s", "; ".join(broken),
+                         extra={"action": "templates-reload-failed"})
+            return False
+        self._renderer, self._generation = fresh, self._generation + 1
+        logger.info("templates reloaded", extra={"action": "templates-reloaded"})
+        return True
 
     def context(self, intent: OutgoingEmail, now: datetime) -> dict[str, object]:
         """What the template of `intent` sees: the helpdesk, the phone lines now, the intent's own context."""
@@ -77,6 +91,7 @@ class OutgoingQueue:
             templates_path=self._settings.templates.path,
             default_language=self._settings.helpdesk.language,
             helpdesk=self._settings.helpdesk,
+            generation=self._generation,
         )
         return OutgoingBatch(self, setup, offload)
 

@@ -9,6 +9,7 @@ itself blames no message: the claims are given back and the receipts wait in the
 """
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ class Ingestor:
         batch_size: int = 100,
         on_committed: Callable[[], None] | None = None,
         max_bytes: int = 25 * 1024 * 1024,
+        observe: Callable[[Sequence[IngestResult], float], None] | None = None,
     ) -> None:
         self._engine = engine
         self._too_large = oversize.Notices(parse, queue, policy, max_bytes)  # its sender is told
@@ -97,6 +99,7 @@ class Ingestor:
         self._batch_size = batch_size
         self._holder = worker_id()
         self._on_committed = on_committed
+        self._observe = observe  # told each committed batch's results and its seconds (the metrics)
         self._blocked_passes = 0
         self._trouble = Trouble("processing")
         self._unreturned: set[int] = set()  # claims a database outage kept us from giving back
@@ -177,6 +180,7 @@ class Ingestor:
 
     def process_batch(self, receipts: Sequence[Spooled]) -> list[IngestResult]:
         """Process these claimed receipts; commit once. Results are in the same order."""
+        started = time.perf_counter()
         refusals = [self._refusal(r) for r in receipts]
         raws = [r.raw for r, why in zip(receipts, refusals, strict=True) if not why]
         parsed = self._parse_ahead.start(raws, retried=any(r.attempts > 1 for r in receipts))
@@ -189,6 +193,8 @@ class Ingestor:
         except NOT_THE_MESSAGES_FAULT:
             self._give_back(receipts)
             raise
+        if self._observe is not None:
+            self._observe(results, time.perf_counter() - started)
         for receipt, result in zip(receipts, results, strict=True):
             _log(receipt, result)
         self._note_blocked([r.reason for r in results if r.action == IngestAction.WAITING])

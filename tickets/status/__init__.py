@@ -1,0 +1,1 @@
+"""How the service stands: the facts every worker reads from the database, and the health decision."""
