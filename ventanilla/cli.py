@@ -205,16 +205,22 @@ def main() -> None:
     except (DatabaseUnavailableError, DBAPIError) as exc:  # no schema yet, an old one, no server
         said = _explained(exc)
         if not said:
-            raise
-        print(f"error: {said}", file=sys.stderr)
+            _crashed()
+        if json_active():
+            logger.error("%s", said, extra={"action": "error"})
+        else:
+            print(f"error: {said}", file=sys.stderr)
         sys.exit(1)
-
     except Exception:
-        if not json_active():
-            raise
-        # JSON logs: the traceback goes in the line's "exception", so a log shipper reads one object.
-        logger.critical("stopped by an unexpected error", exc_info=True, extra={"action": "crash"})
-        sys.exit(1)
+        _crashed()
+
+
+def _crashed() -> None:
+    """An unexpected error: its traceback as usual, or inside one JSON line with JSON logs."""
+    if not json_active():
+        raise  # noqa: PLE0704 - called from an except block: the error being handled
+    logger.critical("stopped by an unexpected error", exc_info=True, extra={"action": "crash"})
+    sys.exit(1)
 
 
 def _explained(exc: Exception) -> str:

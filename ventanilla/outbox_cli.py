@@ -124,13 +124,14 @@ def _progress_line(stats: DrainStats) -> None:
     )
 
 
-def why_queued(row: Outbox, now: datetime, holder: str, stats: DrainStats) -> str:
-    """Why a row is still queued after a flush by `holder` at `now`, in a few words."""
+def why_queued(row: Outbox, now: datetime, holder: str, stats: DrainStats, zone: ZoneInfo) -> str:
+    """Why a row is still queued after a flush by `holder` at `now`, in a few words (times in `zone`)."""
     if row.claimed_by and row.claimed_by != holder:
         beat = f", heartbeat {(now - row.heartbeat_at).total_seconds():.0f} s ago" if row.heartbeat_at else ""
         return f"being sent by {row.claimed_by}{beat}"
     if row.next_attempt_at > now:  # the flush made every row due: this one was tried and deferred
-        return f"deferred to {row.next_attempt_at:%Y-%m-%d %H:%M} UTC: {row.last_reply or 'no reply'}"
+        at = row.next_attempt_at.astimezone(zone)
+        return f"deferred to {at:%Y-%m-%d %H:%M} {at.tzname()}: {row.last_reply or 'no reply'}"
     if stats.deferred:
         return "not tried: the mail server is unreachable"
     return "not tried yet: flush again"
@@ -145,11 +146,11 @@ def _still_queued(obj: Any, holder: str, stats: DrainStats, *, limit: int = 20) 
     with read_only(obj.engine) as session:
         count = queries.count_queued(session)
         rows = queries.list_outbox(session, status="queued", limit=limit)
-    now = obj.clock.now()
+    now, zone = obj.clock.now(), ZoneInfo(obj.settings.calendar.timezone)
     lines = []
     for row in rows:
         lines.append(_fit(f"  #{row.id} {row.kind} to {row.recipients}"))
-        lines.append(_fit(f"    {why_queued(row, now, holder, stats)}"))
+        lines.append(_fit(f"    {why_queued(row, now, holder, stats, zone)}"))
     return count, lines + (["  … (ventanilla outbox list --status queued)"] if count > limit else [])
 
 

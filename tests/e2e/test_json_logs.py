@@ -35,7 +35,8 @@ def test_the_sender_lines_carry_their_outbox_row_and_ticket(tmp_path: Path) -> N
     assert all(line["time"].endswith("+00:00") for line in lines)  # type: ignore[union-attr]
 
 
-def test_an_unexpected_crash_is_one_json_line_with_its_traceback(tmp_path: Path) -> None:
+def test_a_database_that_is_no_database_is_one_json_line_naming_it(tmp_path: Path) -> None:
+    """With JSON logs even a CLI error is one JSON object (a log shipper reads every line)."""
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"not a database at all\n" * 400)
     config = write_config(tmp_path / "v.toml", {
@@ -44,10 +45,9 @@ def test_an_unexpected_crash_is_one_json_line_with_its_traceback(tmp_path: Path)
     })
     done = ventanilla("--config", config, "tickets", "list", cwd=tmp_path)
     assert done.returncode == 1
-    (crash,) = _lines(done.stderr)
-    assert crash["level"] == "CRITICAL" and crash["action"] == "crash"
-    assert "Traceback (most recent call last)" in str(crash["exception"])
-    assert "file is not a database" in str(crash["exception"])
+    (line,) = _lines(done.stderr)
+    assert line["level"] == "ERROR" and line["action"] == "error", line
+    assert "file is not a database" in json.dumps(line), line
 
 
 def test_plain_text_stays_the_default_and_json_takes_warnings_in() -> None:

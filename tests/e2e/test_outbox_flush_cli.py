@@ -96,7 +96,7 @@ def test_flush_retries_a_deferred_message_now_and_says_why_one_still_waits(
     assert ack.status == "queued" and ack.next_attempt_at > datetime.now(UTC)  # waiting on its backoff
     assert "1 deferred" in first.stdout and "still queued: 1" in first.stdout
     assert f"#{ack.id} ack to {SENDER}\n" in first.stdout
-    assert re.search(r"\n +deferred to [-\d]+ [:\d]+ UTC: 451 4\.3\.0 try again later\n", first.stdout), first.stdout
+    assert re.search(r"\n +deferred to [-\d]+ [:\d]+ CES?T: 451 4\.3\.0 try again later\n", first.stdout), first.stdout
 
     again = ventanilla("--config", config, "outbox", "flush", cwd=tmp_path)
 

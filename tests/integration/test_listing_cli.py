@@ -125,7 +125,7 @@ def test_tickets_show_has_the_customer_history_and_each_notification_once(db_url
     sent = [message_from_bytes(p.read_bytes(), policy=policy.default) for p in (tmp_path / "sent").glob("*.eml")]
     to_agents = [m for m in sent if AGENTS[0] in str(m["To"]) and LONG[:20] in str(m["Subject"])]
     texts = [m.get_body(("plain",)).get_content() for m in to_agents]  # type: ignore[union-attr]
-    assert texts and all("[#1] " in t and "open: Renovación de la tarjeta" in t for t in texts), texts
+    assert texts and all("[#1] " in t and "abierta: Renovación de la tarjeta" in t for t in texts), texts
 
 
 def test_outbox_and_sla_status_say_how_many_and_fit_80_columns(db_url, tmp_path) -> None:

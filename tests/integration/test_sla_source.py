@@ -146,7 +146,7 @@ def assert_new_urgent_cycle(ticket: Ticket, started: datetime) -> None:
 def test_urgent_ack_promises_four_hours_and_the_local_due_moment(desk: Desk) -> None:
     urgent_ticket(desk)
     (text,) = desk.texts("ack")
-    assert "en un plazo de 4 horas, antes del lunes 5 de octubre a las 14:00." in text
+    assert "en un plazo de 4 horas, antes del lunes 5 de octubre a las 14:00 (CEST)." in text
     assert "24 horas, antes" not in text
 
 
@@ -154,8 +154,8 @@ def test_english_ack_promises_within_hours_by_a_local_day_and_hour(desk: Desk) -
     desk.receive(user_mail("I need to revoke my certificate", "My laptop was stolen, please revoke it.", T0))
     desk.receive(user_mail("Cannot install my certificate", "Hello, the browser says it was not found.", T0))
     urgent, normal = desk.texts("ack")
-    assert "We will answer you by email within 4 hours, by Monday 5 October at 14:00." in urgent
-    assert "within 24 hours, by Tuesday 6 October at 10:00." in normal
+    assert "We will answer you by email within 4 hours, by Monday 5 October at 14:00 (CEST)." in urgent
+    assert "within 24 hours, by Tuesday 6 October at 10:00 (CEST)." in normal
 
 
 def test_under_the_business_clock_a_friday_evening_mail_is_promised_for_monday(
@@ -165,7 +165,7 @@ def test_under_the_business_clock_a_friday_evening_mail_is_promised_for_monday(
     desk.receive(user_mail("Necesito revocar mi certificado", "Me han robado el portátil.", FRIDAY_EVENING))
     (text,) = desk.texts("ack")
     # 30 minutes on Friday (open until 19:00), then 3.5 h from Monday 08:00
-    assert "en un plazo de 4 horas hábiles, antes del lunes 5 de octubre a las 11:30." in text
+    assert "en un plazo de 4 horas hábiles, antes del lunes 5 de octubre a las 11:30 (CEST)." in text
 
 
 # -- every start of a cycle: 4 h / 8 h for an urgent ticket ----------------------------------------

@@ -23,8 +23,9 @@ def test_the_agent_notification_lists_the_requesters_earlier_tickets(language: s
     )
     context["history"] = earlier
     out = RENDERER.render("agent_notification", language, context)
-    assert "[#1200] 2026-05-02 closed: Renovación <urgente>" in out.text
-    assert "[#1100] 2026-05-02 resolved: Otra consulta" in out.text
-    assert "[#1200] 2026-05-02 closed: Renovación &lt;urgente&gt;" in out.html
+    closed, resolved = ("cerrada", "resuelta") if language == "es" else ("closed", "resolved")
+    assert f"[#1200] 2026-05-02 {closed}: Renovación <urgente>" in out.text
+    assert f"[#1100] 2026-05-02 {resolved}: Otra consulta" in out.text
+    assert f"[#1200] 2026-05-02 {closed}: Renovación &lt;urgente&gt;" in out.html
     without = RENDERER.render("agent_notification", language, sample_context("agent_notification", SATURDAY_AFTERNOON))
     assert "[#1200]" not in without.text and "(last" not in without.text and "(últimas" not in without.text

@@ -189,3 +189,9 @@ def test_spanish_mail_names_status_priority_and_category_in_spanish(kind: str) -
 def test_the_agent_sees_due_times_in_the_services_zone_with_the_zone_named() -> None:
     out = RENDERER.render("agent_notification", "es", sample_context("agent_notification", MONDAY_MORNING))
     assert "UTC" not in out.text and re.search(r"a las \d\d:\d\d \((CET|CEST)\), quedan", out.text), out.text
+
+
+@pytest.mark.parametrize("language", ["es", "en"])
+def test_the_digest_names_the_zone_of_its_times(language: str) -> None:
+    out = RENDERER.render("digest", language, sample_context("digest", MONDAY_MORNING))
+    assert re.search(r"\(\d\d:\d\d CES?T\)", out.text), out.text
