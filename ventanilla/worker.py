@@ -149,7 +149,7 @@ class MailboxLoop:
         try:
             while not stop.is_set():
                 try:
-                    await self.run_once(progress)
+                    took = (await self.run_once(progress)).spooled
                     backoff = 1.0
                     trouble.cleared()
                 except WAIT_AND_RETRY as exc:
@@ -163,6 +163,10 @@ class MailboxLoop:
                     continue
                 if stop.is_set():
                     break
+                if took and self.holding:
+                    # Look again before IDLE: mail that came while this pass worked may have been
+                    # announced in a reply to its FETCH or MOVE, which the IMAP client drops.
+                    continue
                 await self._wait(stop)
         finally:
             watcher.cancel()
