@@ -31,11 +31,12 @@ class ThreadBuffer:
     events: list[dict[str, Any]] = field(default_factory=list)
     participants: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)  # inbound ones without attachments
+    subjects: list[tuple[int, list[str]]] = field(default_factory=list)  # new tickets' subjects, to index
 
     def flush(self, session: Session) -> None:
         """Insert what waits (participants once per ticket and address) and empty the buffer."""
-        add_messages(session, self.messages)
-        self.messages = []
+        add_messages(session, self.messages, also_index=self.subjects)
+        self.messages, self.subjects = [], []
         if self.participants:
             insert_ignore_rows(session, Participant, self.participants, Participant.__table__.c.id)  # type: ignore[attr-defined]
         if self.events:
@@ -74,10 +75,14 @@ def add_participant(
         insert_ignore(session, Participant, values)
 
 
-def insert_ticket(session: Session, values: dict[str, Any]) -> int:
-    """A new ticket row (its subject searchable); its id."""
+def insert_ticket(session: Session, values: dict[str, Any], *, buffer: ThreadBuffer | None = None) -> int:
+    """A new ticket row (its subject searchable, with the buffer's rows when one is given); its id."""
     ticket_id = insert_row(session, Ticket, values)
-    _index(session, [(ticket_id, [values.get("subject", "")])])
+    subject = (ticket_id, [values.get("subject", "")])
+    if buffer is not None:
+        buffer.subjects.append(subject)
+    else:
+        _index(session, [subject])
     return ticket_id
 
 
@@ -132,11 +137,14 @@ def add_message(session: Session, values: dict[str, Any]) -> int:
     return message_id
 
 
-def add_messages(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Many messages at once (the outgoing mail of a batch, as its tickets' threads show it)."""
+def add_messages(
+    session: Session, rows: list[dict[str, Any]], *, also_index: list[tuple[int, list[str]]] | None = None
+) -> None:
+    """Many messages at once (the outgoing mail of a batch, as its tickets' threads show it);
+    their words indexed in one statement with `also_index`'s."""
     if rows:
         insert_rows(session, Message, [{**MESSAGE_DEFAULTS, **row} for row in rows])
-        _index(session, [found for found in map(search_row, rows) if found])
+    _index(session, [*(also_index or ()), *(found for found in map(search_row, rows) if found)])
 
 
 def add_inbound(

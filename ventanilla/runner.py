@@ -65,8 +65,16 @@ async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
     scheduler = make_scheduler(settings, app, clock)
     progress = BacklogProgress(settings.inbox.batch_size)
     if once:
-        await loop.run_once(progress)
-        await scheduler.sweep_once()
+        # As in the service, mail goes out while more comes in: the drainer sends what each batch
+        # queued (woken by the commit) until the pass and the sweep end, then drains what is left.
+        intake_done = asyncio.Event()
+        sending = asyncio.create_task(drainer.run(intake_done))
+        try:
+            await loop.run_once(progress)
+            await scheduler.sweep_once()
+        finally:
+            intake_done.set()
+            await sending
         await drainer.run_once()
         await asyncio.to_thread(loop.release)
         await asyncio.to_thread(loop.close_source)

@@ -199,3 +199,30 @@ def test_batch_mail_is_queued_once_per_idempotency_key(make_settings, db_url, en
     for row in rows:
         assert message_from_bytes(row.raw, policy=policy.default)["Message-ID"] == row.message_id
     ingestor.close()
+
+
+def test_the_per_sender_cap_counts_acks_queued_by_earlier_batches(make_settings, db_url, engine, clock) -> None:
+    # A batch reads the acks already queued to its senders in one query at its start (guessed from
+    # the From headers); the cap must hold across batches however the address is written.
+    settings = make_settings(db_url=db_url)
+    ingestor = make_ingestor(App(settings, engine, clock))  # batches stored straight through
+
+    def mail(index: int, sender: str) -> bytes:
+        return message(index=index, sender=sender, subject=f"Consulta {index}", body="¿Y?", when=NOW)[1]
+
+    first = [mail(i, "ana@correo.example") for i in range(1, 5)]  # 4 acks: one left under the cap of 5
+    ingestor.process_batch(arrivals_of(ingestor, first, clock))
+    clock.advance(minutes=10)
+    shouting = [mail(10 + i, "ANA@Correo.Example") for i in range(3)]
+    raws = [*shouting, mail(20, "luis@correo.example")]
+    later = [Incoming(uid=10 + i, raw=raw, arrived_at=clock.now(), size=len(raw)) for i, raw in enumerate(raws)]
+    try:
+        results = ingestor.process_batch(ingestor.receive("INBOX", 1, later))
+    finally:
+        ingestor.close()
+    assert [r.action for r in results] == ["ticketed"] * 4
+    with read_only(engine) as session:
+        acks = list(session.scalars(select(Outbox.recipients).where(Outbox.kind == "ack").order_by(Outbox.id)))
+        suppressed = session.scalar(select(func.count()).select_from(Event).where(Event.kind == "ack-suppressed"))
+    assert acks == ["ana@correo.example"] * 5 + ["luis@correo.example"]
+    assert suppressed == 2

@@ -29,7 +29,9 @@ def acknowledgement(
     """The acknowledgement of a new ticket, or none (recorded as `ack-suppressed`, with why)."""
     ticket_id = context.ticket.id
     since = now - timedelta(hours=1)
-    queued = repo.count_outbox_since(session, kind="ack", recipient=msg.sender.email, since=since)
+    queued = batch.queued_acks.get(msg.sender.email) if batch is not None else None
+    if queued is None:
+        queued = repo.count_outbox_since(session, kind="ack", recipient=msg.sender.email, since=since)
     recent = queued + (batch.acks[msg.sender.email] if batch is not None else 0)
     refusal = rules.ack_refusal(
         msg,

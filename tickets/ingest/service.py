@@ -247,8 +247,8 @@ def _new_ticket(
         "linked_ticket_id": linked_id,
         "requester_undeliverable": False,
     }
-    ticket_id = threads.insert_ticket(session, values)
     rows = batch.rows if batch is not None else None
+    ticket_id = threads.insert_ticket(session, values, buffer=rows)
     threads.add_participant(session, ticket_id, msg.sender.email, "requester", buffer=rows)
     for cc in rules.not_own((c.email for c in msg.cc), policy.own_addresses | {policy.helpdesk_address}):
         threads.add_participant(session, ticket_id, cc, "cc", buffer=rows)

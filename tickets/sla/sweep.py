@@ -100,33 +100,62 @@ def fired_keys(session: Session, tickets: Sequence[Ticket]) -> set[tuple[int, in
     return found
 
 
-def insert_alert(session: Session, ticket: Ticket, threshold: Threshold, now: datetime) -> int | None:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the id, or None when it already existed."""
+def insert_alerts(session: Session, due: Sequence[tuple[Ticket, Threshold]], now: datetime) -> list[FiredAlert]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING, CHUNK rows a statement: the alerts this call
+    inserted, in the order of `due` (one another sweep inserted first is not among them)."""
+    if not due:
+        return []
+    if session.new or session.dirty:
+        session.flush()
     maker = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    values = {
-        "ticket_id": ticket.id,
-        "cycle": ticket.cycle,
-        "threshold": threshold.key,
-        "due_at": threshold.at,
-        "fired_at": now,
-        "late_seconds": max(0, int((now - threshold.at).total_seconds())),
-    }
-    statement = maker(SlaAlert).values(**values).on_conflict_do_nothing().returning(col(SlaAlert.id))
-    return session.execute(statement).scalar()
+    table = SlaAlert.__table__  # type: ignore[attr-defined]
+    returning = (table.c.id, table.c.ticket_id, table.c.cycle, table.c.threshold)
+    added: dict[tuple[int, int, str], int] = {}
+    for start in range(0, len(due), CHUNK):
+        rows = [
+            {
+                "ticket_id": ticket.id,
+                "cycle": ticket.cycle,
+                "threshold": threshold.key,
+                "due_at": threshold.at,
+                "fired_at": now,
+                "late_seconds": max(0, int((now - threshold.at).total_seconds())),
+            }
+            for ticket, threshold in due[start : start + CHUNK]
+        ]
+        statement = maker(table).values(rows).on_conflict_do_nothing().returning(*returning)
+        added.update(((t, c, k), alert_id) for alert_id, t, c, k in session.connection().execute(statement))
+    return [
+        FiredAlert(
+            alert_id=alert_id, ticket_id=ticket.id, cycle=ticket.cycle, threshold=threshold, late=now - threshold.at
+        )
+        for ticket, threshold in due
+        if ticket.id is not None and (alert_id := added.get((ticket.id, ticket.cycle, threshold.key))) is not None
+    ]
 
 
 def sweep(session: Session, *, now: datetime, policy: SweepPolicy) -> SweepResult:
-    """Fire every threshold reached by `now` and not yet alerted; escalate at the hard limit."""
+    """Fire every threshold reached by `now` and not yet alerted; escalate at the hard limit.
+
+    The alerts are inserted a few hundred per statement, and their events in one: a backlog that
+    comes in late (after an outage) fires thousands at once."""
     tickets = due_candidates(session, policy.sla.horizon(now))
     seen = fired_keys(session, tickets)
-    fired: list[FiredAlert] = []
-    escalated: list[int] = []
-    for ticket in tickets:
-        new = _fire(session, ticket, now, policy, seen)
-        fired.extend(new)
-        if any(a.threshold.key == "breach-48h" for a in new) and _escalate(session, ticket, now):
-            escalated.append(ticket.id or 0)
+    due = [(ticket, threshold) for ticket in tickets for threshold in thresholds_due(ticket, now, policy, seen)]
+    fired = insert_alerts(session, due, now)
+    history = threads.ThreadBuffer()
+    for alert in fired:
+        late = alert.late
+        detail = (
+            f"cycle {alert.cycle}; due {alert.threshold.at.isoformat()}; late {int(late.total_seconds() // 60)} min"
+        )
+        threads.add_event(
+            session, alert.ticket_id, now, f"sla-{alert.threshold.key}", actor="sla", detail=detail, buffer=history
+        )
     by_id = {t.id: t for t in tickets}
+    breached = {a.ticket_id for a in fired if a.threshold.key == "breach-48h"}
+    escalated = [t.id or 0 for t in tickets if t.id in breached and _escalate(session, t, now, history)]
+    history.flush(session)
     outgoing = alert_mail(session, fired, by_id, now, policy)  # type: ignore[arg-type]
     if fired:
         logger.info(
@@ -184,31 +213,14 @@ def plan_sweep(session: Session, *, now: datetime, policy: SweepPolicy) -> tuple
     return len(tickets), planned
 
 
-def _fire(
-    session: Session, ticket: Ticket, now: datetime, policy: SweepPolicy, seen: set[tuple[int, int, str]]
-) -> list[FiredAlert]:
-    assert ticket.id is not None
-    fired: list[FiredAlert] = []
-    for threshold in thresholds_due(ticket, now, policy, seen):
-        alert_id = insert_alert(session, ticket, threshold, now)
-        if alert_id is None:  # another sweep inserted it first
-            continue
-        late = now - threshold.at
-        detail = f"cycle {ticket.cycle}; due {threshold.at.isoformat()}; late {int(late.total_seconds() // 60)} min"
-        threads.add_event(session, ticket.id, now, f"sla-{threshold.key}", actor="sla", detail=detail)
-        fired.append(
-            FiredAlert(alert_id=alert_id, ticket_id=ticket.id, cycle=ticket.cycle, threshold=threshold, late=late)
-        )
-    return fired
-
-
-def _escalate(session: Session, ticket: Ticket, now: datetime) -> bool:
+def _escalate(session: Session, ticket: Ticket, now: datetime, history: threads.ThreadBuffer) -> bool:
     if ticket.status == "escalated":
         return False
     ticket.status = "escalated"
     ticket.updated_at = now
-    session.add(ticket)
-    threads.add_event(session, ticket.id or 0, now, "escalated", actor="sla", detail="hard limit passed")
+    threads.add_event(
+        session, ticket.id or 0, now, "escalated", actor="sla", detail="hard limit passed", buffer=history
+    )
     return True
 
 
