@@ -1,5 +1,6 @@
 """The SLA sweep on SQLite and PostgreSQL: each threshold once, cycles, clock jumps, two workers, catch-up."""
 
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -11,6 +12,7 @@ from sqlalchemy.engine import Engine
 from config.calendar import SeasonSettings
 from config.sla import BusinessHoursSettings, SlaSettings
 from scheduler.jobs import run_sla_sweep
+from tickets.agents.routing import Group, Routing
 from tickets.clock import SystemClock
 from tickets.db import make_engine, read_only, unit_of_work
 from tickets.ingest import service
@@ -200,6 +202,28 @@ def test_emails_are_grouped_per_supervisor_and_agent(engine: Engine) -> None:
     agent_mail = by_rcpt["luis@ventanilla.example"]
     assert agent_mail.ticket_id == mine and agent_mail.auto_submitted == "auto-generated"
     assert len({i.idempotency_key for i in queue.sent}) == 3
+
+
+def test_round_robin_group_hears_of_the_escalation_at_the_hard_limit(engine: Engine) -> None:
+    # As with #escalate: the ticket's group (not the escalating party, not the supervisors twice)
+    # is told; before the hard limit only supervisors and the assigned agent get alerts.
+    group = Group(name="certificados", members=("ana@v.example", "luis@v.example"), categories=("renewal",))
+    policy = dataclasses.replace(sweep_policy(), routing=Routing(groups=(group,), round_robin=True))
+    ticket = add_ticket(engine, policy, category="renewal", assigned_agent="luis@v.example")
+    queue = Recorder()
+    sweep(engine, START + timedelta(hours=25), policy, queue)  # breach-24h: not an escalation
+    assert {i.to[0] for i in queue.sent} == {*SUPERVISORS, "luis@v.example"}
+    queue.sent.clear()
+    result = sweep(engine, START + timedelta(hours=49), policy, queue)
+    assert result.escalated == (ticket,)
+    assert {i.to[0] for i in queue.sent} == {*SUPERVISORS, "luis@v.example", "ana@v.example"}
+    (ana,) = [i for i in queue.sent if i.to == ("ana@v.example",)]
+    assert [item.alert.key for item in ana.context.alerts] == ["breach-48h"]  # type: ignore[union-attr]
+    queue.sent.clear()
+    no_group = dataclasses.replace(policy, routing=Routing(groups=(group,), round_robin=False))
+    other = add_ticket(engine, policy, category="renewal")
+    sweep(engine, START + timedelta(hours=49), no_group, queue)
+    assert {i.to[0] for i in queue.sent} == set(SUPERVISORS) and queue.sent[0].context.alerts[0].ticket.id == other  # type: ignore[union-attr]
 
 
 # --- through the real ingest path -----------------------------------------------------------------

@@ -19,6 +19,8 @@ from sqlmodel import Session, col
 
 from config.settings import Settings
 from tickets import threads
+from tickets.agents.mail import routing_of
+from tickets.agents.routing import Routing, told_on_escalation
 from tickets.ingest.rules import OPEN_STATUSES
 from tickets.mail_context import AlertItem, AlertView, SlaAlertContext, requester_of, ticket_view
 from tickets.models import Message, Ticket
@@ -39,6 +41,7 @@ class SweepPolicy:
     language: str = "es"
     notify_agents: bool = True
     resolved_quiet: timedelta = timedelta(days=7)  # a resolved ticket closes after this long untouched
+    routing: Routing = Routing()  # round-robin: the ticket's group hears of the escalation at the hard limit
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "SweepPolicy":
@@ -47,6 +50,7 @@ class SweepPolicy:
             supervisors=tuple(settings.helpdesk.supervisors),
             language=settings.helpdesk.language,
             resolved_quiet=timedelta(days=settings.scheduler.resolved_close_days),
+            routing=routing_of(settings.agents),
         )
 
 
@@ -156,7 +160,7 @@ def sweep(session: Session, *, now: datetime, policy: SweepPolicy) -> SweepResul
     breached = {a.ticket_id for a in fired if a.threshold.key == "breach-48h"}
     escalated = [t.id or 0 for t in tickets if t.id in breached and _escalate(session, t, now, history)]
     history.flush(session)
-    outgoing = alert_mail(session, fired, by_id, now, policy)  # type: ignore[arg-type]
+    outgoing = alert_mail(session, fired, by_id, now, policy, escalated=frozenset(escalated))  # type: ignore[arg-type]
     if fired:
         logger.info(
             "sla sweep: %d alerts, %d escalated, %d emails",
@@ -225,15 +229,31 @@ def _escalate(session: Session, ticket: Ticket, now: datetime, history: threads.
 
 
 def alert_mail(
-    session: Session, fired: Sequence[FiredAlert], tickets: dict[int, Ticket], now: datetime, policy: SweepPolicy
+    session: Session,
+    fired: Sequence[FiredAlert],
+    tickets: dict[int, Ticket],
+    now: datetime,
+    policy: SweepPolicy,
+    *,
+    escalated: frozenset[int] = frozenset(),
 ) -> tuple[OutgoingEmail, ...]:
-    """One email per recipient grouping its alerts: supervisors get all, agents their own tickets."""
+    """One email per recipient grouping its alerts: supervisors get all, agents their own tickets,
+    and (round-robin) a group the hard-limit alert of a ticket of theirs this sweep escalated."""
     groups: dict[str, list[FiredAlert]] = defaultdict(list)
     for alert in fired:
         ticket = tickets[alert.ticket_id]
         recipients = set(policy.supervisors)
         if policy.notify_agents and ticket.assigned_agent:
             recipients.add(ticket.assigned_agent.lower())
+        if alert.threshold.key == "breach-48h" and alert.ticket_id in escalated:
+            group = told_on_escalation(
+                category=ticket.category,
+                assigned_group=ticket.assigned_group,
+                routing=policy.routing,
+                actor="",
+                supervisors=policy.supervisors,
+            )
+            recipients.update(member.lower() for member in group)
         for recipient in recipients:
             groups[recipient].append(alert)
     return tuple(_alert_email(session, to, alerts, tickets, now, policy) for to, alerts in sorted(groups.items()))
