@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from functools import partial
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
@@ -43,6 +44,10 @@ class BacklogProgress:
             self._bar = None
 
 
+def _reload_templates(outbox: OutgoingQueue) -> str:
+    return "templates reloaded" if outbox.reload_templates() else "templates kept"
+
+
 async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
     ignore_hangup()  # until the reload handler is in place: `systemctl reload` while starting is harmless
     engine, clock = app_ctx.engine, app_ctx.clock
@@ -76,7 +81,7 @@ async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
         "worker started: mailbox %s (%s), outbound %s", settings.inbox.name, settings.inbox.kind, settings.outbound.kind
     )
     async with serving(settings, metrics):
-        with stop_on_signals(stop), reload_on_hangup(outbox.reload_templates):
+        with stop_on_signals(stop), reload_on_hangup(partial(_reload_templates, outbox), app.faq.reload_in_thread):
             scheduler.start()
             tasks = [lambda s: loop.run(s, progress), drainer.run]
             if settings.web.listen:
