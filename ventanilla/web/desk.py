@@ -102,6 +102,7 @@ class WebDesk:
             message=submission.message,
             category=submission.category,
             attachment=(attachment.filename, attachment.content_type, attachment.data) if attachment else None,
+            language=lang,  # the page's: the acknowledgement's, whatever the language of the text
         )
         raw, _ = self._raw(mail, client, lang, now)
         with self._lock:
