@@ -235,10 +235,17 @@ def header_fields(headers: dict[str, list[str]], sha: str) -> dict[str, Any]:
         "in_reply_to": _bounded_ids(headers.get("in-reply-to", [])),
         "references": _bounded_ids(headers.get("references", [])),
         "envelope_to": _envelope(headers),
+        "content_language": _content_language(headers.get("content-language", [])),
         "authentication_results": tuple(
             clean_line(v, 4000) for v in headers.get("authentication-results", [])[:MAX_ENVELOPE]
         ),
     }
+
+
+def _content_language(values: list[str]) -> str:
+    """The primary subtag of the first language tag (`en-GB, es` -> "en"), "" when none (RFC 3282)."""
+    first = values[0].split(",")[0].strip().split("-")[0].lower() if values else ""
+    return first if first.isascii() and first.isalpha() and len(first) <= 8 else ""
 
 
 def safe_filename(name: str) -> str:

@@ -3,7 +3,8 @@
 The message goes through the spool like any mail. Its Message-ID is ours but at `web.<domain>`:
 a Message-ID at the helpdesk's own domain would be classified as our own mail and ignored. The
 client's address and user agent travel in a trace header (`X-Ventanilla-Web`; inbound
-`X-Ventanilla-` headers drive nothing, so a forged one changes nothing).
+`X-Ventanilla-` headers drive nothing, so a forged one changes nothing). The page's language is
+its `Content-Language`, which ingest believes of the web form's mailbox only.
 """
 
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ class WebMail:
     message: str
     category: str = ""
     attachment: tuple[str, str, bytes] | None = None  # (safe file name, content type, bytes)
+    language: str = ""  # of the page it was sent from ("es", "en"): the acknowledgement's
 
 
 def web_message_id(helpdesk_address: str, unique: str) -> str:
@@ -57,6 +59,8 @@ def compose_web_mail(
         if not subtype or maintype in ("multipart", "message"):
             maintype, subtype = "application", "octet-stream"
         msg.add_attachment(data, maintype=maintype, subtype=subtype.split(";")[0].strip(), filename=filename)
+    if mail.language:  # last: setting the content drops (and a multipart moves) the Content- headers before
+        msg["Content-Language"] = header_safe(mail.language, 8)
     return msg.as_bytes()
 
 

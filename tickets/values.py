@@ -48,6 +48,7 @@ class IncomingMessage:
     bounce_recipients: tuple[str, ...] = ()
     bounce_message_ids: tuple[str, ...] = ()  # Message-IDs a bounce quotes of the mail it reports on
     envelope_to: tuple[str, ...] = ()  # Delivered-To / X-Original-To: where bounces land
+    content_language: str = ""  # Content-Language's first primary subtag; believed of the web form's mail only
     authentication_results: tuple[str, ...] = ()
     defects: tuple[str, ...] = ()
     raw_sha256: str

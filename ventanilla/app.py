@@ -1,5 +1,6 @@
 """The App: built once by the wiring, the one way a use case runs (CLI, scheduler, pipeline)."""
 
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -10,6 +11,7 @@ from tickets.clock import Clock
 from tickets.db import unit_of_work
 from tickets.values import OutgoingEmail
 from tickets.work import R, Work, outgoing_of
+from ventanilla.faq import LiveFaq
 from ventanilla.pipeline.failpoints import crash_point
 from ventanilla.pipeline.outgoing import OutgoingQueue
 
@@ -19,7 +21,8 @@ def _nobody() -> None:
 
 
 class App:
-    """Settings, the database, the clock and the one outbox queue (one template renderer)."""
+    """Settings, the database, the clock, the one outbox queue (one template renderer) and the one
+    FAQ (read when first needed: the worker's pipeline and web form share it, SIGHUP reloads it)."""
 
     def __init__(
         self,
@@ -35,6 +38,15 @@ class App:
         self.clock = clock
         self.outbox = outbox or OutgoingQueue(settings)
         self.wake = wake
+        self._faq: LiveFaq | None = None
+        self._faq_lock = threading.Lock()
+
+    @property
+    def faq(self) -> LiveFaq:
+        with self._faq_lock:
+            if self._faq is None:
+                self._faq = LiveFaq(self.settings)
+            return self._faq
 
     def run(
         self,

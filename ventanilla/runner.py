@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from functools import partial
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
@@ -41,6 +42,10 @@ class BacklogProgress:
         if done >= total:
             self._bar.stop()
             self._bar = None
+
+
+def _reload_templates(outbox: OutgoingQueue) -> str:
+    return "templates reloaded" if outbox.reload_templates() else "templates kept"
 
 
 async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
@@ -84,7 +89,7 @@ async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
         "worker started: mailbox %s (%s), outbound %s", settings.inbox.name, settings.inbox.kind, settings.outbound.kind
     )
     async with serving(settings, metrics):
-        with stop_on_signals(stop), reload_on_hangup(outbox.reload_templates):
+        with stop_on_signals(stop), reload_on_hangup(partial(_reload_templates, outbox), app.faq.reload_in_thread):
             scheduler.start()
             tasks = [lambda s: loop.run(s, progress), drainer.run]
             if settings.web.listen:

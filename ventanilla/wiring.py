@@ -19,7 +19,7 @@ from tickets.ingest.service import IngestPolicy
 from tickets.sla.policy import SlaPolicy
 from tickets.values import IngestResult
 from ventanilla.app import App
-from ventanilla.faq import faq_policy
+from ventanilla.faq import LiveFaq
 from ventanilla.pipeline.intake import Poller, PollLimits
 from ventanilla.pipeline.outgoing import OutgoingQueue
 from ventanilla.pipeline.process import Ingestor
@@ -38,8 +38,8 @@ def agents_policy(settings: Settings, sla: SlaPolicy | None = None) -> AgentPoli
     return agent_policy(settings.helpdesk, settings.agents, sla=sla or sla_policy(settings), macros=macros)
 
 
-def ingest_policy(settings: Settings, *, with_faq: bool = True) -> IngestPolicy:
-    """The ingest decisions' settings; `with_faq` reads and indexes the FAQ folder (once per caller)."""
+def ingest_policy(settings: Settings, *, with_faq: bool = True, faq: LiveFaq | None = None) -> IngestPolicy:
+    """The ingest decisions' settings; `with_faq` suggests from `faq` (else reads the FAQ folder now)."""
     helpdesk = settings.helpdesk
     sla = sla_policy(settings)
     return IngestPolicy(
@@ -52,7 +52,7 @@ def ingest_policy(settings: Settings, *, with_faq: bool = True) -> IngestPolicy:
         acks_per_hour=settings.outbound.acks_per_sender_per_hour,
         sla=sla,
         agents=agents_policy(settings, sla),
-        faq=faq_policy(settings) if with_faq else None,  # read once here: the worker's Ingestor keeps it
+        faq=(faq if faq is not None else LiveFaq(settings)).policy() if with_faq else None,
     )
 
 
@@ -74,7 +74,7 @@ def make_ingestor(app: App, *, parse_processes: int | None = None, observe: Obse
         parse=partial(parse_message, policy=policy_from_settings(settings)),
         queue=app.outbox,
         batch=app.outbox.batch,
-        policy=ingest_policy(settings),
+        policy=ingest_policy(settings, faq=app.faq),  # the app's FAQ: one per worker, reloaded on SIGHUP
         clock=app.clock,
         verp_secret=settings.helpdesk.secret.get_secret_value(),
         max_attempts=settings.limits.max_attempts,

@@ -3,6 +3,7 @@
 import logging
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,7 @@ def test_a_submission_becomes_a_ticket_acknowledged_like_any_mail(web, clock: Fa
 
     with read_only(engine) as session:
         stored = raw_of(session, session.get(Receipt, raw.id))  # type: ignore[arg-type]
-    assert b"X-Ventanilla-Web: from [testclient] via web form; user-agent \"Test/1.0\"" in stored
+    assert b'X-Ventanilla-Web: from [testclient] via web form; user-agent "Test/1.0"' in stored
     assert b'filename="captura.png"' in stored
 
 
@@ -193,6 +194,34 @@ def test_one_address_gets_five_submissions_an_hour(web, clock: FakeClock, engine
     assert other.status_code == 200
     clock.advance(hours=1)
     assert client.post("/", data=filled(page_and_token(client, clock))).status_code == 200
+
+
+def test_a_refusal_says_in_retry_after_when_a_place_frees(web, clock: FakeClock, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    client = web(per_email_per_hour=2, per_ip_per_hour=100)
+    first = clock.now() + timedelta(seconds=4)  # page_and_token: 4 s to fill the form in
+    for _ in range(2):
+        assert client.post("/", data=filled(page_and_token(client, clock))).status_code == 200
+    token = page_and_token(client, clock)  # 12 s after the start: the first leaves the hour in 3,592 s
+    refused = client.post("/", data=filled(token))
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "3592"
+    clock.advance(seconds=3591)  # one second early: still refused, and told so
+    early = client.post("/", data=filled(token))
+    assert early.status_code == 429 and early.headers["retry-after"] == "1"
+    assert clock.now() == first + timedelta(seconds=3599)
+    clock.advance(seconds=1)  # as told
+    assert client.post("/", data=filled(token)).status_code == 200
+    assert counts(engine)["receipts"] == 3
+
+
+def test_retry_after_waits_for_every_cap_reached(web, clock: FakeClock, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    client = web(per_email_per_hour=1, per_ip_per_hour=2)
+    assert client.post("/", data=filled(page_and_token(client, clock), email="a@example.org")).status_code == 200
+    clock.advance(minutes=30)
+    assert client.post("/", data=filled(page_and_token(client, clock))).status_code == 200  # ana@, 30 min later
+    refused = client.post("/", data=filled(page_and_token(client, clock)))  # ana@ again: both caps reached
+    # The client's cap frees in 30 minutes (a@'s leaves), the address's only when ana@'s own leaves.
+    assert refused.status_code == 429 and refused.headers["retry-after"] == str(3600 - 4)
+    assert counts(engine)["receipts"] == 2
 
 
 def test_one_client_gets_its_hourly_cap_whatever_the_addresses(web, clock: FakeClock, engine: Engine) -> None:  # type: ignore[no-untyped-def]

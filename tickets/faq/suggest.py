@@ -3,8 +3,9 @@
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from tickets.faq.match import FaqIndex, Suggestion
+from tickets.faq.match import Suggestion
 from tickets.mail_context import AgentNotificationContext, FaqLink
 from tickets.values import OutgoingEmail
 
@@ -12,11 +13,17 @@ REVOCATION = "revocation"  # the category whose acknowledgement puts the 24/7 li
 EVENT = "faq-suggested"
 
 
+class FaqMatcher(Protocol):
+    """What suggests entries: a `tickets.faq.match.FaqIndex`, or the worker's FAQ that SIGHUP reads again."""
+
+    def suggest(self, text: str, lang: str, limit: int = 3) -> Sequence[Suggestion]: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FaqPolicy:
-    """The FAQ the worker loaded once, and how many entries an acknowledgement may carry."""
+    """The FAQ the worker loaded, and how many entries an acknowledgement may carry."""
 
-    index: FaqIndex
+    index: FaqMatcher
     max_suggestions: int = 3
 
 

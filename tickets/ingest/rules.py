@@ -13,6 +13,7 @@ TICKET_REF = re.compile(r"\[#(\d{1,12})\]")
 NO_REPLY = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|abuse|root)([+@.-]|$)")
 OPEN_STATUSES = ("open", "escalated")
 REOPENABLE = ("pending", "resolved")
+LANGUAGES = ("es", "en")  # a ticket's (its mail's templates)
 
 _ES = {
     "de",

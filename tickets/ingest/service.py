@@ -1,5 +1,6 @@
 """Use cases. Each takes the session and `now`; the caller's unit of work commits."""
 
+import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from tickets.models import Ticket
 from tickets.sla.policy import SlaPolicy, start_cycle
 from tickets.threads import ThreadBuffer
 from tickets.values import IncomingMessage, IngestAction, IngestResult, OutgoingEmail, ReceiptKey
+from tickets.web.spam import WEB_MAILBOX
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,8 @@ def ingest(
             reason = f"receipt {receipt.id} is {receipt.status}"
             return IngestResult(action=IngestAction.ALREADY, ticket_id=receipt.ticket_id, reason=reason)
         receipt_id = receipt.id
+    if msg.content_language and key.mailbox != WEB_MAILBOX:  # a mail client's locale is not the text's
+        msg = dataclasses.replace(msg, content_language="")
     same = (msg.message_id, hashlib.sha256(raw).hexdigest())
     earlier = batch.seen.get(same) if batch is not None else None
     if earlier is not None:
@@ -226,7 +230,7 @@ def _new_ticket(
     batch: IngestBatch | None,
 ) -> IngestResult:
     arrived_at = arrival[1]
-    body, language, category, priority = _classify(msg, policy)
+    body, language, text_language, category, priority = _classify(msg, policy)
     cycle = policy.sla.cycle(priority, number=1, start=arrived_at)
     facts = {
         "status": "open",
@@ -257,7 +261,7 @@ def _new_ticket(
         detail += f"; follows closed ticket #{linked_id}"
     threads.add_event(session, ticket_id, now, "created", actor=msg.sender.email, detail=detail, buffer=rows)
     found = faq_suggest.suggestions_for(
-        policy.faq, subject=msg.subject, text=body, language=language, category=category
+        policy.faq, subject=msg.subject, text=body, language=text_language, category=category
     )
     context = ack.ack_context(ticket_id, facts, cycle, policy.sla, faq_suggest.links(found))
     own = policy.own_addresses | {policy.helpdesk_address}
@@ -279,12 +283,15 @@ def _new_ticket(
     return IngestResult(action=IngestAction.TICKETED, ticket_id=ticket_id, reason=linked.reason, outgoing=outgoing)
 
 
-def _classify(msg: IncomingMessage, policy: IngestPolicy) -> tuple[str, str, str, str]:
-    """The user's own text (no quoted history, no signature), its language, category and priority."""
+def _classify(msg: IncomingMessage, policy: IngestPolicy) -> tuple[str, str, str, str, str]:
+    """The user's own text (no quoted history, no signature), the ticket's language (the web form
+    page's, else the text's), the text's language (what its words are matched in), category and
+    priority."""
     body = msg.reply_text or msg.text
-    language = rules.detect_language(f"{msg.subject}\n{msg.text}", policy.default_language)
-    category, priority = rules.categorise(body, policy.categories, subject=msg.subject, language=language)
-    return body, language, category, priority
+    text_language = rules.detect_language(f"{msg.subject}\n{msg.text}", policy.default_language)
+    language = msg.content_language if msg.content_language in rules.LANGUAGES else text_language
+    category, priority = rules.categorise(body, policy.categories, subject=msg.subject, language=text_language)
+    return body, language, text_language, category, priority
 
 
 def _follow_up(

@@ -1,5 +1,7 @@
 """The web form's abuse caps, counted in the database so that every worker agrees."""
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,6 +31,19 @@ def over_cap(counts: tuple[int, int], caps: Caps) -> str:
     return ""
 
 
+def slot_frees_at(times: Sequence[datetime], cap: int) -> datetime | None:
+    """When the window will count fewer than `cap` of these submissions (all in the window now),
+    None when it does already. Pure."""
+    if len(times) < cap:
+        return None
+    return sorted(times)[len(times) - cap] + WINDOW  # that many must leave the window
+
+
+def retry_after_seconds(frees_at: datetime, now: datetime) -> int:
+    """The Retry-After of a refusal: whole seconds until `frees_at`, at least 1. Pure."""
+    return max(1, math.ceil((frees_at - now).total_seconds()))
+
+
 def recent_counts(session: Session, *, ip_key: str, email_key: str, now: datetime) -> tuple[int, int]:
     """Submissions in the last hour from this client and for this address."""
     since = now - WINDOW
@@ -50,3 +65,16 @@ def admit(session: Session, *, ip_key: str, email_key: str, now: datetime, caps:
         session.execute(insert(WebSubmission.__table__), {"at": now, "ip_key": ip_key, "email_key": email_key})  # type: ignore[attr-defined]
         session.execute(delete(WebSubmission.__table__).where(_W.at < now - KEEP))  # type: ignore[attr-defined]
     return cap
+
+
+def next_admission(session: Session, *, ip_key: str, email_key: str, now: datetime, caps: Caps) -> datetime:
+    """When a submission refused now would be admitted: once every cap it reached has a free slot."""
+    since = now - WINDOW
+    frees = [
+        slot_frees_at(session.scalars(select(_W.at).where(column == key, _W.at > since)).all(), cap)
+        for column, key, cap in (
+            (_W.ip_key, ip_key, caps.per_ip_per_hour),
+            (_W.email_key, email_key, caps.per_email_per_hour),
+        )
+    ]
+    return max([now, *(f for f in frees if f is not None)])

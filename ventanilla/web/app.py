@@ -104,7 +104,9 @@ async def _form(request: Request) -> Response:
     return _render_form(request, parts, _lang(request, parts), form={}, errors={}, status=200)
 
 
-def _message(parts: WebParts, lang: str, kind: str, status: int, *, reference: int | None = None) -> Response:
+def _message(
+    parts: WebParts, lang: str, kind: str, status: int, *, reference: int | None = None, retry_after: int = 0
+) -> Response:
     t = TEXTS[lang]
     size = size_words(parts.settings.web.max_attachment_bytes, lang)
     address = parts.settings.helpdesk.address
@@ -125,12 +127,13 @@ def _message(parts: WebParts, lang: str, kind: str, status: int, *, reference: i
         link=link,
         reference=reference,
     )
-    return HTMLResponse(html, status_code=status, headers=NO_STORE)
+    headers = NO_STORE | ({"retry-after": str(retry_after)} if retry_after else {})
+    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 def _answer(parts: WebParts, lang: str, outcome: Outcome) -> Response:
-    if outcome.capped:
-        return _message(parts, lang, "limited", 429)
+    if outcome.capped:  # Retry-After: when the cap's hour frees a place (RFC 9110, 10.2.3)
+        return _message(parts, lang, "limited", 429, retry_after=outcome.retry_after)
     return _message(parts, lang, "done", 200, reference=outcome.ticket_id)
 
 

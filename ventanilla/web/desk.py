@@ -16,7 +16,7 @@ from config.settings import Settings
 from mailer.webform import WebMail, compose_web_mail, web_message_id
 from tickets.db import unit_of_work
 from tickets.values import IngestAction
-from tickets.web.caps import Caps, admit
+from tickets.web.caps import Caps, admit, next_admission, retry_after_seconds
 from tickets.web.category import apply_chosen_category
 from tickets.web.csrf import CsrfKey
 from tickets.web.form import Submission
@@ -40,9 +40,11 @@ class Client:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outcome:
-    """`capped` ("ip"/"email") when refused; else the ticket (None: spam, or processed later)."""
+    """`capped` ("ip"/"email") when refused, and in how many seconds to try again; else the ticket
+    (None: spam, or processed later)."""
 
     capped: str = ""
+    retry_after: int = 0
     ticket_id: int | None = None
     receipt_id: int | None = None
 
@@ -62,10 +64,15 @@ class WebDesk:
     def close(self) -> None:
         self._ingestor.close()
 
-    def _admit(self, client: Client, email: str, now: datetime) -> str:
+    def _admit(self, client: Client, email: str, now: datetime) -> Outcome | None:
+        """None when admitted (and counted), else the refusal."""
         ip_key, email_key = self._key.pseudonym("ip", client.ip), self._key.pseudonym("email", email.lower())
         with unit_of_work(self._app.engine) as session:
-            return admit(session, ip_key=ip_key, email_key=email_key, now=now, caps=self._caps)
+            capped = admit(session, ip_key=ip_key, email_key=email_key, now=now, caps=self._caps)
+            if not capped:
+                return None
+            frees = next_admission(session, ip_key=ip_key, email_key=email_key, now=now, caps=self._caps)
+        return Outcome(capped=capped, retry_after=retry_after_seconds(frees, now))
 
     def _raw(self, mail: WebMail, client: Client, lang: str, now: datetime) -> tuple[bytes, str]:
         message_id = web_message_id(self._settings.helpdesk.address, secrets.token_hex(12))
@@ -83,10 +90,10 @@ class WebDesk:
     def submit(self, submission: Submission, client: Client, lang: str) -> Outcome:
         """A person's valid submission: counted against the caps, spooled, processed."""
         now = self._app.clock.now()
-        capped = self._admit(client, submission.email, now)
-        if capped:
-            logger.info("web form: submission refused, the per-%s cap is reached", capped)
-            return Outcome(capped=capped)
+        refused = self._admit(client, submission.email, now)
+        if refused:
+            logger.info("web form: submission refused, the per-%s cap is reached", refused.capped)
+            return refused
         attachment = submission.attachment
         mail = WebMail(
             name=submission.name,
@@ -95,6 +102,7 @@ class WebDesk:
             message=submission.message,
             category=submission.category,
             attachment=(attachment.filename, attachment.content_type, attachment.data) if attachment else None,
+            language=lang,  # the page's: the acknowledgement's, whatever the language of the text
         )
         raw, _ = self._raw(mail, client, lang, now)
         with self._lock:
@@ -114,9 +122,9 @@ class WebDesk:
     def ignore(self, *, reason: str, email: str, name: str, subject: str, client: Client, lang: str) -> Outcome:
         """A bot's submission: counted against the caps too, kept as `ignored`, nothing sent."""
         now = self._app.clock.now()
-        capped = self._admit(client, email, now)
-        if capped:
-            return Outcome(capped=capped)
+        refused = self._admit(client, email, now)
+        if refused:
+            return refused
         address = email if "@" in email and " " not in email else "unknown@invalid.invalid"
         mail = WebMail(name=name[:200], email=address[:254], subject=subject[:200], message="(spam)")
         try:

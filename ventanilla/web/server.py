@@ -10,13 +10,12 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from config.settings import ConfigError, Settings
-from tickets.faq.entries import load_faq
 from tickets.web.csrf import CsrfKey
 from ventanilla.app import App
-from ventanilla.faq import build_index, faq_folder
+from ventanilla.faq import LiveFaq
 from ventanilla.web.app import WebParts, build_web_app
 from ventanilla.web.desk import WebDesk
-from ventanilla.web.faq import NoFaq, Suggester
+from ventanilla.web.faq import Suggester
 
 logger = logging.getLogger("ventanilla.web")
 
@@ -30,23 +29,16 @@ class EmbeddedServer(uvicorn.Server):
 
 
 def load_suggester(settings: Settings) -> Suggester:
-    """The FAQ matcher over `[faq] path`, else no suggestions; an entry that does not load is
-    logged (one line) and left out."""
-    folder = faq_folder(settings)
-    if folder is None:
-        return NoFaq()
-    entries, problems = load_faq(folder)
-    for problem in problems:
-        logger.warning("FAQ file skipped: %s", problem.line(), extra={"action": "faq", "reason": problem.message})
-    logger.info("web form: %d FAQ entries to suggest from", len(entries))
-    return build_index(settings, entries)  # the acknowledgement's thresholds ([faq] min_score, relative)
+    """The FAQ matcher over `[faq] path` (none when off), read now; an entry that does not load is
+    logged (one line) and left out. (The form of an App uses the App's, which SIGHUP reloads.)"""
+    return LiveFaq(settings)  # the acknowledgement's thresholds ([faq] min_score, relative)
 
 
 def make_web_parts(app: App, faq: Suggester | None = None) -> WebParts:
     """The form's pieces over the app (its settings carry the resolved secret)."""
     key = CsrfKey.from_secret(app.settings.helpdesk.secret.get_secret_value())
     return WebParts(
-        settings=app.settings, clock=app.clock, key=key, desk=WebDesk(app, key), faq=faq or load_suggester(app.settings)
+        settings=app.settings, clock=app.clock, key=key, desk=WebDesk(app, key), faq=faq if faq is not None else app.faq
     )
 
 
