@@ -29,12 +29,24 @@ def database_url(kind: str, tmp: Path) -> str:
 
 
 def drop_schemas(urls: list[str]) -> None:
+    """Drop the PostgreSQL schemas among `urls` (SQLite files go with their folder)."""
+    schemas = [url.rsplit("%3D", 1)[1] for url in urls if "search_path%3D" in url]
+    if not schemas:  # a SQLite run needs no PostgreSQL
+        return
     engine = create_engine(PG)
     with engine.begin() as conn:
-        for url in urls:
-            if "search_path%3D" in url:
-                conn.execute(text(f"DROP SCHEMA IF EXISTS {url.rsplit('%3D', 1)[1]} CASCADE"))
+        for schema in schemas:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
     engine.dispose()
+
+
+def fill(server: Dovecot, mails: list[dict[str, Any]], per_append: int = 200) -> None:
+    """A fresh user whose INBOX holds `mails` (MULTIAPPEND, `per_append` at a time)."""
+    server.reset()
+    with server.imap_client() as client:
+        for start in range(0, len(mails), per_append):
+            chunk = mails[start : start + per_append]
+            client.multiappend("INBOX", [{"msg": m["raw"], "date": m["when"]} for m in chunk])
 
 
 def config(tmp: Path, server: Dovecot, url: str, sink_port: int, **inbox: Any) -> Path:

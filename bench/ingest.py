@@ -22,21 +22,18 @@ import resource
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from pydantic import SecretStr
-from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import harness  # noqa: E402
 from config.settings import DatabaseSettings, OutboundSettings, load_settings  # noqa: E402
 from tests.corpus import realistic_backlog  # noqa: E402
 from tests.integration.dovecot import Dovecot  # noqa: E402
-from tests.mailgen import append_all, backlog  # noqa: E402
-
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from tests.mailgen import backlog  # noqa: E402
 
 
 def fetch_raw(server: Dovecot) -> list[bytes]:
@@ -56,17 +53,6 @@ def parse_only(raws: list[bytes]) -> None:
         body = msg.get_body(preferencelist=("plain", "html"))
         if body is not None:
             body.get_content()
-
-
-def database_url(kind: str, tmp: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{tmp / 'bench.db'}"
-    schema = "bench_" + uuid.uuid4().hex[:10]
-    engine = create_engine(PG)
-    with engine.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    return f"{PG}?options=-csearch_path%3D{schema}"
 
 
 def pipeline_child(port: int, user: str, password: str, url: str, out: str, batch: int, queue) -> None:  # type: ignore[no-untyped-def]
@@ -160,11 +146,9 @@ CORPORA = {"realistic": realistic_backlog, "minimal": backlog}
 
 
 def fill(server: Dovecot, count: int, corpus: str) -> int:
-    """Append `count` messages of `corpus`; their mean size in bytes."""
-    server.reset()
+    """A fresh INBOX of `count` messages of `corpus`; their mean size in bytes."""
     mails = CORPORA[corpus](count, reply_every=5)
-    with server.imap_client() as client:
-        append_all(client, "INBOX", mails)
+    harness.fill(server, mails)
     return sum(len(m["raw"]) for m in mails) // max(len(mails), 1)
 
 
@@ -178,6 +162,7 @@ def main() -> None:
     args = parser.parse_args()
     server = Dovecot()
     server.start()
+    urls: list[str] = []
     try:
         with tempfile.TemporaryDirectory() as tmpdir:
             tmp = Path(tmpdir)
@@ -190,7 +175,8 @@ def main() -> None:
             t = time.perf_counter()
             parse_only(raws)
             b = len(raws) / (time.perf_counter() - t)
-            processed, elapsed, rss, parser_rss = run_pipeline(server, database_url(args.db, tmp), tmp, args.batch)
+            urls.append(harness.database_url(args.db, tmp))
+            processed, elapsed, rss, parser_rss = run_pipeline(server, urls[-1], tmp, args.batch)
             c = processed / elapsed
             print(f"(a) raw imapclient fetch      {a:9.0f} msg/s")
             print(f"(b) stdlib parse + text body  {b:9.0f} msg/s")
@@ -207,15 +193,15 @@ def main() -> None:
             )
             if args.rss:
                 fill(server, args.rss, args.corpus)
-                processed, elapsed, rss, parser_rss = run_pipeline(
-                    server, database_url(args.db, tmp / "rss"), tmp, args.batch
-                )
+                urls.append(harness.database_url(args.db, tmp))
+                processed, elapsed, rss, parser_rss = run_pipeline(server, urls[-1], tmp, args.batch)
                 print(
                     f"    backlog of {processed}: {processed / elapsed:.0f} msg/s, "
                     f"peak RSS {rss:.0f} MB (+ {parser_rss:.0f} MB the parsing process; the fork server is smaller)"
                 )
     finally:
         server.destroy()
+        harness.drop_schemas(urls)
 
 
 if __name__ == "__main__":

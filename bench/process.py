@@ -37,21 +37,13 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import event  # noqa: E402
 
-from bench.harness import config, database_url, drop_schemas, init  # noqa: E402
+from bench.harness import config, database_url, drop_schemas, fill, init  # noqa: E402
 from tests.corpus import realistic_backlog  # noqa: E402
 from tests.e2e.conftest import clean_env  # noqa: E402
 from tests.integration.dovecot import Dovecot  # noqa: E402
 from tests.integration.smtp_sink import SmtpSink, unused_port  # noqa: E402
 
 AGENTS = ["ana@ventanilla.example", "luis@ventanilla.example"]
-
-
-def fill(server: Dovecot, mails: list[dict]) -> None:
-    """A fresh user whose INBOX holds `mails` (MULTIAPPEND, 200 at a time)."""
-    server.reset()
-    with server.imap_client() as client:
-        for start in range(0, len(mails), 200):
-            client.multiappend("INBOX", [{"msg": m["raw"], "date": m["when"]} for m in mails[start : start + 200]])
 
 
 def peer(server: Dovecot) -> tuple[int, float]:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.harness import config, database_url, drop_schemas, init, ventanilla  # noqa: E402
+from bench.harness import config, database_url, drop_schemas, fill, init, ventanilla  # noqa: E402
 from tests.integration.dovecot import Dovecot  # noqa: E402
 from tests.mailgen import backlog  # noqa: E402
 from tickets.db import make_engine, read_only  # noqa: E402
@@ -55,13 +55,6 @@ BUCKETS = [
 ]
 
 
-def fill(server: Dovecot, mails: list[dict]) -> None:
-    server.reset()
-    with server.imap_client() as client:
-        for start in range(0, len(mails), 500):
-            client.multiappend("INBOX", [{"msg": m["raw"], "date": m["when"]} for m in mails[start : start + 500]])
-
-
 def progress(engine) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     """(receipts spooled, receipts processed)."""
     with read_only(engine) as session:
@@ -78,7 +71,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def one_count(server: Dovecot, mails: list[dict], workers: int, tmp: Path, urls: list[str], profile: bool) -> dict:
-    fill(server, mails)
+    fill(server, mails, per_append=500)
     urls.append(database_url("postgresql", tmp))
     cfg = config(tmp, server, urls[-1], 25, batch_size=100, poll_seconds=1.0)
     cfg.write_text(cfg.read_text().replace('kind = "smtp"', 'kind = "file"') + f'path = "{tmp / "sent"}"\n')

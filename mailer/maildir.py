@@ -10,6 +10,7 @@ import hashlib
 import mailbox
 import os
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -83,12 +84,16 @@ class MaildirSource:
         except (FileNotFoundError, KeyError):
             return 0.0
 
-    def sizes(self, uids: list[int]) -> dict[int, int]:
-        found = {}
+    def _known(self, uids: list[int]) -> Iterator[tuple[int, str]]:
+        """(UID, Maildir key) of those of `uids` the last scan saw, in order; the others are skipped."""
         for uid in uids:
             key = self._keys.get(uid)
-            if key is None:
-                continue
+            if key is not None:
+                yield uid, key
+
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        found = {}
+        for uid, key in self._known(uids):
             try:
                 found[uid] = self._file(key).stat().st_size
             except (FileNotFoundError, KeyError):
@@ -97,10 +102,7 @@ class MaildirSource:
 
     def fetch(self, uids: list[int], *, max_bytes: int) -> list[FetchedMessage]:
         result = []
-        for uid in uids:
-            key = self._keys.get(uid)
-            if key is None:
-                continue
+        for uid, key in self._known(uids):
             try:
                 path = self._file(key)
                 size = path.stat().st_size
@@ -123,27 +125,20 @@ class MaildirSource:
         else:
             self._flag_seen(uids)
 
-    def mark_quarantined(
-        self, uids: list[int], *, on_copied: Copied | None = None, maybe_copied: bool = False
-    ) -> None:
+    def mark_quarantined(self, uids: list[int], *, on_copied: Copied | None = None, maybe_copied: bool = False) -> None:
         self._move(uids, self._quarantine or "Quarantine")
 
     def delete_copied(self, uids: list[int]) -> None:
         """Never needed here (a rename leaves no copy behind); removes the messages from the inbox."""
         box = self._inbox()
-        for uid in uids:
-            key = self._keys.get(uid)
-            if key is not None:
-                box.discard(key)
+        for _, key in self._known(uids):
+            box.discard(key)
 
     def _move(self, uids: list[int], folder: str) -> None:
         box = self._inbox()
         target = Path(self._path) / f".{folder}"
         mailbox.Maildir(str(target), factory=None, create=True)
-        for uid in uids:
-            key = self._keys.get(uid)
-            if key is None:
-                continue
+        for _, key in self._known(uids):
             try:
                 source = self._file(key)
                 os.replace(source, target / "cur" / source.name)
@@ -153,9 +148,8 @@ class MaildirSource:
 
     def _flag_seen(self, uids: list[int]) -> None:
         box = self._inbox()
-        for uid in uids:
-            key = self._keys.get(uid)
-            if key is not None and key in box and "S" not in self._flags(key):
+        for _, key in self._known(uids):
+            if key in box and "S" not in self._flags(key):
                 message = box.get_message(key)
                 message.add_flag("S")
                 message.set_subdir("cur")

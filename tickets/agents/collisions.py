@@ -15,7 +15,7 @@ from sqlmodel import Session
 from tickets import repository as repo
 from tickets import threads
 from tickets.agents.commands import HELP
-from tickets.agents.mail import AgentPolicy, agent_reply_address, command_error, digest
+from tickets.agents.mail import AgentPolicy, command_error, to_agent
 from tickets.agents.routing import AgentReply, colliding_reply
 from tickets.mail_context import MessageView, ReplyHeldContext, ReplyView, requester_of, ticket_view
 from tickets.models import Message, Ticket
@@ -120,13 +120,6 @@ def hold(
         held=ReplyView(text=text),
         commands=HELP,
     )
-    return OutgoingEmail(
-        kind="reply_held",
-        ticket_id=ticket.id,
-        to=(agent,),
-        idempotency_key=f"reply-held:{ticket.id}:{digest(key, agent)}",
-        language=ticket.language,
-        auto_submitted="auto-generated",
-        reply_to=agent_reply_address(ticket, agent, policy),
-        context=context,
+    return to_agent(
+        ticket, kind="reply_held", to=agent, key_prefix="reply-held", key=key, policy=policy, context=context
     )

@@ -26,6 +26,7 @@ from tickets.mail_context import (
     CommandErrorContext,
     CommandView,
     EarlierTicket,
+    MailContext,
     MessageView,
     ReplyView,
     SlaView,
@@ -168,6 +169,38 @@ def agent_reply_address(ticket: Ticket, agent: str, policy: AgentPolicy) -> str:
     return tokens.reply_address(policy.helpdesk_address, token)
 
 
+def to_agent(
+    ticket: Ticket,
+    *,
+    kind: str,
+    to: str,
+    key_prefix: str,
+    key: str,
+    policy: AgentPolicy,
+    context: MailContext,
+    in_reply_to: str = "",
+    references: tuple[str, ...] = (),
+    attachments: tuple[Attachment, ...] = (),
+) -> OutgoingEmail:
+    """An automatic mail of `kind` to one agent (or supervisor) about the ticket, keyed by
+    `key_prefix`, the ticket and a digest of `key` and `to`; an agent's Reply-To carries
+    their token, anyone else's is the helpdesk's."""
+    assert ticket.id is not None
+    return OutgoingEmail(
+        kind=kind,
+        ticket_id=ticket.id,
+        to=(to,),
+        idempotency_key=f"{key_prefix}:{ticket.id}:{digest(key, to)}",
+        language=ticket.language,
+        auto_submitted="auto-generated",
+        in_reply_to=in_reply_to,
+        references=references,
+        reply_to=agent_reply_address(ticket, to, policy) if policy.is_agent(to) else "",
+        context=context,
+        attachments=attachments,
+    )
+
+
 def outsiders(addresses: Iterable[str], policy: AgentPolicy) -> tuple[str, ...]:
     """The addresses that are neither ours, nor an agent's, nor a supervisor's."""
     staff = {*policy.agents, *policy.supervisors}
@@ -204,19 +237,17 @@ def notification(
         attachments_attached=files.fits(policy.attach_max_bytes),
         attach_max_text=human_size(policy.attach_max_bytes),
     )
-    reply_to = agent_reply_address(ticket, to, policy) if policy.is_agent(to) else ""
     ids = [m for m in thread if m][-MAX_REFERENCES:]
-    return OutgoingEmail(
+    return to_agent(
+        ticket,
         kind="agent_notification",
-        ticket_id=ticket.id,
-        to=(to,),
-        idempotency_key=f"notify:{ticket.id}:{digest(key, to)}",
-        language=ticket.language,
-        auto_submitted="auto-generated",
+        to=to,
+        key_prefix="notify",
+        key=key,
+        policy=policy,
+        context=context,
         in_reply_to=ids[-1] if ids else "",
         references=tuple(ids),
-        reply_to=reply_to,
-        context=context,
         attachments=files.data if context.attachments_attached else (),
     )
 
@@ -255,15 +286,13 @@ def command_error(ticket: Ticket, *, to: str, command: str, error: str, key: str
         command=CommandView(text=command[:200], error=error[:2000]),
         commands=HELP,
     )
-    reply_to = agent_reply_address(ticket, to, policy) if policy.is_agent(to) else ""
-    return OutgoingEmail(
+    return to_agent(
+        ticket,
         kind="command_error",
-        ticket_id=ticket.id,
-        to=(to,),
-        idempotency_key=f"command-error:{ticket.id}:{digest(key, to)}",
-        language=ticket.language,
-        auto_submitted="auto-generated",
-        reply_to=reply_to,
+        to=to,
+        key_prefix="command-error",
+        key=key,
+        policy=policy,
         context=context,
     )
 

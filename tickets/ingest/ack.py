@@ -1,6 +1,6 @@
 """A new ticket's acknowledgement (RFC 3834's rules and the per-sender cap) and what it says."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
@@ -13,6 +13,19 @@ from tickets.ingest.batch import IngestBatch
 from tickets.mail_context import AckContext, FaqLink, Person, TicketView
 from tickets.sla.policy import Cycle, SlaPolicy
 from tickets.values import IncomingMessage, OutgoingEmail
+
+
+def recent_acks(
+    session: Session, sender: str, now: datetime, batch: IngestBatch | None, *, kinds: Sequence[str] = ("ack",)
+) -> int:
+    """What the per-sender hourly cap counts: the mail of `kinds` queued to `sender` in the hour
+    before `now`, plus the acknowledgements to them that `batch` holds and has not written yet."""
+    since = now - timedelta(hours=1)
+    # The batch read the acknowledgements queued to its senders at its start (acks only).
+    queued = batch.queued_acks.get(sender) if batch is not None and tuple(kinds) == ("ack",) else None
+    if queued is None:
+        queued = sum(repo.count_outbox_since(session, kind=kind, recipient=sender, since=since) for kind in kinds)
+    return queued + (batch.acks[sender] if batch is not None else 0)
 
 
 def acknowledgement(
@@ -28,11 +41,7 @@ def acknowledgement(
 ) -> tuple[OutgoingEmail, ...]:
     """The acknowledgement of a new ticket, or none (recorded as `ack-suppressed`, with why)."""
     ticket_id = context.ticket.id
-    since = now - timedelta(hours=1)
-    queued = batch.queued_acks.get(msg.sender.email) if batch is not None else None
-    if queued is None:
-        queued = repo.count_outbox_since(session, kind="ack", recipient=msg.sender.email, since=since)
-    recent = queued + (batch.acks[msg.sender.email] if batch is not None else 0)
+    recent = recent_acks(session, msg.sender.email, now, batch)
     refusal = rules.ack_refusal(
         msg,
         own_addresses=own,

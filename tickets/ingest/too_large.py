@@ -5,12 +5,12 @@ acknowledgement (RFC 3834: never to automatic mail, lists, our own or no-reply a
 shares its per-sender hourly cap, so a stream of large mails cannot make us a mail cannon.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel import Session
 
-from tickets import repository as repo
 from tickets.ingest import rules
+from tickets.ingest.ack import recent_acks
 from tickets.mail_context import TooLargeContext
 from tickets.values import IncomingMessage, OutgoingEmail
 
@@ -31,10 +31,7 @@ def too_large_notice(
     now: datetime,
 ) -> tuple[OutgoingEmail | None, str]:
     """(the notice, "") or (None, why none may be sent)."""
-    since = now - timedelta(hours=1)
-    recent = sum(
-        repo.count_outbox_since(session, kind=kind, recipient=msg.sender.email, since=since) for kind in ("ack", KIND)
-    )
+    recent = recent_acks(session, msg.sender.email, now, None, kinds=("ack", KIND))
     refusal = rules.ack_refusal(msg, own_addresses=own_addresses, acks_last_hour=recent, limit=acks_per_hour)
     if refusal:
         return None, refusal.replace("no ack", "no notice")

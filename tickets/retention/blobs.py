@@ -15,16 +15,18 @@ _R: Any = Receipt.__table__.c  # type: ignore[attr-defined]
 CHUNK = 500
 
 
-def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
+def chunks(values: Iterable[Any], size: int = CHUNK) -> Iterable[list[Any]]:
+    """The values without repeats, in order, in lists of at most `size` (an IN list every
+    database takes)."""
     items = list(dict.fromkeys(values))
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def empty_raws(session: Session, receipt_ids: Iterable[int]) -> int:
     """Empty the raw bytes of these receipts; how many receipts had bytes that are gone now."""
     removed = 0
-    for ids in _chunks(receipt_ids):
+    for ids in chunks(receipt_ids):
         rows = session.connection().execute(
             select(_R.raw_sha256).where(_R.id.in_(ids), _R.size > 0, _R.raw_sha256 == _B.sha256, _B.size > 0)
         )
@@ -39,7 +41,7 @@ def empty_raws(session: Session, receipt_ids: Iterable[int]) -> int:
 def drop_attachments(session: Session, message_ids: Iterable[int]) -> tuple[int, int]:
     """Delete the attachments of these messages; (attachment rows, files no longer referenced)."""
     rows = files = 0
-    for ids in _chunks(message_ids):
+    for ids in chunks(message_ids):
         shas = list(session.connection().execute(select(_A.sha256).where(_A.message_id.in_(ids))).scalars())
         if not shas:
             continue
@@ -51,7 +53,7 @@ def drop_attachments(session: Session, message_ids: Iterable[int]) -> tuple[int,
 def drop_unreferenced(session: Session, shas: Iterable[str]) -> int:
     """Delete the blobs of these hashes that no attachment and no receipt refers to any more."""
     dropped = 0
-    for chunk in _chunks(shas):
+    for chunk in chunks(shas):
         unused = (
             delete(Blob.__table__)  # type: ignore[attr-defined]
             .where(_B.sha256.in_(chunk))

@@ -17,7 +17,6 @@ What goes, for the address A (any case):
 
 import hashlib
 import hmac
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +28,7 @@ import tickets.sla.models  # noqa: F401
 from tickets import threads
 from tickets.models import AttachmentRow, Blob, Event, Message, Outbox, Participant, Receipt, Ticket
 from tickets.phone.models import Call
-from tickets.retention.blobs import drop_attachments, empty_raws
+from tickets.retention.blobs import chunks, drop_attachments, empty_raws
 from tickets.retention.scrub import count_address, replace_address
 
 _T: Any = Ticket.__table__.c  # type: ignore[attr-defined]
@@ -97,7 +96,7 @@ def _messages(session: Session, theirs: list[int], who: str) -> dict[str, int]:
     mine = or_(_M.ticket_id.in_(theirs), func.lower(_M.from_addr) == who)
     messages = _ids(session, select(_M.id).where(mine))
     rows, files = drop_attachments(session, messages)
-    for chunk in _chunked(messages):
+    for chunk in chunks(messages):
         emptied = update(Message.__table__).where(_M.id.in_(chunk))  # type: ignore[attr-defined]
         session.connection().execute(emptied.values(subject="", text="", html="", from_name=""))
     return {"messages": len(messages), "attachments": rows, "attachment files": files}
@@ -111,15 +110,10 @@ def _receipts(session: Session, theirs: list[int], others: list[int], who: str, 
     maybe = maybe.where(or_(_R.ticket_id.in_(others or [0]), _R.ticket_id.is_(None)))
     receipts += _mentions(session, maybe, needle)
     removed = empty_raws(session, receipts)
-    for chunk in _chunked(receipts):
+    for chunk in chunks(receipts):
         emptied = update(Receipt.__table__).where(_R.id.in_(chunk))  # type: ignore[attr-defined]
         session.connection().execute(emptied.values(subject="", sender_name=""))
     return removed
-
-
-def _chunked(ids: list[int], size: int = 500) -> Iterable[list[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
 
 
 def _outbox(session: Session, theirs: list[int], others: list[int], who: str, needle: bytes) -> dict[str, int]:
@@ -130,7 +124,7 @@ def _outbox(session: Session, theirs: list[int], others: list[int], who: str, ne
     nearby = select(_O.id, _O.raw).where(_O.ticket_id.in_(others or [0]) | _O.ticket_id.is_(None), ~to_them)
     rows += _mentions(session, nearby, needle)
     cancelled = 0
-    for chunk in _chunked(rows):
+    for chunk in chunks(rows):
         unsent = update(Outbox.__table__).where(_O.id.in_(chunk), _O.status == "queued")  # type: ignore[attr-defined]
         cancelled += conn.execute(unsent.values(status="suppressed", last_reply="erased on request")).rowcount
         conn.execute(update(Outbox.__table__).where(_O.id.in_(chunk)).values(raw=b""))  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from tickets import threads
 from tickets.models import AttachmentRow, Blob, Message, Outbox, Receipt, Ticket
-from tickets.retention.blobs import drop_attachments, empty_raws
+from tickets.retention.blobs import chunks, drop_attachments, empty_raws
 
 _T: Any = Ticket.__table__.c  # type: ignore[attr-defined]
 _M: Any = Message.__table__.c  # type: ignore[attr-defined]
@@ -33,8 +33,7 @@ def purge(session: Session, *, before: datetime, now: datetime) -> dict[str, int
         raise ValueError("purge needs an aware datetime")
     tickets = closed_before(session, before)
     counts = {"tickets": 0, "raw messages": 0, "attachments": 0, "attachment files": 0, "outgoing mails": 0}
-    for start in range(0, len(tickets), 200):
-        chunk = tickets[start : start + 200]
+    for chunk in chunks(tickets, 200):
         touched = _with_bytes(session, chunk)
         for kind, n in _purge_tickets(session, chunk).items():
             counts[kind] += n

@@ -7,6 +7,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 from email_validator import EmailNotValidError, validate_email
 
 from tickets.ingest.rules import TICKET_REF
+from tickets.values import Attachment  # the uploaded file: its name as sent, its declared type, its bytes
 
 NAME_MAX = 200
 EMAIL_MAX = 254
@@ -22,15 +23,6 @@ EXECUTABLE_SUFFIXES = frozenset(
 )
 _MAGIC = (b"MZ", b"\x7fELF", b"#!", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"dex\n")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Attachment:
-    """The uploaded file: its name as sent, its declared type and its bytes."""
-
-    filename: str
-    content_type: str
-    data: bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,9 +120,17 @@ def is_executable(filename: str, content_type: str, data: bytes) -> bool:
     if suffixes & EXECUTABLE_SUFFIXES:
         return True
     declared = content_type.split(";", 1)[0].strip().lower()
-    if declared in {"application/x-msdownload", "application/x-executable", "application/x-sh",
-                    "application/x-msdos-program", "application/vnd.microsoft.portable-executable",
-                    "application/java-archive", "application/x-elf", "text/javascript", "application/javascript"}:
+    if declared in {
+        "application/x-msdownload",
+        "application/x-executable",
+        "application/x-sh",
+        "application/x-msdos-program",
+        "application/vnd.microsoft.portable-executable",
+        "application/java-archive",
+        "application/x-elf",
+        "text/javascript",
+        "application/javascript",
+    }:
         return True
     return data.startswith(_MAGIC)
 
