@@ -5,7 +5,6 @@ time, the Reply-To), so writing it needs no database: ingest hands a whole batch
 its parsing process while this one stores the next messages.
 """
 
-import functools
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,6 +51,9 @@ class WriterSetup:
     default_language: str
     helpdesk: HelpdeskSettings
     generation: int = 0  # bumped when the templates are reloaded (SIGHUP): a fresh renderer reads them
+    # The templates as the worker read them at start or at its last reload (not the files now:
+    # one edited but not reloaded must not reach a parsing process started meanwhile).
+    sources: Mapping[str, str] | None = None
 
 
 def new_draft(
@@ -80,7 +82,7 @@ def write(draft: Draft, *, renderer: TemplateRenderer, helpdesk: HelpdeskSetting
 
 def write_all(setup: WriterSetup, drafts: list[Draft]) -> list[Written | Unsendable]:
     """Each draft written, in order (runs in a parsing process; the renderer is built once there)."""
-    renderer = _renderer(setup.templates_path, setup.default_language, setup.generation)
+    renderer = _renderer(setup)
     out: list[Written | Unsendable] = []
     for draft in drafts:
         try:
@@ -90,6 +92,16 @@ def write_all(setup: WriterSetup, drafts: list[Draft]) -> list[Written | Unsenda
     return out
 
 
-@functools.lru_cache(maxsize=4)
-def _renderer(templates_path: str, default_language: str, generation: int = 0) -> TemplateRenderer:
-    return TemplateRenderer(templates_path, default_language)
+_RENDERERS: dict[tuple[str, str, int], TemplateRenderer] = {}
+
+
+def _renderer(setup: WriterSetup) -> TemplateRenderer:
+    """This process's renderer of the setup's templates, built once per reload."""
+    key = (setup.templates_path, setup.default_language, setup.generation)
+    renderer = _RENDERERS.get(key)
+    if renderer is None:
+        _RENDERERS.clear()
+        renderer = _RENDERERS[key] = TemplateRenderer(
+            setup.templates_path, setup.default_language, sources=setup.sources
+        )
+    return renderer

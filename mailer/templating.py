@@ -101,9 +101,18 @@ def _zone(value: datetime) -> str:
 
 LABELS: Mapping[str, Mapping[str, str]] = {  # status, priority and category names, in Spanish mail
     "es": {
-        "open": "abierta", "pending": "pendiente del usuario", "escalated": "escalada", "resolved": "resuelta",
-        "closed": "cerrada", "normal": "normal", "high": "alta", "urgent": "urgente", "general": "general",
-        "revocation": "revocación", "renewal": "renovación", "export-import": "exportar e importar",
+        "open": "abierta",
+        "pending": "pendiente del usuario",
+        "escalated": "escalada",
+        "resolved": "resuelta",
+        "closed": "cerrada",
+        "normal": "normal",
+        "high": "alta",
+        "urgent": "urgente",
+        "general": "general",
+        "revocation": "revocación",
+        "renewal": "renovación",
+        "export-import": "exportar e importar",
         "obtaining": "obtención",
     },
     "en": {"pending": "pending (user)", "export-import": "export and import"},
@@ -136,17 +145,23 @@ def when(value: datetime, language: str = "es", today: date | None = None) -> st
     return f"{day} at {hm(value)}{_zone(value)}"
 
 
+_EXTENSIONS = ("txt", "html", "j2")
+
+
 class TemplateRenderer:
     """Renders message kinds in a language from the override folder or the packaged files."""
 
-    def __init__(self, override_path: str = "", default_language: str = "es") -> None:
+    def __init__(
+        self, override_path: str = "", default_language: str = "es", *, sources: Mapping[str, str] | None = None
+    ) -> None:
         loaders: list[jinja2.BaseLoader] = []
         if override_path:
             loaders.append(jinja2.FileSystemLoader(override_path))
         loaders.append(jinja2.FileSystemLoader(str(PACKAGED_PATH)))
         self.default_language = default_language
         self.env = jinja2.Environment(
-            loader=jinja2.ChoiceLoader(loaders),
+            # `sources`: a snapshot (see `frozen`) rendered whatever happens to the files meanwhile.
+            loader=jinja2.DictLoader(dict(sources)) if sources is not None else jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(
                 enabled_extensions=("html",),
@@ -162,10 +177,22 @@ class TemplateRenderer:
         filters = {"hm": hm, "weekday": weekday, "month": month, "spans": _spans, "when": when, "moment": moment}
         self.env.filters.update(filters, filesize=filesize, label=label)
 
+    @classmethod
+    def frozen(cls, override_path: str = "", default_language: str = "es") -> "TemplateRenderer":
+        """A renderer of the files as they are now (override folder first): a file edited later
+        changes nothing until the next one is made (a reload, SIGHUP)."""
+        return cls(default_language=default_language, sources=cls(override_path, default_language).snapshot())
+
+    def snapshot(self) -> dict[str, str]:
+        """Every template's source, by name, as this renderer's loader gives it now."""
+        loader = self.env.loader
+        assert loader is not None
+        return {name: loader.get_source(self.env, name)[0] for name in self.env.list_templates(extensions=_EXTENSIONS)}
+
     def broken(self) -> list[str]:
         """Every template file that does not compile, with why ("es/ack.txt line 3: ..."); [] when all do."""
         errors = []
-        for name in self.env.list_templates(extensions=("txt", "html", "j2")):
+        for name in self.env.list_templates(extensions=_EXTENSIONS):
             try:
                 self.env.get_template(name)
             except jinja2.TemplateSyntaxError as exc:
@@ -190,21 +217,15 @@ class TemplateRenderer:
         for candidate in (language, self.default_language):
             if self.has(kind, candidate):
                 return candidate
-        raise TemplateMissingError(
-            f"no template {kind!r} in {language!r} or {self.default_language!r}"
-        )
+        raise TemplateMissingError(f"no template {kind!r} in {language!r} or {self.default_language!r}")
 
     def render(self, kind: str, language: str, context: Mapping[str, object]) -> RenderedTemplate:
         """Render subject, text and HTML of `kind`; the subject comes back as one line."""
         lang = self.language_for(kind, language)
         values = {**context, "lang": lang}
         try:
-            subject, text, html = (
-                self.env.get_template(f"{lang}/{kind}.{part}").render(values) for part in PARTS
-            )
+            subject, text, html = (self.env.get_template(f"{lang}/{kind}.{part}").render(values) for part in PARTS)
         except jinja2.TemplateError as exc:
             where = f" line {exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
             raise TemplateFailedError(f"template {lang}/{kind}{where}: {exc}") from None
-        return RenderedTemplate(
-            subject=" ".join(subject.split()), text=text, html=html, language=lang
-        )
+        return RenderedTemplate(subject=" ".join(subject.split()), text=text, html=html, language=lang)

@@ -26,7 +26,8 @@ class OutgoingQueue:
 
     def __init__(self, settings: Settings, renderer: TemplateRenderer | None = None) -> None:
         self._settings = settings
-        self._renderer = renderer or TemplateRenderer(settings.templates.path, settings.helpdesk.language)
+        self._renderer = renderer or TemplateRenderer.frozen(settings.templates.path, settings.helpdesk.language)
+        self._sources = self._renderer.snapshot()  # what parsing processes render from, until a reload
         self._generation = 0  # of the templates: bumped by each reload, so parsing processes reload too
         self._lines_at: datetime | None = None
         self._lines_cache: Mapping[str, object] = {}
@@ -36,13 +37,16 @@ class OutgoingQueue:
     def reload_templates(self) -> bool:
         """Read the template files again (SIGHUP); when one does not compile, keep those in use and
         say which (mail goes on being written with the old ones). True when reloaded."""
-        fresh = TemplateRenderer(self._settings.templates.path, self._settings.helpdesk.language)
+        fresh = TemplateRenderer.frozen(self._settings.templates.path, self._settings.helpdesk.language)
         broken = fresh.broken()
         if broken:
-            logger.error("templates not reloaded, the old ones stay in use: %s", "; ".join(broken),
-                         extra={"action": "templates-reload-failed"})
+            logger.error(
+                "templates not reloaded, the old ones stay in use: %s",
+                "; ".join(broken),
+                extra={"action": "templates-reload-failed"},
+            )
             return False
-        self._renderer, self._generation = fresh, self._generation + 1
+        self._renderer, self._sources, self._generation = fresh, fresh.snapshot(), self._generation + 1
         logger.info("templates reloaded", extra={"action": "templates-reloaded"})
         return True
 
@@ -92,6 +96,7 @@ class OutgoingQueue:
             default_language=self._settings.helpdesk.language,
             helpdesk=self._settings.helpdesk,
             generation=self._generation,
+            sources=self._sources,
         )
         return OutgoingBatch(self, setup, offload)
 
