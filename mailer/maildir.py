@@ -50,6 +50,7 @@ class MaildirSource:
 
     def open(self) -> None:
         if self._box is None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)  # Maildir(create=True) makes the last one only
             self._box = mailbox.Maildir(str(self._path), factory=None, create=True)
 
     def _inbox(self) -> mailbox.Maildir:

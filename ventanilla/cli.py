@@ -211,6 +211,13 @@ def main() -> None:
         else:
             print(f"error: {said}", file=sys.stderr)
         sys.exit(1)
+    except OSError as exc:  # a folder that cannot be made, a file that cannot be read: said in one line
+        said = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
+        if json_active():
+            logger.error("%s", said, extra={"action": "error"})
+        else:
+            print(f"error: {said}", file=sys.stderr)
+        sys.exit(74)  # EX_IOERR
     except Exception:
         _crashed()
 

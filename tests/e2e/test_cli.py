@@ -69,6 +69,24 @@ def test_init_creates_the_database(any_db_url, tmp_path) -> None:
     assert ventanilla("--config", config, "init", cwd=tmp_path).returncode == 0
 
 
+def test_init_makes_the_maildirs_parents_and_a_folder_it_cannot_make_is_one_line(tmp_path) -> None:
+    deep = tmp_path / "var" / "mail" / "support"  # none of these exist yet
+    database = {"url": f"sqlite:///{tmp_path}/ventanilla.db"}
+    config = write_config(
+        tmp_path / "deep.toml", {"database": database, "inbox": {"kind": "maildir", "path": str(deep)}}
+    )
+    result = ventanilla("--config", config, "init", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (deep / "new").is_dir()
+    (tmp_path / "file").write_text("not a folder")
+    inbox = {"kind": "maildir", "path": str(tmp_path / "file" / "maildir")}
+    bad = write_config(tmp_path / "bad.toml", {"database": database, "inbox": inbox})
+    result = ventanilla("--config", bad, "init", cwd=tmp_path)
+    assert result.returncode == 74 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert str(tmp_path / "file") in result.stderr.strip().splitlines()[-1]
+
+
 def test_no_config_at_all_uses_the_embedded_default_and_says_so_first(tmp_path) -> None:
     result = ventanilla("init", cwd=tmp_path, env=clean_env())
     assert result.returncode == 0, result.stderr
@@ -194,8 +212,9 @@ def test_deliver_with_an_unwritable_sqlite_path_exits_75(tmp_path) -> None:
 def test_tickets_show_json_has_the_stable_fields(tmp_path) -> None:
     config = _config(tmp_path)
     with config.open("a", encoding="utf-8") as handle:  # keyword rules are configuration
-        handle.write('[[helpdesk.categories]]\nname = "revocation"\nkeywords = ["revocar", "robado"]\n'
-                     'priority = "urgent"\n')
+        handle.write(
+            '[[helpdesk.categories]]\nname = "revocation"\nkeywords = ["revocar", "robado"]\npriority = "urgent"\n'
+        )
     before = datetime.now(UTC)
     msg_id, raw = _mail(subject="Revocar certificado: me han robado el portátil")
     assert ventanilla("--config", config, "deliver", "--mailbox", "support", cwd=tmp_path, stdin=raw).returncode == 0
@@ -236,8 +255,10 @@ def test_tickets_show_json_has_the_stable_fields(tmp_path) -> None:
 def test_an_urgent_ticket_reopened_from_the_cli_is_due_in_4_and_8_hours(tmp_path) -> None:
     config = _config(tmp_path)
     with config.open("a", encoding="utf-8") as handle:
-        handle.write('[helpdesk]\nagents = ["ana@ventanilla.example"]\n[[helpdesk.categories]]\nname = "revocation"\n'
-                     'keywords = ["revocar"]\npriority = "urgent"\n')
+        handle.write(
+            '[helpdesk]\nagents = ["ana@ventanilla.example"]\n[[helpdesk.categories]]\nname = "revocation"\n'
+            'keywords = ["revocar"]\npriority = "urgent"\n'
+        )
     _, raw = _mail(subject="Revocar certificado: me han robado el portátil")
     assert ventanilla("--config", config, "deliver", "--mailbox", "support", cwd=tmp_path, stdin=raw).returncode == 0
     agent = ("--agent", "ana@ventanilla.example")
