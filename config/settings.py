@@ -118,6 +118,9 @@ class OutboundSettings(Section):
     timeout_seconds: float = Field(default=60.0, gt=0)
     max_age_hours: float = Field(default=120.0, gt=0)
     acks_per_sender_per_hour: int = Field(default=5, ge=0)
+    # SMTP connections sending at once (each its own session with the relay); mail to one ticket
+    # may then arrive out of the order it was queued in. Relays often cap connections per client.
+    connections: int = Field(default=1, ge=1, le=16)
 
 
 class TemplatesSettings(Section):

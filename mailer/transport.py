@@ -208,8 +208,38 @@ class FileTransport:
         return None
 
 
+class TransportPool:
+    """Several transports sending at once (one SMTP connection each): a send takes a free one."""
+
+    def __init__(self, members: Sequence[Transport]) -> None:
+        self.members = tuple(members)
+        self._free: asyncio.Queue[Transport] = asyncio.Queue()
+        for member in self.members:
+            self._free.put_nowait(member)
+
+    async def send(
+        self,
+        envelope_from: str,
+        recipients: Sequence[str],
+        raw: bytes,
+        *,
+        outbox_id: int | None = None,
+    ) -> Results:
+        member = await self._free.get()
+        try:
+            return await member.send(envelope_from, recipients, raw, outbox_id=outbox_id)
+        finally:
+            self._free.put_nowait(member)
+
+    async def close(self) -> None:
+        for member in self.members:
+            await member.close()
+
+
 def make_transport(settings: OutboundSettings) -> Transport:
-    """The transport the settings ask for."""
+    """The transport the settings ask for (`connections` SMTP sessions at once)."""
     if settings.kind == "smtp":
+        if settings.connections > 1:
+            return TransportPool([SmtpTransport(settings) for _ in range(settings.connections)])
         return SmtpTransport(settings)
     return FileTransport(settings.path)

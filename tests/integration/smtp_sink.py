@@ -35,6 +35,7 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     raw: bytes
+    peer: object = None  # the client's (host, port): which connection it came over
 
     def parsed(self) -> EmailMessage:
         message = message_from_bytes(self.raw, policy=policy.default)
@@ -91,9 +92,7 @@ class _Handler:
         if reply and reply != "drop":
             return reply
         raw = envelope.original_content or envelope.content
-        self.sink.received.append(
-            Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(raw))
-        )
+        self.sink.received.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(raw), peer=session.peer))
         if reply == "drop":  # the message is kept, but the client never hears "250"
             assert isinstance(server.transport, asyncio.Transport)
             server.transport.abort()

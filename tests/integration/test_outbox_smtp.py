@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from config.settings import HelpdeskSettings, OutboundSettings, Settings
 from mailer.compose import parse_verp
 from mailer.templating import TemplateRenderer
-from mailer.transport import FileTransport, SmtpTransport, Transport
+from mailer.transport import FileTransport, SmtpTransport, Transport, TransportPool, make_transport
 from tests.conftest import TEST_SECRET
 from tests.integration.smtp_sink import *  # noqa: F403
 from tests.integration.smtp_sink import SmtpSink
@@ -122,6 +122,42 @@ async def test_one_connection_carries_many_messages(engine: Engine, clock: FakeC
     await transport.close()
     assert stats.sent == 5 and len(smtp_sink.received) == 5 and smtp_sink.connections == 1
     assert len({m.parsed()["Message-ID"] for m in smtp_sink.received}) == 5
+
+
+async def test_two_connections_send_at_once_and_each_mail_once(
+    engine: Engine, clock: FakeClock, smtp_sink: SmtpSink
+) -> None:
+    # `[outbound] connections = 2`: while the first DATA hangs, the other connection sends the rest.
+    ids = [queue(engine, clock, ack_intent(key=f"ack:{i}")) for i in range(12)]
+    smtp_sink.script("data", "wait 0.5")
+    settings = outbound(smtp_sink.port, connections=2)
+    transport = make_transport(settings)
+    assert isinstance(transport, TransportPool)
+    stats = await drainer(engine, transport, clock, settings).run_once()
+    await transport.close()
+    assert stats.sent == 12 and stats.claimed == 12 and len(smtp_sink.received) == 12
+    assert len({m.parsed()["Message-ID"] for m in smtp_sink.received}) == 12
+    assert smtp_sink.connections == 2 and len({m.peer for m in smtp_sink.received}) == 2
+    assert {row_of(engine, i).status for i in ids if i is not None} == {"sent"}
+
+
+async def test_two_connections_to_an_unreachable_server_give_every_untried_mail_back(
+    engine: Engine, clock: FakeClock, free_port: int, smtp_sink_factory: Callable[..., SmtpSink]
+) -> None:
+    ids = [queue(engine, clock, ack_intent(key=f"ack:{i}")) for i in range(6)]
+    settings = outbound(free_port, connections=2)
+    transport = make_transport(settings)
+    sender = drainer(engine, transport, clock, settings)
+    stats = await sender.run_once()
+    assert stats.deferred and 1 <= stats.retried <= 2 and stats.sent == 0
+    with read_only(engine) as session:
+        rows = session.exec(select(Outbox)).all()
+    assert {r.status for r in rows} == {"queued"} and {r.claimed_by for r in rows} == {""}  # none held
+    sink = smtp_sink_factory(port=free_port)
+    clock.advance(minutes=5)
+    assert (await sender.run_once()).sent == 6
+    await transport.close()
+    assert len(sink.received) == 6 and {row_of(engine, i).status for i in ids if i is not None} == {"sent"}
 
 
 async def test_queueing_twice_with_one_key_is_one_row(engine: Engine, clock: FakeClock) -> None:

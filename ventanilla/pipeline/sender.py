@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import random
 import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -97,6 +98,7 @@ class OutboxDrainer:
         self.notify = notify
         self.notice_policy = NoticePolicy(supervisors=tuple(helpdesk.supervisors), language=helpdesk.language)
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
+        self.lanes = outbound.connections if outbound.kind == "smtp" else 1  # sends at once
         self.rng = rng or random.Random()
         self.max_age = timedelta(hours=outbound.max_age_hours)
         self.holder, self.is_dead = holder or worker_id(), is_dead
@@ -142,21 +144,47 @@ class OutboxDrainer:
                     await self._flush()  # raises: a failed write stops the drain before more is sent
                 upcoming = asyncio.create_task(asyncio.to_thread(self._claim))
                 stats.claimed += len(batch)
-                for index, mail in enumerate(batch):
-                    if len(self._unrecorded) >= MAX_UNRECORDED:
-                        await self._flush()  # the database lags behind the sending: let it catch up
-                    try:
-                        await self._deliver(mail, stats)
-                    except ServerUnreachableError as exc:
-                        await asyncio.to_thread(self._release, [m.id for m in batch[index + 1 :]])
-                        stats.deferred, stats.unreachable = True, str(exc)
-                        return
-                    if progress is not None:
-                        progress(stats)
+                untried, unreachable = await self._send_batch(batch, stats, progress)
+                if unreachable:
+                    await asyncio.to_thread(self._release, [m.id for m in untried])
+                    stats.deferred, stats.unreachable = True, unreachable
+                    return
         finally:
             if upcoming is not None:  # claimed ahead but not sent: give those rows back at once
                 ahead = await upcoming
                 await asyncio.to_thread(self._release, [m.id for m in ahead])
+
+    async def _send_batch(
+        self, batch: list[ClaimedMail], stats: DrainStats, progress: Callable[[DrainStats], None] | None
+    ) -> tuple[list[ClaimedMail], str]:
+        """Send the batch in order over `lanes` sends at once; when the server turns out to be
+        unreachable, (the mails not tried, why)."""
+        waiting, unreachable = deque(batch), ""
+
+        async def lane() -> None:
+            nonlocal unreachable
+            while waiting and not unreachable:
+                mail = waiting.popleft()
+                if len(self._unrecorded) >= MAX_UNRECORDED:
+                    await self._flush()  # the database lags behind the sending: let it catch up
+                try:
+                    await self._deliver(mail, stats)
+                except ServerUnreachableError as exc:
+                    unreachable = unreachable or str(exc)
+                    return
+                if progress is not None:
+                    progress(stats)
+
+        if self.lanes == 1:
+            await lane()
+            return list(waiting), unreachable
+        try:
+            async with asyncio.TaskGroup() as lanes:  # one failing (the database) stops the others
+                for _ in range(min(self.lanes, len(batch))):
+                    lanes.create_task(lane())
+        except BaseExceptionGroup as failed:  # the first failure, as one lane would have raised it
+            raise failed.exceptions[0] from None
+        return list(waiting), unreachable
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until `stop` is set; waits wake on `stop` or `wake()`. The loop never dies."""
@@ -315,6 +343,8 @@ class OutboxDrainer:
             self._start_writer(everything=True)
 
     def _trip_breaker(self) -> None:
+        if self._breaker_until is not None and self.monotonic() < self._breaker_until:
+            return  # already open: another connection found the server down at the same moment
         self._breaker_trips += 1
         self._breaker_until = self.monotonic() + queries.backoff(self._breaker_trips, self.rng).total_seconds()
 
