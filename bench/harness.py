@@ -49,8 +49,8 @@ def fill(server: Dovecot, mails: list[dict[str, Any]], per_append: int = 200) ->
             client.multiappend("INBOX", [{"msg": m["raw"], "date": m["when"]} for m in chunk])
 
 
-def config(tmp: Path, server: Dovecot, url: str, sink_port: int, **inbox: Any) -> Path:
-    """A worker's TOML: the Dovecot user's INBOX, SMTP to the sink, `url`."""
+def config(tmp: Path, server: Dovecot, url: str, sink_port: int, *, connections: int = 1, **inbox: Any) -> Path:
+    """A worker's TOML: the Dovecot user's INBOX, SMTP to the sink (`connections` at once), `url`."""
     values: dict[str, Any] = {
         "kind": "imap",
         "host": "127.0.0.1",
@@ -64,7 +64,13 @@ def config(tmp: Path, server: Dovecot, url: str, sink_port: int, **inbox: Any) -
     sections: dict[str, dict[str, Any]] = {
         "database": {"url": url},
         "inbox": values,
-        "outbound": {"kind": "smtp", "host": "127.0.0.1", "port": sink_port, "security": "none"},
+        "outbound": {
+            "kind": "smtp",
+            "host": "127.0.0.1",
+            "port": sink_port,
+            "security": "none",
+            "connections": connections,
+        },
     }
     return write_config(tmp / f"ventanilla-{uuid.uuid4().hex[:6]}.toml", sections)
 
