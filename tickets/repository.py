@@ -140,6 +140,15 @@ def count_outbox_since_by_recipient(
     return {str(rcpt): int(n) for rcpt, n in session.connection().execute(query)}
 
 
+def requesters_with_tickets(session: Session, emails: list[str]) -> set[str]:
+    """Those of these addresses that requested a ticket (any status)."""
+    if not emails:
+        return set()
+    column = Ticket.__table__.c.requester_email  # type: ignore[attr-defined]
+    query = select(column).where(column.in_(emails)).distinct()
+    return set(session.connection().execute(query).scalars())
+
+
 @functools.cache
 def _outbox_count() -> Any:
     """Built once: ingest asks this for every acknowledgement (the rate limit)."""

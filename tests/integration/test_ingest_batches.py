@@ -226,3 +226,49 @@ def test_the_per_sender_cap_counts_acks_queued_by_earlier_batches(make_settings,
         suppressed = session.scalar(select(func.count()).select_from(Event).where(Event.kind == "ack-suppressed"))
     assert acks == ["ana@correo.example"] * 5 + ["luis@correo.example"]
     assert suppressed == 2
+
+
+def test_customer_history_is_right_for_first_second_and_returning_requesters_in_one_batch(
+    make_settings, db_url, engine, clock
+) -> None:
+    # The batch asks once who has tickets; a first ticket skips the history query, and the same
+    # person's second ticket in the batch still lists the first.
+    settings = make_settings(db_url=db_url)
+    ingestor = make_ingestor(App(settings, engine, clock))
+
+    def mail(index: int, sender: str, subject: str) -> bytes:
+        return message(index=index, sender=sender, subject=subject, body="¿Y?", when=NOW)[1]
+
+    try:
+        ingestor.process_batch(arrivals_of(ingestor, [mail(1, "luis@correo.example", "Certificado viejo")], clock))
+        raws = [
+            mail(2, "ana@correo.example", "Primera consulta"),
+            mail(3, "ana@correo.example", "Segunda consulta"),
+            mail(4, "luis@correo.example", "Otra cosa"),
+        ]
+        later = [Incoming(uid=10 + i, raw=raw, arrived_at=clock.now(), size=len(raw)) for i, raw in enumerate(raws)]
+        results = ingestor.process_batch(ingestor.receive("INBOX", 1, later))
+    finally:
+        ingestor.close()
+    assert [(r.action, r.ticket_id) for r in results] == [("ticketed", 2), ("ticketed", 3), ("ticketed", 4)]
+
+    def history_of(ticket_id: int) -> set[str]:
+        with read_only(engine) as session:
+            raws = session.scalars(
+                select(Outbox.raw).where(Outbox.kind == "agent_notification", Outbox.ticket_id == ticket_id)
+            ).all()
+        texts = {
+            str(message_from_bytes(raw, policy=policy.default).get_body(("plain",)).get_content())  # type: ignore[union-attr]
+            for raw in raws
+        }
+        assert len(texts) == 1  # both agents were told the same
+        (text,) = texts
+        return (
+            {s for s in ("Certificado viejo", "Primera consulta") if s in text.split("anteriores", 1)[-1]}
+            if ("anteriores" in text)
+            else set()
+        )
+
+    assert history_of(2) == set()
+    assert history_of(3) == {"Primera consulta"}
+    assert history_of(4) == {"Certificado viejo"}

@@ -213,8 +213,10 @@ def notify_agents(
     text: str | None = None,
     rows: ThreadBuffer | None = None,
     files: mail.UserFiles | None = None,
+    first: bool = False,
 ) -> tuple[OutgoingEmail, ...]:
     """Tell the agents a user's message concerns (with its `files`, as stored); each gets its own token.
+    `first`: the requester's first ticket, known to the caller (their history is not looked up).
 
     A new ticket goes to its category's group (with round-robin: to the member it is given to),
     else to every agent; a later message to its agent, else its group, else every agent.
@@ -239,7 +241,7 @@ def notify_agents(
     message = MessageView(sender=msg.sender.email, name=msg.sender.name, text=msg.text if text is None else text)
     thread = (*msg.references, msg.message_id)
     recipients = [agent for agent in recipients if agent != msg.sender.email]
-    history = mail.customer_history(session, ticket, policy.sla.zone) if recipients else ()
+    history = mail.customer_history(session, ticket, policy.sla.zone) if recipients and not first else ()
     return tuple(
         mail.notification(
             ticket,

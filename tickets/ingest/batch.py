@@ -2,7 +2,7 @@
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -31,9 +31,12 @@ class IngestBatch:
     # Message-IDs of this batch that no processed receipt has: a message with one of them is no
     # duplicate of an earlier one, and is not looked up one by one (see `unseen_message_ids`).
     unseen: frozenset[str] = frozenset()
-    # Acknowledgements already in the outbox for the senders this batch's From headers name (read
-    # once at its start, see `queued_acks`); a sender not among them is counted on its own.
+    # Read once at its start for the senders its From headers seem to name (`read_ahead`):
+    # the acknowledgements already queued to each (a sender not among them is counted on its own),
+    # and those who have no ticket yet (a new ticket of theirs has no history to look up; their
+    # first ticket of the batch takes them out).
     queued_acks: dict[str, int] = field(default_factory=dict)
+    ticketless: set[str] = field(default_factory=set)
 
     def finish(self, session: Session) -> None:
         """Write what waits: thread rows, then the receipts' decisions."""
@@ -53,10 +56,11 @@ def unseen_message_ids(session: Session, raws: list[bytes]) -> frozenset[str]:
     return frozenset(ids - set(session.connection().execute(query).scalars()))
 
 
-def fetch_queued_acks(session: Session, raws: list[bytes], since: datetime) -> dict[str, int]:
-    """Acknowledgements queued since `since` to each address these messages' From headers seem to
-    hold, zeros included: one query for a batch instead of one per new ticket."""
-    senders = set().union(*map(sniff_from_addresses, raws)) if raws else set()
-    return {sender: 0 for sender in senders} | repo.count_outbox_since_by_recipient(
-        session, kind="ack", recipients=sorted(senders), since=since
-    )
+def read_ahead(session: Session, batch: IngestBatch, raws: list[bytes], now: datetime) -> None:
+    """What the batch's new tickets would each ask of their sender, asked once for the batch:
+    acknowledgements queued in the last hour, and whether they have any ticket at all."""
+    senders = sorted(set().union(*map(sniff_from_addresses, raws))) if raws else []
+    since = now - timedelta(hours=1)
+    queued = repo.count_outbox_since_by_recipient(session, kind="ack", recipients=senders, since=since)
+    batch.queued_acks = {sender: 0 for sender in senders} | queued
+    batch.ticketless = set(senders) - repo.requesters_with_tickets(session, senders)

@@ -253,6 +253,9 @@ def _new_ticket(
     }
     rows = batch.rows if batch is not None else None
     ticket_id = threads.insert_ticket(session, values, buffer=rows)
+    first = batch is not None and msg.sender.email in batch.ticketless  # their first ticket: no history
+    if batch is not None:
+        batch.ticketless.discard(msg.sender.email)
     threads.add_participant(session, ticket_id, msg.sender.email, "requester", buffer=rows)
     for cc in rules.not_own((c.email for c in msg.cc), policy.own_addresses | {policy.helpdesk_address}):
         threads.add_participant(session, ticket_id, cc, "cc", buffer=rows)
@@ -277,7 +280,7 @@ def _new_ticket(
         # A detached copy of the row just inserted: what the notifications read, without a SELECT.
         ticket = Ticket(id=ticket_id, **values)  # type: ignore[arg-type]  # the columns' values, of mixed types
         notices = agent_service.notify_agents(
-            session, ticket, msg, now, policy.agents, event="new", rows=rows, files=files
+            session, ticket, msg, now, policy.agents, event="new", rows=rows, files=files, first=first
         )
         outgoing += faq_suggest.with_suggested(notices, suggested)
     return IngestResult(action=IngestAction.TICKETED, ticket_id=ticket_id, reason=linked.reason, outgoing=outgoing)

@@ -25,7 +25,7 @@ from tickets.clock import Clock
 from tickets.db import transaction, unit_of_work
 from tickets.errors import DatabaseUnavailableError
 from tickets.ingest import order, service, spool
-from tickets.ingest.batch import IngestBatch, fetch_queued_acks, unseen_message_ids
+from tickets.ingest.batch import IngestBatch, read_ahead, unseen_message_ids
 from tickets.ingest.spool import Incoming, ReceiptStatus, Spooled
 from tickets.outbox.queries import Queue
 from tickets.values import IncomingMessage, IngestAction, IngestResult, ReceiptKey
@@ -238,7 +238,7 @@ class Ingestor:
             if batch is not None:
                 raws = [r.raw for r in receipts]
                 batch.state.unseen = unseen_message_ids(session, raws)
-                batch.state.queued_acks = fetch_queued_acks(session, raws, self.clock.now() - timedelta(hours=1))
+                read_ahead(session, batch.state, raws, self.clock.now())
             results = [
                 self._quarantine(session, receipt, why)
                 if why
