@@ -79,11 +79,15 @@ class LiveFaq:
                 more,
                 extra={"action": "faq-reload-failed", "reason": problems[0].message},
             )
-            return f"FAQ kept: {self.count} entries"
+            return f"FAQ kept: {_entries(self.count)}"
         if index is None:
             return "FAQ off"
         self._index = index
-        return f"FAQ reloaded: {self.count} entries"
+        return f"FAQ reloaded: {_entries(self.count)}"
+
+
+def _entries(count: int) -> str:
+    return "1 entry" if count == 1 else f"{count} entries"
 
 
 def check_faq(settings: Settings) -> tuple[int, list[FaqProblem]] | None:

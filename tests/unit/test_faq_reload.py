@@ -35,7 +35,7 @@ def test_a_reload_takes_new_entries_and_the_policy_follows(make_settings, tmp_pa
     assert faq.reload() == "FAQ reloaded: 2 entries"
     assert [s.url for s in policy.index.suggest(EXPORT, "es")] == ["https://ventanilla.example/faq/exportar"]
     (folder / "exportar.md").unlink()
-    assert faq.reload() == "FAQ reloaded: 1 entries" and _urls(faq, EXPORT) == []
+    assert faq.reload() == "FAQ reloaded: 1 entry" and _urls(faq, EXPORT) == []
 
 
 def test_a_bad_file_keeps_every_entry_in_use_and_names_it(make_settings, tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
