@@ -12,6 +12,7 @@ from rich.console import Console
 from sqlalchemy.exc import DBAPIError
 
 from config.settings import ConfigError
+from mailer.errors import InsecureConnectionError, SourceAuthError, SourceUnavailableError
 from tickets.errors import DatabaseUnavailableError
 from ventanilla import (
     agent_cli,
@@ -108,12 +109,17 @@ def run(
     ctx: typer.Context,
     once: Annotated[bool, typer.Option("--once", help="take what is waiting, send what is queued, then exit")] = False,
 ) -> None:
-    """Run the worker: poll the mailbox, turn mail into tickets, send the outbox."""
+    """Run the worker: poll the mailbox, turn mail into tickets, send the outbox.
+
+    With --once: exit 75 when the mailbox or the mail server could not be reached (nothing is lost:
+    the mail waits there, or in the outbox)."""
     from ventanilla.runner import run_worker
 
     app_ctx = _ctx(ctx)
     app_ctx.announce()
-    asyncio.run(run_worker(app_ctx, once=once))
+    code = asyncio.run(run_worker(app_ctx, once=once))
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -206,20 +212,24 @@ def main() -> None:
         said = _explained(exc)
         if not said:
             _crashed()
-        if json_active():
-            logger.error("%s", said, extra={"action": "error"})
-        else:
-            print(f"error: {said}", file=sys.stderr)
-        sys.exit(1)
+        _stop(said, 1)
+    except SourceUnavailableError as exc:  # `run --once` and the mailbox is down: nothing was taken
+        _stop(f"{exc}; nothing was taken, the mail waits in the mailbox", 75)  # EX_TEMPFAIL
+    except (SourceAuthError, InsecureConnectionError) as exc:  # the settings are wrong, not the mail
+        _stop(f"{exc}; nothing was taken, the mail waits in the mailbox", 78)  # EX_CONFIG
     except OSError as exc:  # a folder that cannot be made, a file that cannot be read: said in one line
-        said = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
-        if json_active():
-            logger.error("%s", said, extra={"action": "error"})
-        else:
-            print(f"error: {said}", file=sys.stderr)
-        sys.exit(74)  # EX_IOERR
+        _stop(f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc), 74)  # EX_IOERR
     except Exception:
         _crashed()
+
+
+def _stop(said: str, code: int) -> None:
+    """An error said in one line (one JSON line with JSON logs), then exit with `code`."""
+    if json_active():
+        logger.error("%s", said, extra={"action": "error"})
+    else:
+        print(f"error: {said}", file=sys.stderr)
+    sys.exit(code)
 
 
 def _crashed() -> None:

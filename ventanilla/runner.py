@@ -48,7 +48,9 @@ def _reload_templates(outbox: OutgoingQueue) -> str:
     return "templates reloaded" if outbox.reload_templates() else "templates kept"
 
 
-async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
+async def run_worker(app_ctx: AppContext, *, once: bool) -> int:
+    """The worker until stopped (exit status 0), or one pass with `once`: 75 when mail it queued
+    waits because the mail server could not be reached."""
     ignore_hangup()  # until the reload handler is in place: `systemctl reload` while starting is harmless
     engine, clock = app_ctx.engine, app_ctx.clock
     await asyncio.to_thread(app_ctx.prepare_database)  # what init does, secret included
@@ -80,10 +82,14 @@ async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
         finally:
             intake_done.set()
             await sending
-        await drainer.run_once()
+        last = await drainer.run_once()
         await asyncio.to_thread(loop.release)
         await asyncio.to_thread(loop.close_source)
-        return
+        if last.deferred:  # said, and not exit 0: a cron job must not take "sent" for granted
+            why = last.unreachable or "it did not answer earlier in this run"
+            logger.warning("outbox: mail waits, the mail server is unreachable (%s); the next run sends it", why)
+            return 75  # EX_TEMPFAIL
+        return 0
     stop = asyncio.Event()
     logger.info(
         "worker started: mailbox %s (%s), outbound %s", settings.inbox.name, settings.inbox.kind, settings.outbound.kind
@@ -101,3 +107,4 @@ async def run_worker(app_ctx: AppContext, *, once: bool) -> None:
             finally:
                 scheduler.shutdown()
     logger.info("worker stopped")
+    return 0

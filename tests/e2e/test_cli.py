@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import clean_env, ventanilla, write_config
+from tests.integration.smtp_sink import unused_port
 from tests.mailgen import message
 
 SENDER = "marta.gil@correo.example"
@@ -336,3 +337,32 @@ def test_run_once_on_maildir_ingests_new_mail_and_writes_the_acknowledgement(tmp
     again = ventanilla("--config", config, "run", "--once", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert len(_tickets(config, tmp_path)) == 2 and len(list((tmp_path / "sent").glob("*.eml"))) == 2
+
+
+def test_run_once_exits_75_when_the_mail_server_or_the_mailbox_is_down_and_loses_nothing(
+    tmp_path, smtp_sink_factory
+) -> None:
+    # A cron job's `run --once` must not take "done" for granted: mail that waits is exit 75.
+    port = unused_port()
+    database = {"url": f"sqlite:///{tmp_path}/ventanilla.db"}
+    outbound = {"kind": "smtp", "host": "127.0.0.1", "port": port, "security": "none", "timeout_seconds": 5}
+    inbox = {"kind": "maildir", "path": str(tmp_path / "maildir")}
+    config = write_config(tmp_path / "smtp.toml", {"database": database, "inbox": inbox, "outbound": outbound})
+    _mta_drop(tmp_path / "maildir", _mail()[1], "1.M1.mta-host")
+    down = ventanilla("--config", config, "run", "--once", cwd=tmp_path)
+    assert down.returncode == 75 and "Traceback" not in down.stderr
+    assert down.stderr.count("the mail server is unreachable") == 1
+    assert len(_tickets(config, tmp_path)) == 1  # ticketed; its acknowledgement waits in the outbox
+    sink = smtp_sink_factory(port=port)
+    queued = ventanilla("--config", config, "outbox", "flush", cwd=tmp_path)  # not waiting for the backoff
+    assert queued.returncode == 0, queued.stderr
+    assert [m.rcpt_tos for m in sink.received] == [(SENDER,)]
+    again = ventanilla("--config", config, "run", "--once", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+
+    imap = {"kind": "imap", "host": "127.0.0.1", "port": unused_port(), "security": "none"}
+    imap |= {"username": "u", "password": "p", "timeout_seconds": 5}
+    nobody = write_config(tmp_path / "imap.toml", {"database": database, "inbox": imap, "outbound": outbound})
+    result = ventanilla("--config", nobody, "run", "--once", cwd=tmp_path)
+    assert result.returncode == 75 and "Traceback" not in result.stderr
+    assert _lines(result.stderr)[-1].startswith("error: ") and "the mail waits in the mailbox" in result.stderr
