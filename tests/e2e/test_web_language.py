@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from tests.e2e.conftest import wait_until, write_config
-from tests.e2e.test_web_worker import wait_for_form
+from tests.e2e.conftest import wait_until
+from tests.e2e.test_web_worker import wait_for_form, web_config
 from tests.integration.smtp_sink import SmtpSink, unused_port
 from tests.webhelpers import filled, token_of
 
@@ -26,15 +26,7 @@ def _submit(base: str, lang: str, email: str, message: str) -> None:
 def test_the_acknowledgement_speaks_the_pages_language(tmp_path: Path, smtp_sink: SmtpSink, worker_factory) -> None:  # type: ignore[no-untyped-def]
     port = unused_port()
     base = f"http://127.0.0.1:{port}"
-    config = write_config(
-        tmp_path / "ventanilla.toml",
-        {
-            "database": {"url": f"sqlite:///{tmp_path}/ventanilla.db"},
-            "inbox": {"kind": "maildir", "path": str(tmp_path / "maildir"), "poll_seconds": 0.5},
-            "outbound": {"kind": "smtp", "host": "127.0.0.1", "port": smtp_sink.port, "security": "none"},
-            "web": {"listen": f"127.0.0.1:{port}", "min_fill_seconds": 0.5},
-        },
-    )
+    config = web_config(tmp_path, f"sqlite:///{tmp_path}/ventanilla.db", port, smtp_sink, faq=False)
     worker = worker_factory(config, tmp_path)
     wait_for_form(base, worker.proc, worker.output)
     _submit(base, "en", "ana@example.org", SPANISH)

@@ -4,23 +4,14 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from tests.e2e.conftest import write_config
-from tests.e2e.test_web_worker import submit, wait_for_form
+from tests.e2e.test_web_worker import submit, wait_for_form, web_config
 from tests.integration.smtp_sink import unused_port
 
 
 def test_a_capped_submission_is_429_with_retry_after(tmp_path: Path, worker_factory) -> None:  # type: ignore[no-untyped-def]
     port = unused_port()
     base = f"http://127.0.0.1:{port}"
-    config = write_config(
-        tmp_path / "ventanilla.toml",
-        {
-            "database": {"url": f"sqlite:///{tmp_path}/ventanilla.db"},
-            "inbox": {"kind": "maildir", "path": str(tmp_path / "maildir"), "poll_seconds": 0.5},
-            "outbound": {"kind": "file", "path": str(tmp_path / "sent")},
-            "web": {"listen": f"127.0.0.1:{port}", "min_fill_seconds": 0.5, "per_email_per_hour": 1},
-        },
-    )
+    config = web_config(tmp_path, f"sqlite:///{tmp_path}/ventanilla.db", port, faq=False, per_email_per_hour=1)
     worker = worker_factory(config, tmp_path)
     wait_for_form(base, worker.proc, worker.output)
     assert submit(base).status_code == 200

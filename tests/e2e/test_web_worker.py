@@ -17,20 +17,22 @@ from tests.webhelpers import filled, token_of, write_faq
 from tickets.models import Outbox, Ticket
 
 
-def web_config(tmp_path: Path, db_url: str, port: int, sink: SmtpSink | None = None) -> Path:
+def web_config(
+    tmp_path: Path, db_url: str, port: int, sink: SmtpSink | None = None, *, faq: bool = True, **web: Any
+) -> Path:
+    """A worker serving the form on `port` (`web`: more of `[web]`), mail to `sink` or to files."""
     outbound: dict[str, Any] = {"kind": "file", "path": str(tmp_path / "sent")}
     if sink is not None:
         outbound = {"kind": "smtp", "host": "127.0.0.1", "port": sink.port, "security": "none"}
-    return write_config(
-        tmp_path / "ventanilla.toml",
-        {
-            "database": {"url": db_url},
-            "inbox": {"kind": "maildir", "path": str(tmp_path / "maildir"), "poll_seconds": 0.5},
-            "outbound": outbound,
-            "web": {"listen": f"127.0.0.1:{port}", "min_fill_seconds": 0.5},
-            "faq": {"path": str(write_faq(tmp_path / "faq"))},
-        },
-    )
+    sections: dict[str, dict[str, Any]] = {
+        "database": {"url": db_url},
+        "inbox": {"kind": "maildir", "path": str(tmp_path / "maildir"), "poll_seconds": 0.5},
+        "outbound": outbound,
+        "web": {"listen": f"127.0.0.1:{port}", "min_fill_seconds": 0.5, **web},
+    }
+    if faq:
+        sections["faq"] = {"path": str(write_faq(tmp_path / "faq"))}
+    return write_config(tmp_path / "ventanilla.toml", sections)
 
 
 def wait_for_form(base: str, proc: Any, output: Any) -> None:
@@ -82,7 +84,10 @@ def test_ventanilla_web_alone_queues_the_mail_for_the_worker(tmp_path: Path, any
     out = (tmp_path / "web.out").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "ventanilla", "--config", str(config), "web"],
-        cwd=tmp_path, env=clean_env(), stdout=out, stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for_form(base, proc, lambda: (tmp_path / "web.out").read_text())
