@@ -1,18 +1,22 @@
 """Shared fixtures: databases (SQLite and PostgreSQL), clocks, settings."""
 
+import compileall
 import os
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 
 from tests.dbhelpers import PG_ADMIN_URL, pg_schema
 from tickets.clock import FakeClock
 from tickets.db import make_engine
-from tickets.migrate import upgrade
+from tickets.migrate import at_head, upgrade
 
 pytest_plugins = ["tests.integration.smtp_sink"]  # the aiosmtpd sink fixtures, for every test folder
 
@@ -40,24 +44,95 @@ def postgres_ok() -> bool:
     return ok
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the project's modules once: every `python -m ventanilla` the tests start would
+    otherwise compile them from source again (~0.2 s each) wherever PYTHONDONTWRITEBYTECODE is
+    set, as in many CI containers. Once per run: in the controller, not in each xdist worker."""
+    if hasattr(session.config, "workerinput"):
+        return
+    root = Path(__file__).resolve().parents[1]
+    for package in ("config", "tickets", "mailer", "scheduler", "ventanilla", "templates"):
+        compileall.compile_dir(root / package, quiet=1)
+
+
 def _migrate(url: str) -> None:
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated by Alembic once per session: each test's database is a copy of
+    its file, the same bytes a migration writes (a copy takes a millisecond, Alembic ~0.1 s)."""
+    path = tmp_path_factory.mktemp("migrated") / "template.db"
+    _migrate(f"sqlite:///{path}")
+    assert not path.with_name(f"{path.name}-wal").exists(), "the template must be checkpointed"
+    return path
+
+
+def _migrated_sqlite(template: Path, path: Path) -> str:
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def pg_migration(postgres_ok: bool) -> list[tuple[str, Any]]:
+    """The statements Alembic runs to migrate an empty PostgreSQL schema to head, recorded once per
+    session; each test's fresh schema replays them (~0.1 s instead of ~0.3 s): the same DDL in the
+    same order (the migrations hold no value computed in Python, and their reads change nothing)."""
+    if not postgres_ok:
+        return []
+    statements: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if not statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    with pg_schema("m") as url:
+        engine = make_engine(url)
+        event.listen(engine, "before_cursor_execute", record)
+        upgrade(engine)
+        engine.dispose()
+    with pg_schema("m") as url:  # the replay gives a schema at head
+        _replay(url, statements)
+        engine = make_engine(url)
+        assert at_head(engine), "replaying the recorded migration did not reach head"
+        engine.dispose()
+    return statements
+
+
+def _replay(url: str, statements: list[tuple[str, Any]]) -> None:
+    engine = make_engine(url)
+    try:
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            for statement, parameters in statements:
+                cursor.execute(statement, parameters or None)
+            raw.commit()
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path, postgres_ok: bool) -> Iterator[str]:
+def db_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    postgres_ok: bool,
+    sqlite_template: Path,
+    pg_migration: list[tuple[str, Any]],
+) -> Iterator[str]:
     """A fresh, migrated database per test, on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/test.db"
-        _migrate(url)
-        yield url
+        yield _migrated_sqlite(sqlite_template, tmp_path / "test.db")
         return
     if not postgres_ok:
         pytest.skip("PostgreSQL not reachable")
     with pg_schema("t") as url:
-        _migrate(url)
+        _replay(url, pg_migration)
         yield url
 
 
@@ -69,9 +144,8 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def sqlite_engine(tmp_path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path}/unit.db")
-    upgrade(engine)
+def sqlite_engine(tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
+    engine = make_engine(_migrated_sqlite(sqlite_template, tmp_path / "unit.db"))
     yield engine
     engine.dispose()
 

@@ -1,68 +1,86 @@
-"""The `ventanilla` command line."""
+"""The `ventanilla` command line.
 
-import asyncio
+Each command's module is imported when that command runs (ventanilla.lazy_cli): a command pays
+for the libraries it uses, and `--help` and `--version` for none of them.
+"""
+
 import logging
 import sys
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from sqlalchemy.exc import DBAPIError
 
-from config.settings import ConfigError
-from mailer.errors import InsecureConnectionError, SourceAuthError, SourceUnavailableError
-from tickets.errors import DatabaseUnavailableError
-from ventanilla import (
-    agent_cli,
-    agents_cli,
-    attachments_cli,
-    check_cli,
-    faq_cli,
-    mail_cli,
-    outbox_cli,
-    phone_cli,
-    report_cli,
-    retention_cli,
-    sla_cli,
-    tickets_cli,
-    web_cli,
-)
-from ventanilla.context import AppContext
-from ventanilla.logs import json_active, setup_logging
-from ventanilla.memory import give_large_blocks_back
-from ventanilla.pipeline.failpoints import crash_point
-from ventanilla.status_cli import register as register_status
+from ventanilla.lazy_cli import Lazy, lazy_group
 
 EX_DATAERR = 65  # sysexits: the MTA bounces the message (permanent)
 EX_TEMPFAIL = 75
 if TYPE_CHECKING:
     from tickets.ingest.spool import Spooled
+    from ventanilla.context import AppContext
     from ventanilla.pipeline.process import Ingestor
-app = typer.Typer(
-    help="Ventanilla: a helpdesk email ticketing worker.", no_args_is_help=True, pretty_exceptions_enable=False
+
+# What `--help` lists, in this order; a bare name is a command defined in this module.
+COMMANDS: tuple[Lazy | str, ...] = (
+    Lazy(
+        name="check",
+        module="ventanilla.check_cli",
+        help="Print the effective settings (secrets hidden) and try the database, the mailbox and SMTP.",
+    ),
+    Lazy(name="report", module="ventanilla.report_cli", help="Print the monthly service report."),
+    Lazy(
+        name="web",
+        module="ventanilla.web_cli",
+        help="Serve the web form (submissions become tickets; `ventanilla run` sends the mail).",
+    ),
+    Lazy(
+        name="erase",
+        module="ventanilla.retention_cli",
+        help="Erase one person (GDPR): raw mail, texts, attachments and their address (a pseudonym stays).",
+    ),
+    Lazy(
+        name="purge",
+        module="ventanilla.retention_cli",
+        help="Remove the raw mail and attachments of tickets closed before a day (tickets and figures stay).",
+    ),
+    Lazy(
+        name="status",
+        module="ventanilla.status_cli",
+        help="How the service stands: spool, outbox, last poll, SLA; exit 1 when unhealthy.",
+    ),
+    "init",
+    "run",
+    "deliver",
+    "demo",
+    Lazy(name="tickets", module="ventanilla.tickets_cli", help="Look at tickets and quarantined mail."),
+    Lazy(name="sla", module="ventanilla.sla_cli", help="SLA clocks: sweep for alerts, show time left."),
+    Lazy(name="outbox", module="ventanilla.outbox_cli", help="Look at and drain the outgoing mail queue."),
+    Lazy(name="phone", module="ventanilla.phone_cli", help="Phone calls: log one, import a call-centre log."),
+    Lazy(
+        name="mail",
+        module="ventanilla.mail_cli",
+        help="The mail log: every received message, what became of it, release.",
+    ),
+    Lazy(
+        name="faq",
+        module="ventanilla.faq_cli",
+        help="FAQ suggestions: rank entries for a text, validate the folder.",
+    ),
+    Lazy(name="agents", module="ventanilla.agents_cli", help="Agents: groups, and who is away until when."),
 )
-agent_cli.register(tickets_cli.app)
-attachments_cli.register(tickets_cli.app)
-app.add_typer(tickets_cli.app, name="tickets")
-app.add_typer(sla_cli.app, name="sla")
-app.add_typer(outbox_cli.app, name="outbox")
-check_cli.register(app)
-app.add_typer(phone_cli.app, name="phone")
-report_cli.register(app)
-mail_cli.register(app)
-web_cli.register(app)
-app.add_typer(faq_cli.app, name="faq")
-agents_cli.register(app)
-retention_cli.register(app)
-register_status(app)
-console = Console(stderr=True)
+app = typer.Typer(
+    help="Ventanilla: a helpdesk email ticketing worker.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    cls=lazy_group(*COMMANDS),
+)
 logger = logging.getLogger("ventanilla")
 
 
 def _version(value: bool) -> None:
     if value:
+        from importlib.metadata import version as package_version
+
         print(f"ventanilla {package_version('ventanilla')}")
         raise typer.Exit()
 
@@ -78,13 +96,17 @@ def root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
     ] = False,
 ) -> None:
+    from ventanilla.context import AppContext
+    from ventanilla.logs import setup_logging
+    from ventanilla.memory import give_large_blocks_back
+
     setup_logging(verbose)
     give_large_blocks_back()
     ctx.obj = AppContext(config)
     ctx.call_on_close(ctx.obj.close)
 
 
-def _ctx(ctx: typer.Context) -> AppContext:
+def _ctx(ctx: typer.Context) -> "AppContext":
     app_ctx: AppContext = ctx.obj
     return app_ctx
 
@@ -92,6 +114,9 @@ def _ctx(ctx: typer.Context) -> AppContext:
 @app.command()
 def init(ctx: typer.Context) -> None:
     """Create or upgrade the database (and the Maildir for a maildir inbox)."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
     app_ctx = _ctx(ctx)
     app_ctx.announce()
     generated = app_ctx.prepare_database()
@@ -113,6 +138,8 @@ def run(
 
     With --once: exit 75 when the mailbox or the mail server could not be reached (nothing is lost:
     the mail waits there, or in the outbox)."""
+    import asyncio
+
     from ventanilla.runner import run_worker
 
     app_ctx = _ctx(ctx)
@@ -128,6 +155,10 @@ def deliver(
     mailbox: Annotated[str, typer.Option(help="name recorded as the message's mailbox")] = "pipe",
 ) -> None:
     """MTA pipe entry point: read one message on stdin; exit 0 once it is in the spool, 75 to retry."""
+    from config.settings import ConfigError
+    from tickets.errors import DatabaseUnavailableError
+    from ventanilla.pipeline.failpoints import crash_point
+
     app_ctx = _ctx(ctx)
     raw = _read_message(app_ctx)
     try:
@@ -146,9 +177,11 @@ def deliver(
         ingestor.close()
 
 
-def _read_message(app_ctx: AppContext) -> bytes:
+def _read_message(app_ctx: "AppContext") -> bytes:
     """stdin, refused with a permanent error when over `limits.max_message_bytes`: the MTA bounces
     it, so the sender learns it did not arrive (and no more than the limit is ever held here)."""
+    from config.settings import ConfigError
+
     try:
         limit = app_ctx.settings.limits.max_message_bytes
     except ConfigError as exc:
@@ -162,7 +195,8 @@ def _read_message(app_ctx: AppContext) -> bytes:
     return raw
 
 
-def _spool(app_ctx: AppContext, mailbox: str, raw: bytes) -> tuple["Ingestor", "Spooled"]:
+def _spool(app_ctx: "AppContext", mailbox: str, raw: bytes) -> tuple["Ingestor", "Spooled"]:
+    from tickets.errors import DatabaseUnavailableError
     from ventanilla.spooling import spool_raw
     from ventanilla.wiring import make_ingestor
 
@@ -205,26 +239,40 @@ def demo(
 def main() -> None:
     try:
         app()
-    except ConfigError as exc:
+    except Exception as exc:
+        _stopped(exc)
+
+
+def _stopped(exc: Exception) -> None:
+    """A command that failed: a configuration or database error in one line, else a crash.
+    (The classes are imported here, not at the top: whatever raised one has loaded its module.)"""
+    from sqlalchemy.exc import DBAPIError
+
+    from config.settings import ConfigError
+    from mailer.errors import InsecureConnectionError, SourceAuthError, SourceUnavailableError
+    from tickets.errors import DatabaseUnavailableError
+
+    if isinstance(exc, ConfigError):
         print(f"error: {exc}", file=sys.stderr)  # one line, never wrapped
         sys.exit(exc.exit_code)  # 78 (EX_CONFIG)
-    except (DatabaseUnavailableError, DBAPIError) as exc:  # no schema yet, an old one, no server
+    if isinstance(exc, DatabaseUnavailableError | DBAPIError):  # no schema yet, an old one, no server
         said = _explained(exc)
         if not said:
             _crashed()
         _stop(said, 1)
-    except SourceUnavailableError as exc:  # `run --once` and the mailbox is down: nothing was taken
+    if isinstance(exc, SourceUnavailableError):  # `run --once` and the mailbox is down: nothing was taken
         _stop(f"{exc}; nothing was taken, the mail waits in the mailbox", 75)  # EX_TEMPFAIL
-    except (SourceAuthError, InsecureConnectionError) as exc:  # the settings are wrong, not the mail
+    if isinstance(exc, SourceAuthError | InsecureConnectionError):  # the settings are wrong, not the mail
         _stop(f"{exc}; nothing was taken, the mail waits in the mailbox", 78)  # EX_CONFIG
-    except OSError as exc:  # a folder that cannot be made, a file that cannot be read: said in one line
+    if isinstance(exc, OSError):  # a folder that cannot be made, a file that cannot be read: one line
         _stop(f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc), 74)  # EX_IOERR
-    except Exception:
-        _crashed()
+    _crashed()
 
 
 def _stop(said: str, code: int) -> None:
     """An error said in one line (one JSON line with JSON logs), then exit with `code`."""
+    from ventanilla.logs import json_active
+
     if json_active():
         logger.error("%s", said, extra={"action": "error"})
     else:
@@ -234,6 +282,8 @@ def _stop(said: str, code: int) -> None:
 
 def _crashed() -> None:
     """An unexpected error: its traceback as usual, or inside one JSON line with JSON logs."""
+    from ventanilla.logs import json_active
+
     if not json_active():
         raise  # noqa: PLE0704 - called from an except block: the error being handled
     logger.critical("stopped by an unexpected error", exc_info=True, extra={"action": "crash"})
@@ -241,6 +291,7 @@ def _crashed() -> None:
 
 
 def _explained(exc: Exception) -> str:
+    from ventanilla.context import AppContext
     from ventanilla.database_errors import explain
 
     context = AppContext.last

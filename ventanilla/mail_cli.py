@@ -18,7 +18,6 @@ from tickets.ingest.mail_log import MailFilter
 from tickets.models import Receipt
 from ventanilla.context import AppContext
 from ventanilla.tables import parse_when, shown_line
-from ventanilla.wiring import make_ingestor
 
 app = typer.Typer(help="The mail log: every received message, what became of it, release.", no_args_is_help=True)
 console = Console()
@@ -144,6 +143,8 @@ def release(
         raise typer.Exit(2)
     with unit_of_work(app.engine) as session:
         released = spool.release(session, wanted, now=app.clock.now())
+    from ventanilla.wiring import make_ingestor  # the mail pipeline: loaded for a release only
+
     ingestor = make_ingestor(app)
     try:
         ingestor.process_due(lambda _outcomes: None)

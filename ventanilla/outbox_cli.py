@@ -6,7 +6,7 @@
 import asyncio
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -14,14 +14,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mailer.transport import make_transport
 from tickets.db import read_only, transaction, unit_of_work
 from tickets.models import Outbox
 from tickets.outbox import queries
-from ventanilla.pipeline.holder import worker_id
-from ventanilla.pipeline.outgoing import OutgoingQueue
-from ventanilla.pipeline.sender import DrainStats, OutboxDrainer
 from ventanilla.tables import Column, fitted_table, one_of, short_time, shown_line
+
+if TYPE_CHECKING:  # `flush` imports the sender (and the mail pipeline) when it runs
+    from ventanilla.pipeline.sender import DrainStats
 
 app = typer.Typer(help="Look at and drain the outgoing mail queue.", no_args_is_help=True)
 console = Console()
@@ -116,7 +115,7 @@ def retry(
     console.print(f"outbox {outbox_id} ({kind}, ticket {ticket or '-'}) queued again")
 
 
-def _progress_line(stats: DrainStats) -> None:
+def _progress_line(stats: "DrainStats") -> None:
     console.print(
         f"\r{stats.claimed} claimed · {stats.sent} sent · {stats.retried} deferred · {stats.failed} failed",
         end="",
@@ -124,7 +123,7 @@ def _progress_line(stats: DrainStats) -> None:
     )
 
 
-def why_queued(row: Outbox, now: datetime, holder: str, stats: DrainStats, zone: ZoneInfo) -> str:
+def why_queued(row: Outbox, now: datetime, holder: str, stats: "DrainStats", zone: ZoneInfo) -> str:
     """Why a row is still queued after a flush by `holder` at `now`, in a few words (times in `zone`)."""
     if row.claimed_by and row.claimed_by != holder:
         beat = f", heartbeat {(now - row.heartbeat_at).total_seconds():.0f} s ago" if row.heartbeat_at else ""
@@ -141,7 +140,7 @@ def _fit(line: str) -> str:
     return line if len(line) <= WIDTH else line[: WIDTH - 1] + "…"
 
 
-def _still_queued(obj: Any, holder: str, stats: DrainStats, *, limit: int = 20) -> tuple[int, list[str]]:
+def _still_queued(obj: Any, holder: str, stats: "DrainStats", *, limit: int = 20) -> tuple[int, list[str]]:
     """How many rows are still queued, and two lines (of 80 columns) for each of the first `limit`."""
     with read_only(obj.engine) as session:
         count = queries.count_queued(session)
@@ -154,7 +153,11 @@ def _still_queued(obj: Any, holder: str, stats: DrainStats, *, limit: int = 20) 
     return count, lines + (["  … (ventanilla outbox list --status queued)"] if count > limit else [])
 
 
-async def _flush(obj: Any, holder: str) -> DrainStats:
+async def _flush(obj: Any, holder: str) -> "DrainStats":
+    from mailer.transport import make_transport
+    from ventanilla.pipeline.outgoing import OutgoingQueue
+    from ventanilla.pipeline.sender import OutboxDrainer
+
     settings = obj.settings_with_secret
     transport = make_transport(settings.outbound)
     drainer = OutboxDrainer(
@@ -178,6 +181,8 @@ def flush(ctx: typer.Context) -> None:
 
     Exit 0 when everything tried was sent, 1 when a message was refused for good, 75 when the
     server deferred one (4xx) or could not be reached: it stays queued and is tried again later."""
+    from ventanilla.pipeline.holder import worker_id
+
     with transaction(ctx.obj.engine) as connection:
         made_due = queries.make_due(connection, ctx.obj.clock.now())
     if made_due:

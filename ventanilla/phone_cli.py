@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlmodel import Session
 
 from config.phone import PhoneSettings
@@ -142,6 +141,8 @@ def _read_log(path: Path, own: tuple[str, ...]) -> list[tuple[int, phone.CallRec
 
 def _import(app_ctx: AppContext, calls: list[tuple[int, phone.CallRecord]]) -> dict[str, int]:
     """Rows in batches of BATCH per unit of work (a checked file; a re-import adds nothing)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     policy = phone_policy(app_ctx.settings_with_secret)
     counts = {"recorded": 0, "duplicate": 0, "bad": 0, "mail": 0}
     columns = (TextColumn("calls"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

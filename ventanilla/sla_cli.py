@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from scheduler.jobs import run_daily_digest, run_sla_sweep
 from tickets.db import read_only
 from tickets.sla.digest import TicketClock, sla_status
 from tickets.sla.sweep import FiredAlert, PlannedAlert, SweepPolicy, plan_sweep
@@ -61,6 +60,8 @@ def sweep(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print what it would alert; write nothing")] = False,
 ) -> None:
     """Run one SLA sweep: write alerts, escalations and their mail to the outbox."""
+    from scheduler.jobs import run_daily_digest, run_sla_sweep  # with the mail pipeline: not for `status`
+
     app_ctx: AppContext = ctx.obj
     at = parse_now(now, app_ctx)
     policy = SweepPolicy.from_settings(app_ctx.settings)

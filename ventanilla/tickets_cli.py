@@ -14,7 +14,9 @@ from tickets.ingest.mail_log import MailFilter
 from tickets.listing import PRIORITIES, STATUSES, TicketFilter, earlier_tickets, list_tickets
 from tickets.models import Ticket
 from ventanilla.attachments_cli import attachment_lines, attachments_json
+from ventanilla.attachments_cli import register as register_attachment
 from ventanilla.context import AppContext
+from ventanilla.lazy_cli import Lazy, lazy_group
 from ventanilla.mail_cli import mail_row
 from ventanilla.tables import long_time, one_of, parse_when, shown_line
 from ventanilla.ticket_view import (
@@ -26,7 +28,26 @@ from ventanilla.ticket_view import (
     tickets_table,
 )
 
-app = typer.Typer(help="Look at tickets and quarantined mail.", no_args_is_help=True)
+# The agents' actions (ventanilla.agent_cli) load the mail pipeline: imported when one runs.
+AGENT = "ventanilla.agent_cli"
+COMMANDS: tuple[Lazy | str, ...] = (
+    "list",
+    "show",
+    "quarantine",
+    Lazy(
+        name="reply",
+        module=AGENT,
+        help="Answer the user (from the support address, in their thread); --macro puts a canned reply on top.",
+    ),
+    Lazy(name="note", module=AGENT, help="Add an internal note; other agents are told, the user is not."),
+    Lazy(name="escalate", module=AGENT, help="Escalate; the text is the reason; supervisors are told."),
+    Lazy(name="resolve", module=AGENT, help="Mark resolved; a text is sent to the user as the last answer."),
+    Lazy(name="close", module=AGENT, help="Close; a text is sent to the user first."),
+    Lazy(name="assign", module=AGENT, help="Give the ticket to the agent (or group) named by the text."),
+    Lazy(name="reopen", module=AGENT, help="Reopen with a new response clock; a text is kept as a note."),
+    "attachment",
+)
+app = typer.Typer(help="Look at tickets and quarantined mail.", no_args_is_help=True, cls=lazy_group(*COMMANDS))
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 HISTORY = 5  # earlier tickets of the requester shown with a ticket
@@ -64,8 +85,15 @@ def list_command(
     """List tickets, newest first; says how many of how many are shown."""
     app_ctx: AppContext = ctx.obj
     found = _filter(
-        app_ctx, status=status, priority=priority, requester=requester, agent=agent, category=category,
-        since=since, until=until, search=search,
+        app_ctx,
+        status=status,
+        priority=priority,
+        requester=requester,
+        agent=agent,
+        category=category,
+        since=since,
+        until=until,
+        search=search,
     )
     with read_only(app_ctx.engine) as session:
         tickets, total = list_tickets(session, found, limit=limit)
@@ -123,9 +151,10 @@ def list_quarantine(
     rows = []
     for receipt in receipts:
         row = mail_row(receipt, raws.get(receipt.raw_sha256), zone)
-        rows.append({k: row[k] for k in QUARANTINE_FIELDS} | {
-            "message_id": receipt.message_id, "uidvalidity": receipt.uidvalidity, "sha256": receipt.raw_sha256
-        })
+        rows.append(
+            {k: row[k] for k in QUARANTINE_FIELDS}
+            | {"message_id": receipt.message_id, "uidvalidity": receipt.uidvalidity, "sha256": receipt.raw_sha256}
+        )
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -139,3 +168,6 @@ def list_quarantine(
         )
         for line in lines:
             console.print(Text(line), overflow="ellipsis", no_wrap=True, crop=True)
+
+
+register_attachment(app)  # `tickets attachment N ID`

@@ -151,6 +151,11 @@ def imap_section(server: Dovecot, **overrides: Any) -> dict[str, Any]:
     return values
 
 
+# For a test of what the CLI says or writes to files, where the database only holds the data:
+# `any_db_url` on SQLite alone (PostgreSQL's part is covered where its behaviour matters).
+SQLITE_ONLY = pytest.mark.parametrize("any_db_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_db_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_ok: bool) -> Iterator[str]:
     """An EMPTY database for the CLI to create: a SQLite file, or a fresh PostgreSQL schema."""

@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from tests.e2e.attachment_mail import AGENT, PDF, config, deliver, files_of, mail_with, sent_mail, show
-from tests.e2e.conftest import ventanilla
+from tests.e2e.conftest import SQLITE_ONLY, ventanilla
 from tickets.db import read_only
 from tickets.models import AttachmentRow, Blob, Outbox
 
@@ -53,6 +53,7 @@ def test_the_same_pdf_in_two_mails_is_one_blob_listed_and_written_out_exactly(
     assert "not one of ticket #1" in wrong.stderr and not (tmp_path / "x").exists()
 
 
+@SQLITE_ONLY
 def test_an_existing_file_is_never_overwritten_without_force(any_db_url, tmp_path) -> None:
     cfg = config(tmp_path, any_db_url)
     deliver(cfg, tmp_path, mail_with(1, "marta@correo.example", [("justificante.pdf", "application/pdf", PDF)]))
@@ -68,6 +69,7 @@ def test_an_existing_file_is_never_overwritten_without_force(any_db_url, tmp_pat
     assert out.read_bytes() == PDF
 
 
+@SQLITE_ONLY
 def test_a_file_name_never_becomes_a_path(any_db_url, tmp_path) -> None:
     cfg = config(tmp_path, any_db_url)
     work = tmp_path / "work"
@@ -127,6 +129,7 @@ def test_the_agent_notification_carries_the_users_files_and_the_agents_files_rea
     assert [f["filename"] for f in agent_messages[0]["attachments"]] == ["guía instalación.pdf"]
 
 
+@SQLITE_ONLY
 def test_over_the_limit_the_notification_lists_the_files_and_the_command(any_db_url, tmp_path) -> None:
     cfg = config(tmp_path, any_db_url, attach_max_bytes=len(PDF) + len(PNG) - 1)
     files = [("justificante.pdf", "application/pdf", PDF), ("captura.png", "image/png", PNG)]

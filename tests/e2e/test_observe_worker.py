@@ -1,5 +1,6 @@
 """A real `ventanilla run` serving /metrics and /healthz (asked with urllib), JSON logs, and
-`ventanilla status` as a subprocess, on SQLite and PostgreSQL."""
+`ventanilla status` as a subprocess; the status command's output on SQLite (the facts behind it are
+tested on both backends in tests/integration/test_status_facts.py)."""
 
 import json
 import re
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from mailer.maildir import deliver_to_maildir
-from tests.e2e.conftest import Worker, count_rows, imap_section, ventanilla, wait_until, write_config
+from tests.e2e.conftest import SQLITE_ONLY, Worker, count_rows, imap_section, ventanilla, wait_until, write_config
 from tests.integration.smtp_sink import unused_port
 from tests.integration.test_status_server import get, samples
 from tests.mailgen import backlog
@@ -113,12 +114,15 @@ def test_two_workers_report_the_same_database_truth(tmp_path, worker_factory, db
         assert bases[0] != bases[1]
         for mail in backlog(8, reply_every=100):
             deliver_to_maildir(tmp_path / "maildir", mail["raw"])
-        wait_until(lambda: count_rows(engine, Receipt) == 8 and count_rows(engine, Ticket) == 8, seconds=30,
-                   what="the tickets")
+        wait_until(
+            lambda: count_rows(engine, Receipt) == 8 and count_rows(engine, Ticket) == 8, seconds=30, what="the tickets"
+        )
         scrapes = [_scrape(base) for base in bases]
-        for key in (("ventanilla_received_messages", (("status", "ticketed"),)), ("ventanilla_tickets",
-                    (("status", "open"),)), ("ventanilla_mailbox_last_poll_timestamp_seconds",
-                    (("mailbox", "support"),))):
+        for key in (
+            ("ventanilla_received_messages", (("status", "ticketed"),)),
+            ("ventanilla_tickets", (("status", "open"),)),
+            ("ventanilla_mailbox_last_poll_timestamp_seconds", (("mailbox", "support"),)),
+        ):
             assert scrapes[0][key] == pytest.approx(scrapes[1][key], abs=5), key
         assert scrapes[0][("ventanilla_received_messages", (("status", "ticketed"),))] == 8
         # What each one did itself is its own: together they processed every message once.
@@ -131,12 +135,14 @@ def test_a_mailbox_that_cannot_be_reached_is_counted_and_unhealthy(tmp_path, wor
     class Closed:
         port, user, password = unused_port(), "nobody", "x"
 
-    config = _config(tmp_path, f"sqlite:///{tmp_path}/ventanilla.db",
-                     **imap_section(Closed(), poll_seconds=0.5))  # type: ignore[arg-type]
+    config = _config(tmp_path, f"sqlite:///{tmp_path}/ventanilla.db", **imap_section(Closed(), poll_seconds=0.5))  # type: ignore[arg-type]
     worker = worker_factory(config, tmp_path)
     base = _base_url(worker)
-    wait_until(lambda: _scrape(base)[("ventanilla_mailbox_errors_total", (("kind", "unavailable"),))] >= 1,
-               seconds=20, what="the connection failure counted")
+    wait_until(
+        lambda: _scrape(base)[("ventanilla_mailbox_errors_total", (("kind", "unavailable"),))] >= 1,
+        seconds=20,
+        what="the connection failure counted",
+    )
     status, kind, body = get(base + "/healthz")
     assert (status, kind) == (503, "application/json")
     assert json.loads(body) == {"status": "unhealthy", "reason": "mailbox support: never read successfully"}
@@ -157,6 +163,7 @@ def test_a_metrics_port_in_use_stops_the_start_in_one_line(tmp_path) -> None:
     assert "Traceback" not in done.stderr
 
 
+@SQLITE_ONLY
 def test_status_on_a_fresh_database_and_on_one_that_does_not_answer(tmp_path, any_db_url) -> None:
     config = _config(tmp_path, any_db_url)
     assert ventanilla("--config", config, "init", cwd=tmp_path).returncode == 0
@@ -168,7 +175,9 @@ def test_status_on_a_fresh_database_and_on_one_that_does_not_answer(tmp_path, an
     assert re.search(r"^health +ok$", fine.stdout, re.MULTILINE)
     assert re.search(r"^status +at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T \(Europe/Madrid\)$", fine.stdout, re.MULTILINE)
 
-    dead = write_config(tmp_path / "dead.toml", {"database": {"url": f"postgresql://postgres@127.0.0.1:{unused_port()}/x"}})
+    dead = write_config(
+        tmp_path / "dead.toml", {"database": {"url": f"postgresql://postgres@127.0.0.1:{unused_port()}/x"}}
+    )
     down = ventanilla("--config", dead, "status", "--json", cwd=tmp_path)
     assert down.returncode == 1 and "Traceback" not in down.stderr
     assert json.loads(down.stdout)["health"]["status"] == "unhealthy"

@@ -11,7 +11,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from tests.e2e.conftest import clean_env, count_rows, ventanilla, wait_until, write_config
+from tests.e2e.conftest import SQLITE_ONLY, clean_env, count_rows, ventanilla, wait_until, write_config
 from tests.integration.smtp_sink import SmtpSink, unused_port
 from tests.webhelpers import filled, token_of, write_faq
 from tickets.models import Outbox, Ticket
@@ -76,6 +76,7 @@ def test_the_worker_serves_the_form_and_the_user_gets_the_acknowledgement(  # ty
     assert "ana@example.org" not in worker.output()  # no PII in the logs
 
 
+@SQLITE_ONLY
 def test_ventanilla_web_alone_queues_the_mail_for_the_worker(tmp_path: Path, any_db_url: str, db_engine_for) -> None:  # type: ignore[no-untyped-def]
     port = unused_port()
     base = f"http://127.0.0.1:{port}"
