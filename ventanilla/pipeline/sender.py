@@ -40,8 +40,9 @@ from ventanilla.pipeline.trouble import Trouble
 logger = logging.getLogger(__name__)
 MAX_BATCHES_PER_RUN = 1000
 # Outcomes are written in groups of this many, beside the sending (and the rest when a drain ends):
-# a crash between sending and writing can resend at most MAX_UNRECORDED messages, each with its
-# stable Message-ID (invariant 2). 1 writes every row on its own, at about half the speed.
+# a crash between sending and writing can resend at most MAX_UNRECORDED messages (plus one per extra
+# lane: each checks before it sends), each with its stable Message-ID (invariant 2). 1 writes every
+# row on its own, at about half the speed.
 RECORD_GROUP = 8
 MAX_UNRECORDED = 2 * RECORD_GROUP  # sending waits for the database beyond this (a slow or locked DB)
 
