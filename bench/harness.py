@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from tests.e2e.conftest import clean_env, write_config
+from tests.e2e.conftest import clean_env, imap_section, write_config
 from tests.integration.dovecot import Dovecot
 
 PG = os.environ.get("VENTANILLA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -51,16 +51,9 @@ def fill(server: Dovecot, mails: list[dict[str, Any]], per_append: int = 200) ->
 
 def config(tmp: Path, server: Dovecot, url: str, sink_port: int, *, connections: int = 1, **inbox: Any) -> Path:
     """A worker's TOML: the Dovecot user's INBOX, SMTP to the sink (`connections` at once), `url`."""
-    values: dict[str, Any] = {
-        "kind": "imap",
-        "host": "127.0.0.1",
-        "port": server.port,
-        "security": "none",
-        "username": server.user,
-        "password": server.password,
-        "timeout_seconds": 10.0,
-    }
-    values.update(inbox)
+    values = imap_section(server, **inbox)
+    if "batch_size" not in inbox:
+        del values["batch_size"]  # the product's default, not the tests' smaller one
     sections: dict[str, dict[str, Any]] = {
         "database": {"url": url},
         "inbox": values,

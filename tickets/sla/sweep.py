@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from config.settings import Settings
@@ -22,6 +21,7 @@ from tickets import threads
 from tickets.agents.mail import routing_of
 from tickets.agents.routing import Routing, told_on_escalation
 from tickets.ingest.rules import OPEN_STATUSES
+from tickets.inserts import insert_ignore_statement
 from tickets.mail_context import AlertItem, AlertView, SlaAlertContext, requester_of, ticket_view
 from tickets.models import Message, Ticket
 from tickets.sla.models import SlaAlert
@@ -111,7 +111,7 @@ def insert_alerts(session: Session, due: Sequence[tuple[Ticket, Threshold]], now
         return []
     if session.new or session.dirty:
         session.flush()
-    maker = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = insert_ignore_statement(SlaAlert, session.get_bind().dialect.name)
     table = SlaAlert.__table__  # type: ignore[attr-defined]
     returning = (table.c.id, table.c.ticket_id, table.c.cycle, table.c.threshold)
     added: dict[tuple[int, int, str], int] = {}
@@ -127,7 +127,7 @@ def insert_alerts(session: Session, due: Sequence[tuple[Ticket, Threshold]], now
             }
             for ticket, threshold in due[start : start + CHUNK]
         ]
-        statement = maker(table).values(rows).on_conflict_do_nothing().returning(*returning)
+        statement = insert.values(rows).returning(*returning)
         added.update(((t, c, k), alert_id) for alert_id, t, c, k in session.connection().execute(statement))
     return [
         FiredAlert(
